@@ -1,0 +1,90 @@
+"""Billcast's exceptions: one root, a few kinds that say where the problem is.
+
+Their messages read like a compiler's: ``where: field: what was wrong``.
+"""
+
+from __future__ import annotations
+
+
+class BillcastError(Exception):
+    """Root of every error Billcast raises on purpose."""
+
+    exit_code = 1
+
+
+class StoryboardError(BillcastError):
+    """A storyboard that cannot be used: names its file, line and dotted field."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.line = line
+        self.field = field
+
+    def __str__(self) -> str:
+        where = self.path or "<storyboard>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        if self.field:
+            return f"{where}: {self.field}: {self.message}"
+        return f"{where}: {self.message}"
+
+
+class AssetError(StoryboardError):
+    """An asset a storyboard names is missing, unreadable or outside ``assets/``."""
+
+
+class RecordError(BillcastError):
+    """A customer record that breaks the contract: names its line, id and field."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, line: int | None = None, customer_id: str | None = None,
+                 field: str | None = None, source: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.customer_id = customer_id
+        self.field = field
+        self.source = source
+
+    def __str__(self) -> str:
+        where = self.source or "<record>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        parts = [where]
+        if self.customer_id:
+            parts.append(f"customer {self.customer_id}")
+        if self.field:
+            parts.append(self.field)
+        return ": ".join(parts) + f": {self.message}"
+
+
+class EncodeError(BillcastError):
+    """The encoder failed: carries the command line and the tail of its stderr."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, argv: list[str] | None = None, stderr_tail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.argv = list(argv or [])
+        self.stderr_tail = stderr_tail
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.stderr_tail:
+            text += "\n" + self.stderr_tail
+        return text
+
+
+class PublishError(BillcastError):
+    exit_code = 5
+
+
+class PaymentError(BillcastError):
+    exit_code = 6

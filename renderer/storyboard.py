@@ -1,0 +1,372 @@
+"""The storyboard format: a YAML video template, parsed into a validated model.
+
+Parsing happens once, at the edge. Every problem becomes a ``StoryboardError``
+naming the file, the YAML line and the dotted field, so ``billcast check`` can
+print ``storyboards/reminder.yaml:12: scenes[2].duration: must be > 0, got -1``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import AssetError, StoryboardError
+
+COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Box = tuple[float, float, float, float]
+
+
+class Animation(_Model):
+    """One animation of a layer; ``delay`` counts from the scene's start."""
+
+    type: Literal["fade_in", "fade_out", "slide_in"]
+    duration: float = Field(0.5, gt=0, le=30)
+    delay: float | None = Field(None, ge=0)
+    edge: Literal["left", "right", "top", "bottom", "start", "end"] = "start"
+    distance: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _edge_only_for_slides(self) -> "Animation":
+        if self.type != "slide_in" and "edge" in self.model_fields_set:
+            raise ValueError("edge applies to slide_in only")
+        return self
+
+
+class Font(_Model):
+    family: Literal["sans"] = "sans"
+    weight: Literal["regular", "bold"] = "regular"
+    size: float = Field(48, gt=0, le=400)
+    min_size: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _min_below_size(self) -> "Font":
+        if self.min_size is not None and self.min_size > self.size:
+            raise ValueError(f"min_size ({self.min_size:g}) must not exceed size ({self.size:g})")
+        return self
+
+
+class _Layer(_Model):
+    id: str | None = None
+    box: Box
+    opacity: float = Field(1.0, ge=0, le=1)
+    when: str | None = None
+    animate: list[Animation] = []
+
+    @field_validator("box")
+    @classmethod
+    def _positive_box(cls, box: Box) -> Box:
+        if box[2] <= 0 or box[3] <= 0:
+            raise ValueError(f"width and height must be > 0, got {box[2]:g}x{box[3]:g}")
+        return box
+
+
+class TextLayer(_Layer):
+    kind: Literal["text"]
+    text: str
+    font: Font = Font()
+    color: str = "#FFFFFF"
+    align: Literal["start", "center", "end", "left", "right"] = "start"
+    valign: Literal["top", "middle", "bottom"] = "top"
+    max_lines: int = Field(1, ge=1, le=20)
+    line_height: float = Field(1.25, ge=0.8, le=3)
+
+
+class ImageLayer(_Layer):
+    kind: Literal["image"]
+    src: str
+    fit: Literal["contain", "cover", "stretch"] = "contain"
+    align: Literal["start", "center", "end"] = "center"
+
+
+class RectLayer(_Layer):
+    kind: Literal["rect"]
+    fill: str = "#FFFFFF"
+    radius: float = Field(0, ge=0)
+    stroke: str | None = None
+    stroke_width: float = Field(0, ge=0)
+
+
+class ChartLayer(_Layer):
+    kind: Literal["chart"]
+    values: str = Field(description="expression giving a list of {period: 'YYYY-MM', quantity}")
+    unit: str = ""
+    months: int = Field(13, ge=2, le=36)
+    bar_color: str = "#FFFFFF66"
+    current_color: str = "#F2A541"
+    last_year_color: str = "#FFFFFF"
+    text_color: str = "#FFFFFF"
+    legend_current: str = ""
+    legend_last_year: str = ""
+
+
+class QRLayer(_Layer):
+    kind: Literal["qr"]
+    link: str
+    color: str = "#102A35"
+    background: str = "#FFFFFF"
+
+
+Layer = Annotated[Union[TextLayer, ImageLayer, RectLayer, ChartLayer, QRLayer], Field(discriminator="kind")]
+
+
+class Background(_Model):
+    color: str | None = None
+    gradient: tuple[str, str] | None = None
+    angle: float = 90
+    image: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Background":
+        given = [k for k in ("color", "gradient", "image") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of color, gradient or image")
+        return self
+
+
+class CallToAction(_Model):
+    label: str
+    action: Literal["pay", "plan", "link"]
+    start: float = Field(ge=0)
+    end: float = Field(gt=0)
+    link: str | None = None
+    box: Box | None = None
+    when: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "CallToAction":
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end:g}) must be after start ({self.start:g})")
+        if self.action == "link" and not self.link:
+            raise ValueError("action 'link' needs a link name")
+        return self
+
+
+class Scene(_Model):
+    id: str
+    duration: float = Field(gt=0, le=600)
+    background: Background = Background(color="#0E4D64")
+    layers: list[Layer] = []
+    narration: str | None = None
+    cta: CallToAction | None = None
+
+
+class Audio(_Model):
+    bed: str
+    volume: float = Field(0.6, ge=0, le=1)
+    fade_out: float = Field(2.0, ge=0, le=30)
+
+
+class Thumbnail(_Model):
+    start: float | None = Field(None, ge=0)
+    duration: float = Field(3.0, gt=0, le=10)
+    fps: int = Field(8, ge=1, le=25)
+    width: int = Field(480, ge=64, le=480)
+
+
+class StoryboardModel(_Model):
+    """The whole file as written; see ``Storyboard`` for the loaded form."""
+
+    version: Literal[1] = 1
+    name: str
+    description: str = ""
+    purpose: Literal["bill", "reminder", "collection"] = "bill"
+    size: tuple[int, int] = (1280, 720)
+    fps: int = Field(25, ge=1, le=60)
+    default_language: str = "en"
+    mirror_rtl: bool = True
+    poster_time: float = Field(0, ge=0)
+    audio: Audio | None = None
+    thumbnail: Thumbnail = Thumbnail()
+    colors: dict[str, str] = {}
+    translations: dict[str, dict[str, str]] = {}
+    scenes: list[Scene] = Field(min_length=1)
+
+    @field_validator("size")
+    @classmethod
+    def _even_size(cls, size: tuple[int, int]) -> tuple[int, int]:
+        w, h = size
+        if not (16 <= w <= 3840 and 16 <= h <= 2160) or w % 2 or h % 2:
+            raise ValueError(f"must be even numbers between 16x16 and 3840x2160, got {w}x{h}")
+        return size
+
+    @property
+    def duration(self) -> float:
+        return sum(scene.duration for scene in self.scenes)
+
+
+class Storyboard:
+    """A validated storyboard with where it came from: its file, lines and assets."""
+
+    def __init__(self, model: StoryboardModel, *, path: str, lines: dict[tuple, int],
+                 assets_dir: Path) -> None:
+        self.model = model
+        self.path = path
+        self.lines = lines
+        self.assets_dir = assets_dir
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def duration(self) -> float:
+        return self.model.duration
+
+    def line_of(self, loc: tuple) -> int | None:
+        """The YAML line of a location, or of its nearest ancestor that has one."""
+        return _line_of(self.lines, loc)
+
+    def error(self, loc: tuple, message: str) -> StoryboardError:
+        return StoryboardError(message, path=self.path, line=self.line_of(loc), field=dotted(loc))
+
+
+def dotted(loc: tuple) -> str:
+    """``('scenes', 2, 'duration')`` -> ``scenes[2].duration``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _line_of(lines: dict[tuple, int], loc: tuple) -> int | None:
+    loc = tuple(loc)
+    while loc:
+        if loc in lines:
+            return lines[loc]
+        loc = loc[:-1]
+    return lines.get((), None)
+
+
+def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    out = {} if out is None else out
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = path + (key.value,)
+            out[sub] = key.start_mark.line + 1
+            _line_map(value, sub, out)
+            out[sub] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _line_map(item, path + (index,), out)
+    return out
+
+
+def _clean_loc(loc: tuple, lines: dict[tuple, int]) -> tuple:
+    """Drop the discriminator tag pydantic puts after a layer's index (``layers[1].text``)."""
+    kept: tuple = ()
+    for part in loc:
+        if part in _LAYER_KINDS and len(kept) >= 2 and kept[-2] == "layers" and isinstance(kept[-1], int):
+            continue
+        kept += (part,)
+    return kept
+
+
+_LAYER_KINDS = {"text", "image", "rect", "chart", "qr"}
+
+
+def _message(err: dict) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown field (check its spelling)"
+    if kind == "missing":
+        return "is required"
+    msg = err.get("msg", "invalid")
+    msg = msg.removeprefix("Value error, ")
+    if "input" in err and kind not in ("model_type", "union_tag_invalid", "union_tag_not_found"):
+        value = err["input"]
+        if not isinstance(value, (dict, list)):
+            msg = f"{msg}, got {value!r}"
+    return msg
+
+
+def _parse_yaml(text: str, path: str) -> tuple[Any, dict[tuple, int]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise StoryboardError(f"not valid YAML: {problem}", path=path, line=line) from None
+    if node is None or not isinstance(data, dict):
+        raise StoryboardError("must be a YAML mapping with name, size, fps and scenes", path=path, line=1)
+    return data, _line_map(node)
+
+
+def default_assets_dir() -> Path:
+    """The project's ``assets/`` folder, beside the packages."""
+    return Path(__file__).resolve().parent.parent / "assets"
+
+
+def parse_storyboard(text: str, *, path: str = "<storyboard>", assets_dir: Path | None = None) -> Storyboard:
+    """Validate a storyboard's text; raise ``StoryboardErrors`` listing every problem."""
+    data, lines = _parse_yaml(text, path)
+    try:
+        model = StoryboardModel.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            loc = _clean_loc(tuple(err["loc"]), lines)
+            errors.append(StoryboardError(_message(err), path=path, line=_line_of(lines, loc), field=dotted(loc)))
+        raise StoryboardErrors(errors) from None
+    board = Storyboard(model, path=path, lines=lines, assets_dir=assets_dir or default_assets_dir())
+    from .validate import semantic_errors  # late: validate builds on this module's types
+
+    problems = semantic_errors(board)
+    if problems:
+        raise StoryboardErrors(problems)
+    return board
+
+
+def load_storyboard(path: str | Path, *, assets_dir: Path | None = None) -> Storyboard:
+    """Read and validate a storyboard file."""
+    shown = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StoryboardError(f"cannot read: {exc.strerror or exc}", path=shown) from None
+    except UnicodeDecodeError:
+        raise StoryboardError("is not UTF-8 text", path=shown) from None
+    return parse_storyboard(text, path=shown, assets_dir=assets_dir)
+
+
+class StoryboardErrors(StoryboardError):
+    """Several problems in one storyboard; ``errors`` lists each, in file order."""
+
+    def __init__(self, errors: list[StoryboardError]) -> None:
+        errors = sorted(errors, key=lambda e: (e.line or 0, e.field or ""))
+        first = errors[0]
+        super().__init__(first.message, path=first.path, line=first.line, field=first.field)
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return "\n".join(StoryboardError.__str__(e) for e in self.errors)
+
+
+def resolve_asset(board: Storyboard, src: str, loc: tuple) -> Path:
+    """An asset path inside ``assets/``; anything that would leave it is refused."""
+    pure = PurePosixPath(src)
+    if not src or pure.is_absolute() or ".." in pure.parts or "\\" in src or ":" in src:
+        raise AssetError(f"asset paths are relative to assets/ and may not leave it, got {src!r}",
+                         path=board.path, line=board.line_of(loc), field=dotted(loc))
+    root = board.assets_dir.resolve()
+    full = (root / pure).resolve()
+    if root not in full.parents:
+        raise AssetError(f"asset path leaves assets/: {src!r}", path=board.path,
+                         line=board.line_of(loc), field=dotted(loc))
+    return full
