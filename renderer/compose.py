@@ -79,7 +79,7 @@ class Compositor:
         """The RGB frame at ``t`` seconds."""
         scene = self.timeline.scene_at(t)
         local = t - scene.start
-        canvas = self.drawer.background(scene.background, self.timeline.size).convert("RGBA")
+        canvas = self.drawer.background(scene.background, self.timeline.size).copy()
         for layer, sprite in self.sprites(scene):
             opacity, dx, dy = layer_state(layer, local)
             if opacity <= 0:

@@ -14,8 +14,9 @@ import qrcode
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from .errors import AssetError
-from .text import FontBook, fit
-from .timeline import (RGBA, BackgroundSpec, ChartSpec, ImageSpec, PlannedLayer, QRSpec, RectSpec, TextSpec)
+from .text import FontBook, fit, wrap
+from .timeline import (RGBA, BackgroundSpec, ChartSpec, ImageSpec, PlannedLayer, QRSpec, RectSpec, TableSpec,
+                       TextSpec)
 
 SUPER = 4
 
@@ -35,9 +36,9 @@ def load_image(path: str) -> Image.Image:
             img.load()
             return img.convert("RGBA")
     except FileNotFoundError:
-        raise AssetError(f"asset not found: {path}") from None
+        raise AssetError("asset not found", path=path) from None
     except (OSError, UnidentifiedImageError) as exc:
-        raise AssetError(f"asset cannot be read as an image: {path} ({exc})") from None
+        raise AssetError(f"asset cannot be read as an image ({exc})", path=path) from None
 
 
 def background(spec: BackgroundSpec, size: tuple[int, int]) -> Image.Image:
@@ -83,9 +84,10 @@ class Drawer:
         self._backgrounds: dict[tuple, Image.Image] = {}
 
     def background(self, spec: BackgroundSpec, size: tuple[int, int]) -> Image.Image:
+        """The scene's background, RGBA (opaque), drawn once."""
         key = (spec, size)
         if key not in self._backgrounds:
-            self._backgrounds[key] = background(spec, size)
+            self._backgrounds[key] = background(spec, size).convert("RGBA")
         return self._backgrounds[key]
 
     def sprite(self, layer: PlannedLayer) -> Sprite:
@@ -105,6 +107,8 @@ class Drawer:
             return Sprite(_rect(spec, w, h), x, y)
         if isinstance(spec, ChartSpec):
             return Sprite(self._chart(spec, w, h), x, y)
+        if isinstance(spec, TableSpec):
+            return self._table(spec, x, y, w, h)
         if isinstance(spec, QRSpec):
             return Sprite(_qr(spec, w, h), x, y)
         raise TypeError(f"cannot draw {spec!r}")
@@ -126,41 +130,79 @@ class Drawer:
                            spec.direction)
         return Sprite(canvas, x - pad, y - pad, fitted.truncated)
 
+    def _table_layout(self, spec: TableSpec, w: int, h: int) -> tuple[float, float, list[list[str]], bool]:
+        """The largest size at which every row fits: labels wrap to two lines, values stay whole."""
+        size = spec.size
+        while True:
+            value_w = max((self.book.width(v, "bold", size, spec.direction) for _, v in spec.rows), default=0)
+            label_w = max(w - value_w - size, size * 4)
+            labels = [wrap(self.book, label, spec.weight, size, label_w, spec.direction) for label, _ in spec.rows]
+            height = sum(len(lines) * size * 1.3 + size * 0.8 for lines in labels)
+            fits = height <= h and all(len(lines) <= 2 for lines in labels)
+            if fits or size <= spec.min_size:
+                return size, label_w, labels, not fits
+            size = max(spec.min_size, size * 0.92)
+
+    def _table(self, spec: TableSpec, x: int, y: int, w: int, h: int) -> Sprite:
+        size, label_w, labels, truncated = self._table_layout(spec, w, h)
+        pad = math.ceil(size * 0.5)
+        canvas = Image.new("RGBA", (w + 2 * pad, h + 2 * pad), (0, 0, 0, 0))
+        ascent, _ = self.book.metrics(spec.weight, size)
+        rtl = spec.direction == "rtl"
+        top = 0.0
+        rules = ImageDraw.Draw(canvas)
+        for i, ((_, value), lines) in enumerate(zip(spec.rows, labels)):
+            row_h = len(lines) * size * 1.3 + size * 0.8
+            if top + row_h > h + 0.5:
+                truncated = True
+                break
+            for j, line in enumerate(lines):
+                lw = self.book.width(line, spec.weight, size, spec.direction)
+                left = w - lw if rtl else 0
+                self.book.draw_line(canvas, pad + left, pad + top + size * 0.4 + ascent * 1.0 + j * size * 1.3, line,
+                                    spec.weight, size, spec.color, spec.direction)
+            vw = self.book.width(value, "bold", size, spec.direction)
+            self.book.draw_line(canvas, pad + (0 if rtl else w - vw), pad + top + size * 0.4 + ascent, value, "bold",
+                                size, spec.value_color, spec.direction)
+            top += row_h
+            if spec.rule_color is not None and i < len(spec.rows) - 1:
+                rules.line((pad, pad + top, pad + w, pad + top), fill=spec.rule_color, width=max(round(size / 24), 1))
+        return Sprite(canvas, x - pad, y - pad, truncated)
+
     def _chart(self, spec: ChartSpec, w: int, h: int) -> Image.Image:
         book = self.book
         canvas = Image.new("RGBA", (w, h), (0, 0, 0, 0))
         if not spec.bars:
             return canvas
-        label_size = max(h * 0.07, 6)
-        caption_size = max(h * 0.075, 6)
-        legend_h = label_size * 2.2 if (spec.legend_current or spec.legend_last_year) else 0
-        top = legend_h + caption_size * 1.6
-        bottom = h - label_size * 1.8
         n = len(spec.bars)
         slot = w / n
+        label_size = legend_size = max(h * 0.07, 6)
+        widest = max(book.width(b.label, "bold", label_size, spec.direction) for b in spec.bars)
+        if widest > slot * 0.92:
+            label_size = max(label_size * slot * 0.92 / widest, 4)
+        caption_size = max(h * 0.075, 6)
+        legend_h = legend_size * 2.2 if (spec.legend_current or spec.legend_last_year) else 0
+        top = legend_h + caption_size * 1.6
+        bottom = h - label_size * 1.8
         bar_w = slot * 0.64
         peak = max(b.value for b in spec.bars) or 1.0
-        shapes = Image.new("RGBA", (w * SUPER, h * SUPER), (0, 0, 0, 0))
-        draw = ImageDraw.Draw(shapes)
         colors = {"current": spec.current_color, "last_year": spec.last_year_color, "other": spec.bar_color}
         positions = []
         for i, bar in enumerate(spec.bars):
-            cx = slot * (i + 0.5)
+            cx = slot * (i + 0.5) if spec.direction == "ltr" else w - slot * (i + 0.5)
             bh = max((bottom - top) * bar.value / peak, 0)
-            x0, x1 = cx - bar_w / 2, cx + bar_w / 2
             y0 = bottom - bh
             positions.append((cx, y0))
-            if bh > 0:
-                r = min(bar_w * 0.22, bh) * SUPER
-                draw.rounded_rectangle((x0 * SUPER, y0 * SUPER, x1 * SUPER, bottom * SUPER), radius=r,
-                                       fill=colors[bar.role], corners=(True, True, False, False))
-        draw.line((0, bottom * SUPER + SUPER, w * SUPER, bottom * SUPER + SUPER), fill=spec.bar_color,
-                  width=max(SUPER, round(h * 0.006 * SUPER)))
+            if bh >= 1:
+                shape = _rounded((bar_w, bh), min(bar_w * 0.22, bh), colors[bar.role], top_only=True)
+                canvas.alpha_composite(shape, (round(cx - bar_w / 2), round(y0)))
+        axis = max(round(h * 0.006), 1)
+        ImageDraw.Draw(canvas).rectangle((0, round(bottom) + 1, w, round(bottom) + axis), fill=spec.bar_color)
         if legend_h:
-            self._legend(draw, spec, w, label_size)
-        canvas.alpha_composite(shapes.resize((w, h), Image.Resampling.LANCZOS))
-        if legend_h:
-            self._legend_text(canvas, spec, w, label_size)
+            for x, color, _ in self._legend_layout(spec, w, legend_size):
+                canvas.alpha_composite(_rounded((legend_size, legend_size), legend_size * 0.25, color),
+                                       (round(x), round(legend_size * 0.35)))
+            self._legend_text(canvas, spec, w, legend_size)
         for bar, (cx, y0) in zip(spec.bars, positions):
             lw = book.width(bar.label, "regular", label_size, spec.direction)
             color = spec.text_color if bar.role != "other" else spec.text_color[:3] + (200,)
@@ -191,11 +233,6 @@ class Drawer:
             out = [(px + shift, c, t) for px, c, t in out]
         return out
 
-    def _legend(self, draw: ImageDraw.ImageDraw, spec: ChartSpec, w: int, size: float) -> None:
-        for x, color, _ in self._legend_layout(spec, w, size):
-            draw.rounded_rectangle((x * SUPER, size * 0.35 * SUPER, (x + size) * SUPER, size * 1.35 * SUPER),
-                                   radius=size * 0.25 * SUPER, fill=color)
-
     def _legend_text(self, canvas: Image.Image, spec: ChartSpec, w: int, size: float) -> None:
         for x, _, text in self._legend_layout(spec, w, size):
             self.book.draw_line(canvas, x + size * 1.5, size * 1.2, text, "regular", size, spec.text_color,
@@ -217,6 +254,15 @@ def _image(spec: ImageSpec, w: int, h: int) -> Image.Image:
     return canvas
 
 
+def _rounded(size: tuple[float, float], radius: float, fill: RGBA, top_only: bool = False) -> Image.Image:
+    """A smooth rounded rectangle of ``size`` (drawn at 4x, scaled down)."""
+    w, h = max(round(size[0]), 1), max(round(size[1]), 1)
+    big = Image.new("RGBA", (w * SUPER, h * SUPER), (0, 0, 0, 0))
+    ImageDraw.Draw(big).rounded_rectangle((0, 0, w * SUPER - 1, h * SUPER - 1), radius=radius * SUPER, fill=fill,
+                                          corners=(True, True, False, False) if top_only else None)
+    return big.reduce(SUPER)
+
+
 def _rect(spec: RectSpec, w: int, h: int) -> Image.Image:
     big = Image.new("RGBA", (w * SUPER, h * SUPER), (0, 0, 0, 0))
     draw = ImageDraw.Draw(big)
@@ -224,7 +270,7 @@ def _rect(spec: RectSpec, w: int, h: int) -> Image.Image:
     width = round(spec.stroke_width * SUPER) if spec.stroke is not None else 0
     draw.rounded_rectangle((0, 0, w * SUPER - 1, h * SUPER - 1), radius=radius, fill=spec.fill,
                            outline=spec.stroke if width else None, width=width)
-    return big.resize((w, h), Image.Resampling.LANCZOS)
+    return big.reduce(SUPER)
 
 
 def _qr(spec: QRSpec, w: int, h: int) -> Image.Image:

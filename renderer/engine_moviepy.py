@@ -39,7 +39,7 @@ def _scene_clip(comp: Compositor, scene: PlannedScene):
     from moviepy import CompositeVideoClip, ImageClip
 
     duration = scene.duration
-    bg = np.asarray(comp.drawer.background(scene.background, comp.timeline.size))
+    bg = np.asarray(comp.drawer.background(scene.background, comp.timeline.size).convert("RGB"))
     clips = [ImageClip(bg, transparent=False).with_duration(duration)]
     clips += [_layer_clip(layer, sprite, duration) for layer, sprite in comp.sprites(scene)]
     return CompositeVideoClip(clips, size=comp.timeline.size).with_duration(duration)

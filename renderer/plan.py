@@ -13,10 +13,11 @@ from jinja2 import TemplateError
 
 from .errors import StoryboardError
 from .storyboard import (Animation, Background, ChartLayer, ImageLayer, QRLayer, RectLayer, Scene, Storyboard,
-                         TextLayer, dotted, resolve_asset)
-from .templating import LazyTranslations, is_rtl, make_environment, parse_locale
+                         TableLayer, TextLayer, dotted, resolve_asset)
+from .templating import (LazyTranslations, compiled_expression, compiled_template, format_with, is_rtl,
+                         parse_locale)
 from .timeline import (RGBA, Anim, AudioSpec, BackgroundSpec, Bar, CallToAction, ChartSpec, ImageSpec,
-                       PlannedLayer, PlannedScene, QRSpec, RectSpec, TextSpec, ThumbnailSpec, Timeline)
+                       PlannedLayer, PlannedScene, QRSpec, RectSpec, TableSpec, TextSpec, ThumbnailSpec, Timeline)
 
 
 def parse_color(value: str, named: Mapping[str, str] | None = None) -> RGBA:
@@ -46,7 +47,7 @@ class _Resolver:
     def __init__(self, board: Storyboard, values: Mapping[str, Any], links: Mapping[str, str],
                  locale: str) -> None:
         self.board = board
-        self.env = make_environment(locale)
+        self.locale = locale
         self.language = pick_language(board, locale)
         texts = dict(board.model.translations.get(board.model.default_language, {}))
         texts.update(board.model.translations.get(self.language, {}))
@@ -68,7 +69,7 @@ class _Resolver:
 
     def text(self, loc: tuple, source: str) -> str:
         try:
-            return self.env.from_string(source).render(self.context)
+            return compiled_template(source).render(self.context)
         except StoryboardError:
             raise
         except (TemplateError, ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as exc:
@@ -76,11 +77,18 @@ class _Resolver:
 
     def value(self, loc: tuple, source: str) -> Any:
         try:
-            return self.env.compile_expression(source, undefined_to_none=False)(self.context)
+            return compiled_expression(source)(self.context)
         except StoryboardError:
             raise
         except (TemplateError, ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as exc:
             raise self._fail(loc, exc) from None
+
+    def with_row(self, row: Any) -> "_Resolver":
+        """The same resolver with ``row`` bound, for per-row templates of a table."""
+        other = object.__new__(_Resolver)
+        other.__dict__.update(self.__dict__)
+        other.context = dict(self.context, row=row)
+        return other
 
     def truthy(self, loc: tuple, source: str | None) -> bool:
         return True if source is None else bool(self.value(loc, source))
@@ -156,13 +164,11 @@ def _chart(layer: ChartLayer, loc: tuple, res: _Resolver, colors: Mapping[str, s
     current = shown[-1][0] if shown else None
     last_year = _month_back(current, 12) if current else None
     unit = res.text(loc + ("unit",), layer.unit)
-    month = res.env.filters["month"]
-    number = res.env.filters["number"]
     bars = []
     for period, quantity in shown:
         role = "current" if period == current else "last_year" if period == last_year else "other"
-        caption = f"{number(quantity, '#,##0')} {unit}".strip() if role != "other" else ""
-        bars.append(Bar(label=month(period, "LLL"), value=quantity, role=role, caption=caption))
+        caption = f"{format_with(res.locale, 'number', quantity, '#,##0')} {unit}".strip() if role != "other" else ""
+        bars.append(Bar(label=format_with(res.locale, "month", period, "LLL"), value=quantity, role=role, caption=caption))
     return ChartSpec(bars=tuple(bars), unit=unit, bar_color=parse_color(layer.bar_color, colors),
                      current_color=parse_color(layer.current_color, colors),
                      last_year_color=parse_color(layer.last_year_color, colors),
@@ -171,6 +177,23 @@ def _chart(layer: ChartLayer, loc: tuple, res: _Resolver, colors: Mapping[str, s
                      legend_last_year=res.text(loc + ("legend_last_year",), layer.legend_last_year)
                      if any(b.role == "last_year" for b in bars) else "",
                      direction=direction)
+
+
+def _table(layer: TableLayer, loc: tuple, res: _Resolver, colors: Mapping[str, str], geo: _Geometry,
+           direction: str) -> TableSpec:
+    items = res.value(loc + ("rows",), layer.rows) or []
+    if isinstance(items, (str, bytes, Mapping)) or not hasattr(items, "__iter__"):
+        raise res._fail(loc + ("rows",), ValueError("must give a list"))
+    rows = []
+    for item in list(items)[: layer.max_rows]:
+        row = res.with_row(item)
+        rows.append((row.text(loc + ("label",), layer.label).strip(), row.text(loc + ("value",), layer.value).strip()))
+    color = parse_color(layer.color, colors)
+    return TableSpec(rows=tuple(rows), color=color,
+                     value_color=parse_color(layer.value_color, colors) if layer.value_color else color,
+                     rule_color=parse_color(layer.rule_color, colors) if layer.rule_color else None,
+                     weight=layer.font.weight, size=layer.font.size * geo.sy,
+                     min_size=(layer.font.min_size or layer.font.size * 0.6) * geo.sy, direction=direction)
 
 
 def _spec(layer, loc: tuple, res: _Resolver, board: Storyboard, geo: _Geometry, links: Mapping[str, str]):
@@ -192,6 +215,8 @@ def _spec(layer, loc: tuple, res: _Resolver, board: Storyboard, geo: _Geometry, 
                         stroke_width=layer.stroke_width * geo.sy)
     if isinstance(layer, ChartLayer):
         return _chart(layer, loc, res, colors, direction)
+    if isinstance(layer, TableLayer):
+        return _table(layer, loc, res, colors, geo, direction)
     if isinstance(layer, QRLayer):
         if layer.link not in links:
             given = ", ".join(sorted(links)) or "none"

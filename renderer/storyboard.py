@@ -110,6 +110,20 @@ class ChartLayer(_Layer):
     legend_last_year: str = ""
 
 
+class TableLayer(_Layer):
+    """Rows of label and value, e.g. a bill's lines: labels wrap, values line up at the end."""
+
+    kind: Literal["table"]
+    rows: str = Field(description="expression giving a list; each item is `row` in label and value")
+    label: str = "{{ row.label }}"
+    value: str = "{{ row.value }}"
+    font: Font = Font(size=30)
+    color: str = "#102A35"
+    value_color: str | None = None
+    rule_color: str | None = None
+    max_rows: int = Field(8, ge=1, le=30)
+
+
 class QRLayer(_Layer):
     kind: Literal["qr"]
     link: str
@@ -117,7 +131,7 @@ class QRLayer(_Layer):
     background: str = "#FFFFFF"
 
 
-Layer = Annotated[Union[TextLayer, ImageLayer, RectLayer, ChartLayer, QRLayer], Field(discriminator="kind")]
+Layer = Annotated[Union[TextLayer, ImageLayer, RectLayer, ChartLayer, TableLayer, QRLayer], Field(discriminator="kind")]
 
 
 class Background(_Model):
@@ -276,7 +290,7 @@ def _clean_loc(loc: tuple, lines: dict[tuple, int]) -> tuple:
     return kept
 
 
-_LAYER_KINDS = {"text", "image", "rect", "chart", "qr"}
+_LAYER_KINDS = {"text", "image", "rect", "chart", "table", "qr"}
 
 
 def _message(err: dict) -> str:
@@ -294,15 +308,21 @@ def _message(err: dict) -> str:
     return msg
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _parse_yaml(text: str, path: str) -> tuple[Any, dict[tuple, int]]:
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise StoryboardError(f"not valid YAML: {problem}", path=path, line=line) from None
+    finally:
+        loader.dispose()
     if node is None or not isinstance(data, dict):
         raise StoryboardError("must be a YAML mapping with name, size, fps and scenes", path=path, line=1)
     return data, _line_map(node)

@@ -16,7 +16,7 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
-from jinja2 import StrictUndefined, nodes
+from jinja2 import StrictUndefined, Template, nodes, pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
@@ -56,35 +56,60 @@ def _date(value: Any) -> dt.date:
     raise ValueError(f"not a date: {value!r}")
 
 
-def make_environment(locale: str) -> ImmutableSandboxedEnvironment:
-    """A sandboxed environment whose filters format for ``locale``."""
+def _locale_of(ctx: Any) -> Locale:
+    return parse_locale(ctx.get("locale") or "en-US")
+
+
+@pass_context
+def _money(ctx: Any, value: Any, currency: str) -> str:
+    return babel_numbers.format_currency(_decimal(value), currency, locale=_locale_of(ctx))
+
+
+@pass_context
+def _date_filter(ctx: Any, value: Any, format: str = "long") -> str:
+    return babel_dates.format_date(_date(value), format=format, locale=_locale_of(ctx))
+
+
+@pass_context
+def _month(ctx: Any, value: Any, format: str = "MMMM y") -> str:
+    return babel_dates.format_date(_date(value), format=format, locale=_locale_of(ctx))
+
+
+@pass_context
+def _number(ctx: Any, value: Any, format: str | None = None) -> str:
+    return babel_numbers.format_decimal(_decimal(value), format=format, locale=_locale_of(ctx))
+
+
+@pass_context
+def _percent(ctx: Any, value: Any) -> str:
+    return babel_numbers.format_percent(_decimal(value), locale=_locale_of(ctx))
+
+
+@lru_cache(maxsize=1)
+def environment() -> ImmutableSandboxedEnvironment:
+    """The one sandboxed environment; filters format for the ``locale`` in each render's values."""
     env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
                                         trim_blocks=True, lstrip_blocks=True)
-    loc = parse_locale(locale)
-
-    def money(value: Any, currency: str, digits: bool = True) -> str:
-        amount = _decimal(value)
-        if digits:
-            return babel_numbers.format_currency(amount, currency, locale=loc)
-        return babel_numbers.format_currency(amount, currency, locale=loc, format="¤#,##0",
-                                             currency_digits=False)
-
-    def date(value: Any, format: str = "long") -> str:
-        return babel_dates.format_date(_date(value), format=format, locale=loc)
-
-    def month(value: Any, format: str = "MMMM y") -> str:
-        return babel_dates.format_date(_date(value), format=format, locale=loc)
-
-    def number(value: Any, format: str | None = None) -> str:
-        return babel_numbers.format_decimal(_decimal(value), format=format, locale=loc)
-
-    def percent(value: Any) -> str:
-        return babel_numbers.format_percent(_decimal(value), locale=loc)
-
-    env.filters.update(money=money, date=date, month=month, number=number, percent=percent)
+    env.filters.update(money=_money, date=_date_filter, month=_month, number=_number, percent=_percent)
     env.globals.clear()
     env.globals["range"] = range
     return env
+
+
+@lru_cache(maxsize=8192)
+def compiled_template(source: str) -> Template:
+    """A compiled template; a batch compiles each storyboard text once per process."""
+    return environment().from_string(source)
+
+
+@lru_cache(maxsize=2048)
+def compiled_expression(source: str) -> Any:
+    return environment().compile_expression(source, undefined_to_none=False)
+
+
+def format_with(locale: str, name: str, value: Any, *args: Any) -> str:
+    """Apply one of the filters outside a template (charts label their bars with these)."""
+    return environment().filters[name]({"locale": locale}, value, *args)
 
 
 class LazyTranslations(Mapping):
@@ -115,13 +140,14 @@ class LazyTranslations(Mapping):
             raise AttributeError(key) from None
 
 
-def translation_keys(env: ImmutableSandboxedEnvironment, source: str) -> set[str]:
-    """The ``t.<key>`` names a template reads, for checking them before any render."""
+def translation_keys(ast: nodes.Template) -> set[str]:
+    """The ``t.<key>`` names a parsed template reads, for checking them before any render."""
     keys: set[str] = set()
-    for node in env.parse(source).find_all(nodes.Getattr):
-        if isinstance(node.node, nodes.Name) and node.node.name == "t":
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        if not (isinstance(node.node, nodes.Name) and node.node.name == "t"):
+            continue
+        if isinstance(node, nodes.Getattr):
             keys.add(node.attr)
-    for node in env.parse(source).find_all(nodes.Getitem):
-        if isinstance(node.node, nodes.Name) and node.node.name == "t" and isinstance(node.arg, nodes.Const):
+        elif isinstance(node.arg, nodes.Const):
             keys.add(str(node.arg.value))
     return keys

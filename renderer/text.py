@@ -30,6 +30,8 @@ ELLIPSIS = "…"
 
 @lru_cache(maxsize=32)
 def _coverage(path: str) -> frozenset[int]:
+    if not Path(path).is_file():
+        return frozenset()
     font = TTFont(path, lazy=True)
     try:
         return frozenset(font.getBestCmap() or ())
@@ -78,8 +80,7 @@ class FontBook:
         return str(self.dir / name)
 
     def covers(self, name: str, ch: str) -> bool:
-        path = self.dir / name
-        return path.is_file() and ord(ch) in _coverage(str(path))
+        return ord(ch) in _coverage(self._path(name))
 
     def runs(self, text: str, weight: str) -> list[Run]:
         chain = FACES[weight]
@@ -154,18 +155,27 @@ class FontBook:
         if run.emoji:
             _draw_emoji(canvas, font, run.text, x, baseline, size)
             return
-        mask = Image.new("L", canvas.size, 0)
-        ImageDraw.Draw(mask).text((x, baseline), run.text, font=font, fill=255, anchor="ls", direction=direction)
-        _paint(canvas, mask, color)
+        left, top, right, bottom = font.getbbox(run.text, anchor="ls", direction=direction)
+        ox, oy = int(x + left) - 1, int(baseline + top) - 1
+        size = (right - left + 3, bottom - top + 3)
+        if size[0] <= 3 or size[1] <= 3:
+            return
+        mask = Image.new("L", size, 0)
+        ImageDraw.Draw(mask).text((x - ox, baseline - oy), run.text, font=font, fill=255, anchor="ls",
+                                  direction=direction)
+        _paint(canvas, mask, color, ox, oy)
 
 
-def _paint(canvas: Image.Image, mask: Image.Image, color: tuple[int, int, int, int]) -> None:
-    """Composite a solid colour through a coverage mask, without dark fringes."""
+def _paint(canvas: Image.Image, mask: Image.Image, color: tuple[int, int, int, int], x: int, y: int) -> None:
+    """Composite a solid colour through a coverage mask at (x, y), without dark fringes."""
     if color[3] != 255:
         mask = mask.point(lambda v: v * color[3] // 255)
-    solid = Image.new("RGBA", canvas.size, color[:3] + (0,))
+    solid = Image.new("RGBA", mask.size, color[:3] + (0,))
     solid.putalpha(mask)
-    canvas.alpha_composite(solid)
+    left, top = max(x, 0), max(y, 0)
+    right, bottom = min(x + mask.width, canvas.width), min(y + mask.height, canvas.height)
+    if right > left and bottom > top:
+        canvas.alpha_composite(solid.crop((left - x, top - y, right - x, bottom - y)), (left, top))
 
 
 def _draw_emoji(canvas: Image.Image, font: ImageFont.FreeTypeFont, text: str, x: float, baseline: float,
@@ -178,9 +188,11 @@ def _draw_emoji(canvas: Image.Image, font: ImageFont.FreeTypeFont, text: str, x:
     ImageDraw.Draw(big).text((-left, -top), text, font=font, anchor="ls", embedded_color=True)
     w, h = max(round(big.width * scale), 1), max(round(big.height * scale), 1)
     small = big.resize((w, h), Image.Resampling.LANCZOS)
-    layer = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
-    layer.paste(small, (round(x + left * scale), round(baseline + top * scale)))
-    canvas.alpha_composite(layer)
+    ox, oy = round(x + left * scale), round(baseline + top * scale)
+    l, t = max(ox, 0), max(oy, 0)
+    r, b = min(ox + w, canvas.width), min(oy + h, canvas.height)
+    if r > l and b > t:
+        canvas.alpha_composite(small.crop((l - ox, t - oy, r - ox, b - oy)), (l, t))
 
 
 def _break_word(book: FontBook, word: str, weight: str, size: float, width: float, direction: str) -> list[str]:

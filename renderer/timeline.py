@@ -74,13 +74,25 @@ class ChartSpec:
 
 
 @dataclass(frozen=True)
+class TableSpec:
+    rows: tuple[tuple[str, str], ...]
+    color: RGBA
+    value_color: RGBA
+    rule_color: RGBA | None
+    weight: str
+    size: float
+    min_size: float
+    direction: str
+
+
+@dataclass(frozen=True)
 class QRSpec:
     data: str
     color: RGBA
     background: RGBA
 
 
-Spec = TextSpec | ImageSpec | RectSpec | ChartSpec | QRSpec
+Spec = TextSpec | ImageSpec | RectSpec | ChartSpec | TableSpec | QRSpec
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from jinja2 import TemplateSyntaxError
 
 from .errors import StoryboardError
-from .storyboard import (COLOR_RE, NAME_RE, ChartLayer, ImageLayer, QRLayer, Storyboard, TextLayer,
+from .storyboard import (COLOR_RE, NAME_RE, ChartLayer, ImageLayer, QRLayer, Storyboard, TableLayer, TextLayer,
                          dotted, resolve_asset)
-from .templating import make_environment, translation_keys
+from .templating import environment, translation_keys
 
 _RESERVED_KEYS = {"get", "keys", "items", "values"}
 
@@ -41,6 +41,10 @@ def template_fields(board: Storyboard) -> Iterator[tuple[tuple, str, str]]:
                 yield loc + ("values",), layer.values, "expression"
                 for name in ("unit", "legend_current", "legend_last_year"):
                     yield loc + (name,), getattr(layer, name), "template"
+            elif isinstance(layer, TableLayer):
+                yield loc + ("rows",), layer.rows, "expression"
+                yield loc + ("label",), layer.label, "template"
+                yield loc + ("value",), layer.value, "template"
 
 
 def _colors(board: Storyboard) -> Iterator[tuple[tuple, str]]:
@@ -55,7 +59,7 @@ def _colors(board: Storyboard) -> Iterator[tuple[tuple, str]]:
         for li, layer in enumerate(scene.layers):
             loc = ("scenes", si, "layers", li)
             for field in ("color", "fill", "stroke", "background", "bar_color", "current_color",
-                          "last_year_color", "text_color"):
+                          "last_year_color", "text_color", "value_color", "rule_color"):
                 value = getattr(layer, field, None)
                 if isinstance(value, str):
                     yield loc + (field,), value
@@ -107,7 +111,7 @@ def _color_errors(board: Storyboard) -> list[StoryboardError]:
 
 
 def _template_errors(board: Storyboard) -> list[StoryboardError]:
-    env = make_environment("en-US")
+    env = environment()
     m = board.model
     default = m.translations.get(m.default_language)
     errors = []
@@ -126,11 +130,7 @@ def _template_errors(board: Storyboard) -> list[StoryboardError]:
                                           f"not in the default language ({m.default_language})"))
     for loc, source, kind in template_fields(board):
         try:
-            if kind == "expression":
-                env.compile_expression(source)
-                source = "{{ " + source + " }}"
-            else:
-                env.parse(source)
+            ast = env.parse("{{ " + source + " }}" if kind == "expression" else source)
         except TemplateSyntaxError as exc:
             line = board.line_of(loc)
             if line is not None and exc.lineno and exc.lineno > 1:
@@ -138,7 +138,7 @@ def _template_errors(board: Storyboard) -> list[StoryboardError]:
             errors.append(StoryboardError(f"template error: {exc.message}", path=board.path, line=line,
                                           field=dotted(loc)))
             continue
-        for key in sorted(translation_keys(env, source) - known):
+        for key in sorted(translation_keys(ast) - known):
             errors.append(board.error(loc, f"t.{key} is not a translation key of {m.default_language!r}"))
     for si, scene in enumerate(m.scenes):
         for li, layer in enumerate(scene.layers):

@@ -1,0 +1,151 @@
+"""The ``billcast`` command: the one place that ties the packages together."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from renderer import (ENGINES, BillcastError, StoryboardErrors, load_storyboard, plan, preview, render)
+
+from .links import random_token, recipient_links
+from .records import load_record_file, record_values
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, like 640x360, got {text!r}") from None
+    if w <= 0 or h <= 0 or w % 2 or h % 2:
+        raise argparse.ArgumentTypeError(f"width and height must be positive even numbers, got {text!r}")
+    return w, h
+
+
+def _link(text: str) -> tuple[str, str]:
+    name, sep, url = text.partition("=")
+    if not sep or not name or not url:
+        raise argparse.ArgumentTypeError(f"expected NAME=URL, got {text!r}")
+    return name, url
+
+
+def _links(args: argparse.Namespace) -> dict[str, str]:
+    links = recipient_links(args.public_url, args.pay_url or args.public_url, random_token())
+    links.update(dict(args.link or ()))
+    return links
+
+
+def _timeline(args: argparse.Namespace):
+    board = load_storyboard(args.storyboard)
+    record = load_record_file(args.customer)
+    values = record_values(record)
+    return plan(board, values, _links(args), size=args.size, fps=args.fps, locale=args.locale)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    bad = 0
+    for path in args.storyboards:
+        try:
+            load_storyboard(path)
+        except StoryboardErrors as exc:
+            bad += 1
+            for err in exc.errors:
+                print(err, file=sys.stderr)
+        except BillcastError as exc:
+            bad += 1
+            print(exc, file=sys.stderr)
+        else:
+            print(f"{path}: ok")
+    return 2 if bad else 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    timeline = _timeline(args)
+    result = render(timeline, args.out, engine=args.engine)
+    for name in result.truncated:
+        print(f"warning: {name}: text did not fit its box even at its minimum size", file=sys.stderr)
+    print(f"{result.out}: {', '.join(result.files)} ({timeline.duration:.2f} s video, "
+          f"{time.monotonic() - started:.1f} s)")
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    timeline = _timeline(args)
+    if not 0 <= args.at < timeline.duration:
+        print(f"--at must be within the video (0 to {timeline.duration:.2f} s), got {args.at:g}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    preview(timeline, args.at).save(out)
+    print(out)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.out), size=args.size, workers=args.workers)
+
+
+def _render_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("storyboard", help="a storyboard YAML file")
+    p.add_argument("--customer", required=True, help="one customer record as a JSON file")
+    p.add_argument("--locale", help="override the record's locale (BCP 47, like it-IT)")
+    p.add_argument("--size", type=_size, help="output size, like 640x360 (default: the storyboard's)")
+    p.add_argument("--fps", type=int, help="frames per second (default: the storyboard's)")
+    p.add_argument("--link", type=_link, action="append", metavar="NAME=URL",
+                   help="a link the storyboard can name (page, pay, plan are made up when not given)")
+    p.add_argument("--public-url", default=DEFAULT_URL, help="base of the page link")
+    p.add_argument("--pay-url", default=None, help="base of the pay links (default: --public-url)")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="billcast", description="Personalized bill videos and microsites.")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check", help="validate storyboards; exit 2 if any is invalid")
+    p.add_argument("storyboards", nargs="+")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("render", help="render one customer's video, poster, captions, thumbnail and CTAs")
+    _render_options(p)
+    p.add_argument("--out", required=True, help="output folder (replaced whole when done)")
+    p.add_argument("--engine", choices=ENGINES, default=ENGINES[0])
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("preview", help="write the frame at a time, without encoding video")
+    _render_options(p)
+    p.add_argument("--at", type=float, required=True, help="seconds from the start")
+    p.add_argument("--out", required=True, help="a .png or .jpg file")
+    p.set_defaults(func=cmd_preview)
+
+    p = sub.add_parser("demo", help="render every shipped storyboard for sample customers")
+    p.add_argument("--out", default="var/demo")
+    p.add_argument("--size", type=_size, default=None)
+    p.add_argument("--workers", type=int, default=None)
+    p.set_defaults(func=cmd_demo)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except StoryboardErrors as exc:
+        for err in exc.errors:
+            print(err, file=sys.stderr)
+        return exc.exit_code
+    except BillcastError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
