@@ -296,6 +296,7 @@ class Debt(_Model):
     days_past_due: Annotated[int, PlainValidator(_whole)]
     invoices: Annotated[tuple[Invoice, ...], _none_as_empty(tuple)] = ()
     plan_offer: PlanOffer | None = None
+    deadline: CalendarDate | None = None  # Billcast's addition: pay by this date before further steps
 
     @field_validator("days_past_due")
     @classmethod

@@ -273,6 +273,7 @@ def test_minor_digits_are_checked_without_a_validation_context() -> None:
     ("debt.plan_offer.installments", 30, "debt.plan_offer.installments"),
     ("debt.plan_offer.installments", 1, "debt.plan_offer.installments"),
     ("debt.plan_offer.first_due_date", ..., "debt.plan_offer.first_due_date"),
+    ("debt.deadline", "next week", "debt.deadline"),
     ("tags.segment", 5, "tags.segment"),
     ("tags", ["residential"], "tags"),
 ])
@@ -285,7 +286,8 @@ def test_each_rule_refuses_with_the_dotted_field(path: str, value: Any, field: s
     ("birth_date", ...), ("bill.lines", ...), ("bill.usage", []), ("bill.unit", ...), ("bill.number", ...),
     ("tags", ...), ("debt.plan_offer", ...), ("debt.invoices", ...), ("debt.days_past_due", 0),
     ("debt.plan_offer.installments", 2), ("debt.plan_offer.installments", 24), ("customer_id", "a" * 64),
-    ("customer_id", "x.y_z-1"), ("bill.period_start", "2026-10-31"),
+    ("customer_id", "x.y_z-1"), ("bill.period_start", "2026-10-31"), ("debt.deadline", "2026-12-15"),
+    ("debt.deadline", None),
 ])
 def test_what_the_contract_allows(path: str, value: Any) -> None:
     parse_record(changed(path, value))
