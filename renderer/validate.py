@@ -138,6 +138,8 @@ def _template_errors(board: Storyboard) -> list[StoryboardError]:
             errors.append(StoryboardError(f"template error: {exc.message}", path=board.path, line=line,
                                           field=dotted(loc)))
             continue
+        if m.translations and default is None:
+            continue  # reported once above; key checks need a default language
         for key in sorted(translation_keys(ast) - known):
             errors.append(board.error(loc, f"t.{key} is not a translation key of {m.default_language!r}"))
     for si, scene in enumerate(m.scenes):
@@ -166,4 +168,6 @@ def _asset_errors(board: Storyboard) -> list[StoryboardError]:
             continue
         if not path.is_file():
             errors.append(board.error(loc, f"asset not found: assets/{src}"))
+        elif board.assets_dir.resolve() not in path.resolve().parents:
+            errors.append(board.error(loc, f"asset links outside assets/: {src!r}"))
     return errors
