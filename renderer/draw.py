@@ -55,7 +55,7 @@ def background(spec: BackgroundSpec, size: tuple[int, int]) -> Image.Image:
         k = ((proj - lo) / max(hi - lo, 1e-6))[..., None]
         a = np.array(spec.gradient[0][:3], np.float32)
         b = np.array(spec.gradient[1][:3], np.float32)
-        return Image.fromarray(np.clip(a + (b - a) * k + 0.5, 0, 255).astype(np.uint8), "RGB")
+        return Image.fromarray(np.clip(a + (b - a) * k + 0.5, 0, 255).astype(np.uint8))
     img = load_image(spec.image or "")
     return _cover(img, size).convert("RGB")
 
@@ -282,7 +282,7 @@ def _qr(spec: QRSpec, w: int, h: int) -> Image.Image:
     modules = matrix.shape[0]
     cell = max(side // modules, 1)
     pixels = np.where(matrix[..., None], np.array(spec.color, np.uint8), np.array(spec.background, np.uint8))
-    qr = Image.fromarray(pixels.astype(np.uint8), "RGBA").resize((modules * cell, modules * cell),
+    qr = Image.fromarray(pixels.astype(np.uint8)).resize((modules * cell, modules * cell),
                                                                  Image.Resampling.NEAREST)
     if qr.width > side:
         qr = qr.resize((side, side), Image.Resampling.LANCZOS)
