@@ -81,7 +81,11 @@ def cmd_preview(args: argparse.Namespace) -> int:
         return 2
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    preview(timeline, args.at).save(out)
+    frame = preview(timeline, args.at)
+    if out.suffix.lower() in (".jpg", ".jpeg"):
+        frame.save(out, quality=90)
+    else:
+        frame.save(out, compress_level=1)  # a preview is for looking at now: favour speed over size
     print(out)
     return 0
 

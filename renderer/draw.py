@@ -9,8 +9,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import qrcode
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from .errors import AssetError
@@ -47,6 +45,8 @@ def background(spec: BackgroundSpec, size: tuple[int, int]) -> Image.Image:
     if spec.color is not None:
         return Image.new("RGB", size, spec.color[:3])
     if spec.gradient is not None:
+        import numpy as np
+
         rad = math.radians(spec.angle)
         # angle 0 runs left to right, 90 top to bottom
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -274,6 +274,9 @@ def _rect(spec: RectSpec, w: int, h: int) -> Image.Image:
 
 
 def _qr(spec: QRSpec, w: int, h: int) -> Image.Image:
+    import numpy as np
+    import qrcode
+
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2)
     code.add_data(spec.data)
     code.make(fit=True)

@@ -15,7 +15,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
-from fontTools.ttLib import TTFont
 
 EMOJI_SIZE = 109  # Noto Color Emoji is a bitmap font drawn at this size only
 EMOJI_FILE = "NotoColorEmoji.ttf"
@@ -32,6 +31,8 @@ ELLIPSIS = "…"
 def _coverage(path: str) -> frozenset[int]:
     if not Path(path).is_file():
         return frozenset()
+    from fontTools.ttLib import TTFont
+
     font = TTFont(path, lazy=True)
     try:
         return frozenset(font.getBestCmap() or ())

@@ -129,6 +129,8 @@ def _template_errors(board: Storyboard) -> list[StoryboardError]:
                 errors.append(board.error(("translations", lang, key),
                                           f"not in the default language ({m.default_language})"))
     for loc, source, kind in template_fields(board):
+        if kind == "template" and "{" not in source:
+            continue  # plain text: nothing to parse, no keys read
         try:
             ast = env.parse("{{ " + source + " }}" if kind == "expression" else source)
         except TemplateSyntaxError as exc:
