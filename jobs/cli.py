@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from renderer import (ENGINES, BillcastError, StoryboardErrors, load_storyboard, plan, preview, render)
+from renderer import ENGINES, BillcastError, Storyboard, StoryboardErrors, load_storyboard, plan, preview, render
 
 from .links import random_token, recipient_links
 from .records import load_record_file, record_values
@@ -39,6 +39,9 @@ def _links(args: argparse.Namespace) -> dict[str, str]:
     return links
 
 
+_DEFAULT_LINK_ARGS = argparse.Namespace(public_url=DEFAULT_URL, pay_url=None, link=None)
+
+
 def _timeline(args: argparse.Namespace):
     board = load_storyboard(args.storyboard)
     record = load_record_file(args.customer)
@@ -46,11 +49,23 @@ def _timeline(args: argparse.Namespace):
     return plan(board, values, _links(args), size=args.size, fps=args.fps, locale=args.locale)
 
 
+def _check_against(board: Storyboard, customers: Sequence[str]) -> int:
+    """Plan the storyboard for each sample customer: catches fields the records do not have."""
+    bad = 0
+    for customer in customers:
+        try:
+            plan(board, record_values(load_record_file(customer)), _links(_DEFAULT_LINK_ARGS))
+        except BillcastError as exc:
+            bad += 1
+            print(f"{exc} (with {customer})", file=sys.stderr)
+    return bad
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     bad = 0
     for path in args.storyboards:
         try:
-            load_storyboard(path)
+            board = load_storyboard(path)
         except StoryboardErrors as exc:
             bad += 1
             for err in exc.errors:
@@ -59,7 +74,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             bad += 1
             print(exc, file=sys.stderr)
         else:
-            print(f"{path}: ok")
+            if _check_against(board, args.customer or ()):
+                bad += 1
+            else:
+                print(f"{path}: ok")
     return 2 if bad else 0
 
 
@@ -114,6 +132,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate storyboards; exit 2 if any is invalid")
     p.add_argument("storyboards", nargs="+")
+    p.add_argument("--customer", action="append", metavar="FILE",
+                   help="also plan each storyboard for this customer record (JSON); repeatable")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("render", help="render one customer's video, poster, captions, thumbnail and CTAs")

@@ -1,4 +1,4 @@
-"""Customer records: the input contract of ``shared/spec/records.md``, parsed at the edge.
+"""Customer records: the input contract of ``docs/RECORDS.md``, parsed at the edge.
 
 A record is one customer's bill and, where there are any, their arrears. Batches
 arrive as JSON Lines or flattened CSV; a single render reads one JSON object.
@@ -31,6 +31,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     PlainValidator,
     ValidationError,
     ValidationInfo,
@@ -208,9 +209,11 @@ def _raise_problems(problems: list[Problem]) -> None:
         raise PydanticCustomError("rules", "{summary}", {"summary": summary, "problems": problems})
 
 
-Money = Annotated[Decimal, PlainValidator(_money)]
-Quantity = Annotated[Decimal, PlainValidator(_quantity)]
-CalendarDate = Annotated[date, PlainValidator(_calendar_date)]
+_AS_TEXT = PlainSerializer(str, when_used="json")  # exact decimals stay exact in JSON
+Money = Annotated[Decimal, PlainValidator(_money), _AS_TEXT]
+Quantity = Annotated[Decimal, PlainValidator(_quantity), _AS_TEXT]
+# The serializer is spelled out: with a plain validator pydantic would warn when writing JSON.
+CalendarDate = Annotated[date, PlainValidator(_calendar_date), PlainSerializer(date.isoformat, when_used="json")]
 Period = Annotated[str, PlainValidator(_period)]
 Text = Annotated[str, Field(strict=True)]
 Name = Annotated[str, Field(strict=True, max_length=NAME_MAX)]

@@ -645,3 +645,16 @@ def test_amount_due_on_the_samples() -> None:
     assert amount_due(records["DE-000512"]) == Decimal("527.05")  # four overdue invoices
     assert amount_due(records["IT-000123"]) == records["IT-000123"].bill.total
     assert amount_due(records["IT-000342"]) < 0  # in credit
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("name", ["customers.jsonl", "tricky_customers.jsonl", "customers.csv"])
+def test_records_round_trip_through_json_exactly(name: str) -> None:
+    """A record written as JSON (one render's --customer file) reads back equal, dates and decimals exact."""
+    records = [r for r in load_records(EXAMPLES / name) if isinstance(r, Record)]
+    assert records
+    for record in records:
+        text = record.model_dump_json()
+        again = parse_record(json.loads(text))
+        assert again == record
+        assert '"total":"' in text  # money stays a decimal string, never a binary float

@@ -163,3 +163,22 @@ def test_indentation_of_block_templates_is_kept(tmp_path: Path) -> None:
                                                                             "    "))
     board = parse_storyboard(text, path="board.yaml")
     assert board.model.scenes[0].narration == "{{ t.hello }}.\nBye.\n"
+
+
+def test_check_cli_with_customers_finds_fields_the_records_lack(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    examples = ROOT / "examples"
+    bill = ROOT / "storyboards" / "bill_explainer.yaml"
+    assert main(["check", str(bill), "--customer", str(examples / "maria.json"),
+                 "--customer", str(examples / "fatima.json")]) == 0
+    typo = tmp_path / "typo.yaml"
+    text = bill.read_text(encoding="utf-8")
+    assert 'greeting: "Ciao {{ first_name }},"' in text
+    typo.write_text(text.replace('greeting: "Ciao {{ first_name }},"', 'greeting: "Ciao {{ frist_name }},"'),
+                    encoding="utf-8")
+    capsys.readouterr()
+    assert main(["check", str(typo)]) == 0  # the syntax is fine: only a record shows the field is missing
+    assert main(["check", str(typo), "--customer", str(examples / "maria.json")]) == 2
+    err = capsys.readouterr().err
+    line = text[:text.index('greeting: "Ciao')].count("\n") + 1
+    assert f"{typo}:{line}: translations.it.greeting:" in err and "frist_name" in err and "maria.json" in err
