@@ -16,6 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from .cache import SegmentCache
 from .captions import webvtt
 from .compose import Compositor
 from .draw import Drawer
@@ -24,7 +25,7 @@ from .errors import BillcastError, EncodeError
 from .storyboard import default_assets_dir
 from .timeline import Timeline
 
-ENGINES = ("moviepy",)
+ENGINES = ("fast", "moviepy")
 OUTPUTS = ("video.mp4", "poster.jpg", "captions.vtt", "thumb.gif", "cta.json")
 
 
@@ -78,7 +79,13 @@ def preview(timeline: Timeline, t: float, *, fonts_dir: Path | None = None) -> I
     return Compositor(timeline, Drawer(fonts_dir or default_fonts_dir())).frame(t)
 
 
-def _encode(engine: str, comp: Compositor, out: Path, tmp: Path, settings: VideoSettings) -> None:
+def _encode(engine: str, comp: Compositor, out: Path, tmp: Path, settings: VideoSettings,
+            cache: SegmentCache | None) -> None:
+    if engine == "fast":
+        from .engine_ffmpeg import encode_fast
+
+        encode_fast(comp, out, tmp, settings, cache)
+        return
     if engine == "moviepy":
         from .engine_moviepy import encode_moviepy
 
@@ -97,9 +104,13 @@ def _replace_dir(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def render(timeline: Timeline, out: str | Path, *, engine: str = "moviepy", fonts_dir: Path | None = None,
-           settings: VideoSettings | None = None) -> RenderResult:
-    """Write all of one recipient's outputs into ``out`` (replacing it whole)."""
+def render(timeline: Timeline, out: str | Path, *, engine: str = "fast", fonts_dir: Path | None = None,
+           settings: VideoSettings | None = None, cache: SegmentCache | None = None) -> RenderResult:
+    """Write all of one recipient's outputs into ``out`` (replacing it whole).
+
+    ``engine`` is ``fast`` (ffmpeg composes; segments reused through ``cache`` when given)
+    or ``moviepy`` (the reference, frame by frame).
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
@@ -107,7 +118,7 @@ def render(timeline: Timeline, out: str | Path, *, engine: str = "moviepy", font
     drawer = Drawer(fonts_dir or default_fonts_dir())
     comp = Compositor(timeline, drawer)
     try:
-        _encode(engine, comp, tmp / "video.mp4", tmp, settings or VideoSettings())
+        _encode(engine, comp, tmp / "video.mp4", tmp, settings or VideoSettings(), cache)
         if not (tmp / "video.mp4").is_file() or (tmp / "video.mp4").stat().st_size == 0:
             raise EncodeError(f"the {engine} engine wrote no video")
         write_poster(comp, tmp / "poster.jpg")

@@ -1,0 +1,402 @@
+"""The fast compositor: Pillow draws the layers, ffmpeg composes, animates and encodes them.
+
+Each scene is cut into motion and hold parts (``segments.split_scene``). A
+motion part is a graph: the scene's background with its unchanging lower
+layers flattened by Pillow, and every layer above overlaid by ffmpeg with the
+slide as an ``overlay`` position expression and fades as ``fade`` on the
+sprite's alpha. A hold is one keyframe of the still picture followed by a
+cached run of frames that only repeat their predecessor (every macroblock
+skipped), so a still second costs a few hundred bytes and no encoding at all.
+Every part is a segment in the cache, keyed by its content; the audio bed is
+mixed once per storyboard length and cached too; the video is the segments
+joined by the concat demuxer with stream copy, the sound muxed beside them.
+
+Filter arguments carry numbers only: all text is drawn by Pillow, and file
+names are the engine's own temporary or cache paths.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import ffmpeg
+from PIL import Image
+
+from .cache import SegmentCache, file_digest
+from .compose import Compositor, layer_state, paste, with_opacity
+from .encoding import VideoSettings
+from .errors import EncodeError
+from .segments import Part, audio_key, part_key, repeat_key, split_scene
+from .timeline import Anim, PlannedScene, Timeline
+
+TIME_STEPS = 100  # sub-frame steps of the filters' time base, so fades start between frames as planned
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+# --- descriptions: what to encode -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Overlay:
+    path: str  # raw RGBA sprite
+    size: tuple[int, int]
+    x: int
+    y: int
+    anims: tuple[Anim, ...]
+
+
+@dataclass(frozen=True)
+class MotionJob:
+    out: str
+    base: str  # raw RGB picture of everything below the overlays
+    start: int  # first frame, from the scene's start (its time drives the animations)
+    frames: int
+    overlays: tuple[Overlay, ...]
+
+
+@dataclass(frozen=True)
+class StillJob:
+    out: str
+    still: str  # raw RGB picture: encoded as one keyframe
+
+
+def _num(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _slide(anims: Iterable[Anim], axis: int) -> str | None:
+    """The sum of slide offsets at time ``t``, easing out like ``compose.layer_state``."""
+    terms = []
+    for a in anims:
+        if a.type != "slide_in" or not a.offset[axis]:
+            continue
+        if a.duration > 0:
+            left = f"pow(1-clip((t-{_num(a.start)})/{_num(a.duration)},0,1),3)"
+        else:
+            left = f"lte(t,{_num(a.start)})"
+        terms.append(f"{_num(a.offset[axis])}*{left}")
+    return "+".join(terms) or None
+
+
+def _timed(stream, frames: int, fps: int, start: int = 0):
+    """A single picture repeated ``frames`` times, stamped with scene time from frame ``start``."""
+    return (stream.filter("loop", loop=frames - 1, size=1, start=0)
+            .filter("settb", expr=f"1/{fps * TIME_STEPS}")
+            .filter("setpts", f"(N+{start})*{TIME_STEPS}"))
+
+
+class _Inputs:
+    """Raw picture files as graph inputs; a file used more than once is read once and split."""
+
+    def __init__(self, fps: int) -> None:
+        self.fps = fps
+        self._splits: dict[str, tuple[object, int]] = {}
+
+    def __call__(self, path: str, size: tuple[int, int], pix_fmt: str):
+        if path not in self._splits:
+            node = ffmpeg.input(path, f="rawvideo", pix_fmt=pix_fmt, s=f"{size[0]}x{size[1]}",
+                                framerate=self.fps).split()
+            self._splits[path] = (node, 0)
+        node, used = self._splits[path]
+        self._splits[path] = (node, used + 1)
+        return node[used]
+
+
+def _motion_stream(job: MotionJob, size: tuple[int, int], fps: int, raw: _Inputs):
+    # Composed without chroma subsampling: yuv420 would put sprites on even pixels only.
+    video = _timed(raw(job.base, size, "rgb24").filter("format", "yuv444p"), job.frames, fps, job.start)
+    for ov in job.overlays:
+        sprite = _timed(raw(ov.path, ov.size, "rgba").filter("format", "yuva444p"), job.frames, fps, job.start)
+        for a in ov.anims:
+            if a.type in ("fade_in", "fade_out"):
+                sprite = sprite.filter("fade", type="in" if a.type == "fade_in" else "out", st=_num(a.start),
+                                       d=_num(max(a.duration, 1e-3)), alpha=1)
+        dx, dy = _slide(ov.anims, 0), _slide(ov.anims, 1)
+        video = ffmpeg.overlay(video, sprite, x=f"{ov.x}+round({dx})" if dx else ov.x,
+                               y=f"{ov.y}+round({dy})" if dy else ov.y, eval="frame" if dx or dy else "init",
+                               format="yuv444")
+    return video.filter("format", "yuv420p").filter("setpts", "PTS-STARTPTS").filter("settb", expr=f"1/{fps}")
+
+
+def encode_command(jobs: Iterable[MotionJob | StillJob], *, size: tuple[int, int], fps: int,
+                   options: dict[str, str], still_options: dict[str, str], exe: str = "ffmpeg") -> list[str]:
+    """One ffmpeg command that encodes every job into its own segment file."""
+    outputs = []
+    raw = _Inputs(fps)
+    for job in jobs:
+        if isinstance(job, MotionJob):
+            outputs.append(_motion_stream(job, size, fps, raw).output(job.out, **{"frames:v": job.frames},
+                                                                      **options))
+        else:
+            still = raw(job.still, size, "rgb24").filter("format", "yuv420p")
+            outputs.append(still.output(job.out, **{"frames:v": 1}, **still_options))
+    return _command(outputs, exe)
+
+
+def repeat_command(runs: dict[int, str], grey: str, *, size: tuple[int, int], fps: int,
+                   options: dict[str, str], exe: str = "ffmpeg") -> list[str]:
+    """Segments of ``n`` frames that each repeat the one before, for each ``n: path``.
+
+    ``grey`` is a raw RGB picture of flat grey, converted like every other picture.
+    Its keyframe is encoded exactly, so every following frame skips every macroblock;
+    the keyframe is then dropped, leaving frames that copy whatever precedes them.
+    """
+    outputs = []
+    raw = _Inputs(fps)
+    for frames, path in sorted(runs.items()):
+        stream = _timed(raw(grey, size, "rgb24").filter("format", "yuv420p"), frames + 1, fps)
+        stream = stream.filter("settb", expr=f"1/{fps}")
+        no_keys = {**options, "g": str(frames + 2)}  # one keyframe only: the grey one, dropped
+        outputs.append(stream.output(path, **{"frames:v": frames + 1, "bsf:v": "noise=drop=eq(n\\,0)"},
+                                     **no_keys))
+    return _command(outputs, exe)
+
+
+def audio_command(bed: str, out: str, *, duration: float, volume: float, fade_out: float, bitrate: str,
+                  exe: str = "ffmpeg") -> list[str]:
+    """The audio bed looped to the video's length, its volume set, faded out at the end."""
+    sound = ffmpeg.input(bed, stream_loop=-1).audio.filter("volume", _num(volume))
+    fade = min(fade_out, duration)
+    if fade > 0:
+        sound = sound.filter("afade", type="out", start_time=_num(duration - fade), duration=_num(fade))
+    return _command([sound.output(out, t=_num(duration), acodec="aac", audio_bitrate=bitrate, ar=48000)], exe)
+
+
+def join_command(listing: str, out: str, *, audio: str | None, exe: str = "ffmpeg") -> list[str]:
+    """Segments joined by stream copy (the concat demuxer), the sound muxed without touching the video."""
+    video = ffmpeg.input(listing, f="concat", safe=0)
+    streams = [video["v"]]
+    if audio is not None:
+        streams.append(ffmpeg.input(audio)["a"])
+    return _command([ffmpeg.output(*streams, out, c="copy", movflags="+faststart")], exe)
+
+
+def _command(outputs: list, exe: str) -> list[str]:
+    graph = ffmpeg.merge_outputs(*outputs).global_args("-nostdin", "-hide_banner", "-loglevel", "error",
+                                                      "-filter_complex_threads", "1")
+    return graph.compile(cmd=exe, overwrite_output=True)
+
+
+def concat_listing(paths: Iterable[Path]) -> str:
+    """The concat demuxer's script for ``paths``, each quoted as its syntax asks."""
+    lines = ["ffconcat version 1.0"]
+    for path in paths:
+        quoted = str(path).replace("'", "'\\''")
+        lines.append(f"file '{quoted}'")
+    return "\n".join(lines) + "\n"
+
+
+def run(argv: list[str]) -> None:
+    """The one place the engine starts ffmpeg."""
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    except OSError as exc:
+        raise EncodeError(f"could not start ffmpeg: {exc}", argv=argv) from None
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.decode("utf-8", "replace").strip().splitlines()[-8:])
+        raise EncodeError(f"ffmpeg failed with exit code {done.returncode}", argv=argv, stderr_tail=tail)
+
+
+# --- acting: pictures, cache and processes -------------------------------------------------------
+
+@lru_cache(maxsize=1024)
+def _digest_of(path: str, size: int, mtime_ns: int) -> str:
+    return file_digest(path)
+
+
+def content_digest(path: str) -> str:
+    """A file's content digest, remembered while the file is unchanged."""
+    st = os.stat(path)
+    return _digest_of(path, st.st_size, st.st_mtime_ns)
+
+
+def fonts_digest(fonts_dir: Path) -> str:
+    names = sorted(p.name for p in Path(fonts_dir).iterdir() if p.suffix.lower() in (".ttf", ".otf", ".ttc"))
+    return ",".join(f"{n}:{content_digest(str(Path(fonts_dir) / n))[:16]}" for n in names)
+
+
+def _avcc(path: Path) -> bytes:
+    """The H.264 parameter sets stored in an MP4's sample description."""
+    data = path.read_bytes()
+    at = data.find(b"avcC")
+    if at < 4:
+        raise EncodeError(f"segment {path.name} holds no H.264 parameter sets")
+    size = int.from_bytes(data[at - 4:at], "big")
+    return data[at + 4:at - 4 + size]
+
+
+class FastEncoder:
+    """Encodes one timeline through the segment cache."""
+
+    def __init__(self, comp: Compositor, tmp: Path, settings: VideoSettings, cache: SegmentCache | None) -> None:
+        self.comp, self.tmp, self.settings, self.cache = comp, tmp, settings, cache
+        tl = comp.timeline
+        self.size, self.fps = tl.size, tl.fps
+        self.options = settings.segment_options(tl.size, tl.fps)
+        self.still_options = settings.still_options(tl.size, tl.fps)
+        self.encoder = tuple(sorted(self.options.items())) + tuple(sorted(self.still_options.items()))
+        self.exe = ffmpeg_exe()
+        self._written: dict[tuple[int, float], str] = {}
+
+    # pictures ---------------------------------------------------------------------------------
+    def _write(self, image: Image.Image, name: str) -> str:
+        path = self.tmp / name
+        path.write_bytes(image.tobytes())
+        return str(path)
+
+    def _picture(self, scene: PlannedScene, count: int, at: int) -> Image.Image:
+        """The background with the scene's first ``count`` layers as they are at frame ``at``."""
+        canvas = self.comp.drawer.background(scene.background, self.size).copy()
+        for layer in scene.layers[:count]:
+            sprite = self.comp.drawer.sprite(layer)
+            opacity, dx, dy = layer_state(layer, at / self.fps)
+            if opacity > 0:
+                paste(canvas, with_opacity(sprite.image, opacity), sprite.x + dx, sprite.y + dy)
+        return canvas.convert("RGB")
+
+    def _sprite_file(self, layer) -> str:
+        sprite = self.comp.drawer.sprite(layer)
+        key = (id(sprite), layer.opacity)
+        if key not in self._written:
+            image = with_opacity(sprite.image, layer.opacity)
+            self._written[key] = self._write(image, f"sprite-{len(self._written)}.rgba")
+        return self._written[key]
+
+    def _job(self, scene: PlannedScene, part: Part, out: Path, tag: str) -> MotionJob | StillJob:
+        if part.kind == "hold":
+            still = self._picture(scene, len(scene.layers), part.start)
+            return StillJob(str(out), self._write(still, f"{tag}.rgb"))
+        states = [[layer_state(layer, (part.start + i) / self.fps) for i in range(part.frames)]
+                  for layer in scene.layers]
+        moving = [i for i, s in enumerate(states) if any(x != s[0] for x in s)]
+        first = moving[0] if moving else len(scene.layers)
+        base = self._write(self._picture(scene, first, part.start), f"{tag}.rgb")
+        overlays = []
+        for layer in scene.layers[first:]:
+            sprite = self.comp.drawer.sprite(layer)
+            if layer.opacity <= 0:
+                continue
+            overlays.append(Overlay(self._sprite_file(layer), sprite.image.size, sprite.x, sprite.y, layer.anims))
+        return MotionJob(str(out), base, part.start, part.frames, tuple(overlays))
+
+    # segments ---------------------------------------------------------------------------------
+    def _cached(self, key: str, ext: str = "mp4") -> Path | None:
+        if self.cache is None:
+            return None
+        hit = self.cache.get(key, ext)
+        if hit is None:
+            return None
+        local = self.tmp / f"{key[:24]}.{ext}"
+        try:
+            os.link(hit, local)  # a link keeps the file even if another process evicts it now
+        except FileExistsError:
+            pass
+        except OSError:
+            try:
+                local.write_bytes(hit.read_bytes())
+            except FileNotFoundError:
+                return None
+        return local
+
+    def _keep(self, key: str, path: Path, ext: str = "mp4") -> None:
+        if self.cache is not None:
+            self.cache.put(key, path, ext)
+
+    def _repeats(self, counts: set[int]) -> dict[int, Path]:
+        found: dict[int, Path] = {}
+        missing: dict[int, str] = {}
+        for n in counts:
+            key = repeat_key(n, self.size, self.fps, self.encoder)
+            hit = self._cached(key)
+            if hit is not None:
+                found[n] = hit
+            else:
+                missing[n] = str(self.tmp / f"repeat-{n}.mp4")
+        if missing:
+            grey = self._write(Image.new("RGB", self.size, (128, 128, 128)), "grey.rgb")
+            run(repeat_command(missing, grey, size=self.size, fps=self.fps, options=self.options, exe=self.exe))
+            for n, path in missing.items():
+                if os.path.getsize(path) > 4096 + 400 * n:  # the encoder coded pictures instead of skips
+                    raise EncodeError(f"the repeat run of {n} frames came out {os.path.getsize(path)} bytes; "
+                                      "expected skipped frames only")
+                self._keep(repeat_key(n, self.size, self.fps, self.encoder), Path(path))
+                found[n] = Path(path)
+        return found
+
+    def segments(self) -> list[Path]:
+        """Every segment of the video in order, encoding those the cache lacks."""
+        digest = content_digest
+        fonts = fonts_digest(self.comp.drawer.book.dir)
+        order: list[tuple[str, Path | int]] = []
+        jobs: dict[str, MotionJob | StillJob] = {}
+        paths: dict[str, Path] = {}
+        repeats: set[int] = set()
+        for scene in self.comp.timeline.scenes:
+            for part in split_scene(scene):
+                key = part_key(scene, part, encoder=self.encoder, fonts=fonts, digest=digest)
+                if key not in paths:
+                    hit = self._cached(key)
+                    paths[key] = hit or self.tmp / f"part-{len(paths)}.mp4"
+                    if hit is None:
+                        jobs[key] = self._job(scene, part, paths[key], f"pic-{len(paths)}")
+                order.append(("part", paths[key]))
+                if part.kind == "hold" and part.frames > 1:
+                    order.append(("repeat", part.frames - 1))
+                    repeats.add(part.frames - 1)
+        if jobs:
+            run(encode_command(jobs.values(), size=self.size, fps=self.fps, options=self.options,
+                               still_options=self.still_options, exe=self.exe))
+            for key, job in jobs.items():
+                self._keep(key, Path(job.out))
+        runs = self._repeats(repeats) if repeats else {}
+        return [runs[item] if kind == "repeat" else item for kind, item in order]
+
+    def audio(self) -> Path | None:
+        spec, tl = self.comp.timeline.audio, self.comp.timeline
+        if spec is None:
+            return None
+        bitrate = self.settings.audio_bitrate
+        key = audio_key(content_digest(spec.path), spec.volume, spec.fade_out, tl.frames, tl.fps, bitrate)
+        hit = self._cached(key, "m4a")
+        if hit is not None:
+            return hit
+        out = self.tmp / "sound.m4a"
+        run(audio_command(spec.path, str(out), duration=tl.duration, volume=spec.volume, fade_out=spec.fade_out,
+                          bitrate=bitrate, exe=self.exe))
+        self._keep(key, out, "m4a")
+        return out
+
+
+def check_joinable(segments: list[Path]) -> None:
+    """Refuse to join segments whose parameter sets differ: the result would not decode."""
+    first = _avcc(segments[0])
+    for path in dict.fromkeys(segments):
+        if _avcc(path) != first:
+            raise EncodeError(f"segment {path.name} was encoded with other parameters than {segments[0].name}; "
+                              "clear the segment cache if the encoder changed")
+
+
+def encode_fast(comp: Compositor, out: Path, tmp_dir: Path, settings: VideoSettings,
+                cache: SegmentCache | None = None) -> None:
+    """Encode ``comp``'s timeline to ``out`` from cached and new segments."""
+    work = tmp_dir / "segments"
+    work.mkdir(exist_ok=True)
+    encoder = FastEncoder(comp, work, settings, cache)
+    segments = encoder.segments()
+    check_joinable(segments)
+    audio = encoder.audio()
+    listing = work / "segments.ffconcat"
+    listing.write_text(concat_listing(segments), encoding="utf-8")
+    run(join_command(str(listing), str(out), audio=str(audio) if audio else None, exe=encoder.exe))
+    for leftover in work.iterdir():
+        leftover.unlink()
+    work.rmdir()
