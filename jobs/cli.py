@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from renderer import ENGINES, BillcastError, Storyboard, StoryboardErrors, load_storyboard, plan, preview, render
+from renderer import (ENGINES, BillcastError, SegmentCache, Storyboard, StoryboardErrors, default_cache_dir,
+                      load_storyboard, plan, preview, render)
 
 from .links import random_token, recipient_links
 from .records import load_record_file, record_values
@@ -81,10 +83,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 2 if bad else 0
 
 
+def segment_cache(folder: str | None) -> SegmentCache | None:
+    """The segment cache: ``folder``, else ``$BILLCAST_CACHE_DIR``, else the user's cache folder; "off" for none."""
+    folder = folder or os.environ.get("BILLCAST_CACHE_DIR")
+    if folder == "off":
+        return None
+    return SegmentCache(folder or default_cache_dir())
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     started = time.monotonic()
     timeline = _timeline(args)
-    result = render(timeline, args.out, engine=args.engine)
+    result = render(timeline, args.out, engine=args.engine, cache=segment_cache(args.cache))
     for name in result.truncated:
         print(f"warning: {name}: text did not fit its box even at its minimum size", file=sys.stderr)
     print(f"{result.out}: {', '.join(result.files)} ({timeline.duration:.2f} s video, "
@@ -111,7 +121,31 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(Path(args.out), size=args.size, workers=args.workers)
+    cache = segment_cache(args.cache or os.environ.get("BILLCAST_CACHE_DIR") or str(Path(args.out).parent / "cache"))
+    return run_demo(Path(args.out), size=args.size, workers=args.workers, cache=cache)
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    from microsite import Disclosure, SiteSettings, build_site, load_catalogs, page_link, read_video, write_site
+
+    from .records import amount_due
+
+    record = load_record_file(args.customer)
+    video = read_video(args.video_dir)
+    disclosure = None
+    if args.storyboard:
+        board = load_storyboard(args.storyboard)
+        disclosure = Disclosure.from_translations(board.model.translations, board.model.default_language)
+    settings = SiteSettings(pay_url=args.pay_url or args.public_url, public_url=args.public_url,
+                            contact_url=args.contact_url, optout_url=args.optout_url, brand_name=args.brand,
+                            disclosure=disclosure)
+    token = args.token or random_token()
+    site = build_site(record_values(record), video, token=token, amount_due=amount_due(record), settings=settings,
+                      catalogs=load_catalogs(args.catalogs), locale=args.locale)
+    out = write_site(site, args.out)
+    print(f"{out}: index.html and {len(site.files) + len(site.copies) - 1} more files; "
+          f"publish it at {page_link(settings.public_url, token)}")
+    return 0
 
 
 def _render_options(p: argparse.ArgumentParser) -> None:
@@ -139,7 +173,11 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="render one customer's video, poster, captions, thumbnail and CTAs")
     _render_options(p)
     p.add_argument("--out", required=True, help="output folder (replaced whole when done)")
-    p.add_argument("--engine", choices=ENGINES, default=ENGINES[0])
+    p.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                   help="fast (ffmpeg composes, segments cached; the default) or moviepy (the reference)")
+    p.add_argument("--cache", metavar="DIR",
+                   help="segment cache folder (default: $BILLCAST_CACHE_DIR or ~/.cache/billcast/segments; "
+                        "'off' for none)")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("preview", help="write the frame at a time, without encoding video")
@@ -152,7 +190,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="var/demo")
     p.add_argument("--size", type=_size, default=None)
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--cache", metavar="DIR", help="segment cache folder (default: var/cache beside --out)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("site", help="build one customer's personal page (a folder of static files) from a render")
+    p.add_argument("--customer", required=True, help="one customer record as a JSON file")
+    p.add_argument("--video-dir", required=True, help="the folder `billcast render` wrote for this customer")
+    p.add_argument("--out", required=True, help="output folder (replaced whole when done)")
+    p.add_argument("--storyboard", help="the storyboard the video came from; its disclosure text, if any, is shown")
+    p.add_argument("--token", help="the recipient's link token (default: a new random one)")
+    p.add_argument("--locale", help="override the record's locale (BCP 47, like it-IT)")
+    p.add_argument("--public-url", default=DEFAULT_URL, help="base of the page link")
+    p.add_argument("--pay-url", default=None, help="base of the pay links (default: --public-url)")
+    p.add_argument("--contact-url", help="the contact link (may hold {token}; default: PUBLIC_URL/contact)")
+    p.add_argument("--optout-url", help="the opt-out link (may hold {token}; default: PUBLIC_URL/r/TOKEN/optout)")
+    p.add_argument("--brand", help="the brand name shown (default: the catalogue's)")
+    p.add_argument("--catalogs", help="a folder of edited page catalogues (default: the shipped ones)")
+    p.set_defaults(func=cmd_site)
     return top
 
 

@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from renderer import BillcastError, load_storyboard, plan, render
+from renderer import BillcastError, SegmentCache, load_storyboard, plan, render
 from renderer.storyboard import default_assets_dir
 
 from .links import random_token, recipient_links
@@ -45,25 +45,27 @@ def pick_customers(records: list[Record], purpose: str) -> dict[str, Record]:
     return chosen
 
 
-def _job(storyboard: str, record: Record, out: str, size: tuple[int, int] | None) -> tuple[str, float, str]:
+def _job(storyboard: str, record: Record, out: str, size: tuple[int, int] | None,
+         cache: SegmentCache | None) -> tuple[str, float, str]:
     started = time.monotonic()
     board = load_storyboard(storyboard)
     links = recipient_links(DEMO_URL, DEMO_URL, random_token())
     timeline = plan(board, record_values(record), links, size=size)
-    render(timeline, out)
+    render(timeline, out, cache=cache)
     return out, time.monotonic() - started, timeline.language
 
 
-def run_demo(out: Path, *, size: tuple[int, int] | None = None, workers: int | None = None) -> int:
+def run_demo(out: Path, *, size: tuple[int, int] | None = None, workers: int | None = None,
+             cache: SegmentCache | None = None) -> int:
     records = [r for r in load_records(ROOT / "examples" / "customers.jsonl") if isinstance(r, Record)]
-    size = size or (640, 360)
     jobs = []
     for path in sorted((ROOT / "storyboards").glob("*.yaml")):
         board = load_storyboard(path)
         for lang, record in pick_customers(records, board.model.purpose).items():
-            jobs.append((str(path), record, str(out / board.name / f"{lang}-{record.customer_id}"), size))
+            jobs.append((str(path), record, str(out / board.name / f"{lang}-{record.customer_id}"), size, cache))
     workers = workers or min(os.cpu_count() or 1, 4)
-    print(f"Rendering {len(jobs)} videos at {size[0]}x{size[1]} with {workers} workers into {out}/ ...")
+    shown = f"{size[0]}x{size[1]}" if size else "full size"
+    print(f"Rendering {len(jobs)} videos at {shown} with {workers} workers into {out}/ ...")
     failed = 0
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(_job, *job): job for job in jobs}

@@ -3,6 +3,8 @@
 It knows nothing of bills: ``jobs`` turns a record into the values.
 """
 
+from .cache import SegmentCache as SegmentCache
+from .cache import default_cache_dir as default_cache_dir
 from .captions import webvtt as webvtt
 from .compose import Compositor as Compositor
 from .compose import layer_state as layer_state

@@ -71,21 +71,28 @@ class Compositor:
     def __init__(self, timeline: Timeline, drawer: Drawer) -> None:
         self.timeline = timeline
         self.drawer = drawer
+        self._recent: dict[tuple, Image.Image] = {}  # a still stretch is composed once
 
     def sprites(self, scene: PlannedScene) -> list[tuple[PlannedLayer, Sprite]]:
         return [(layer, self.drawer.sprite(layer)) for layer in scene.layers]
 
     def frame(self, t: float) -> Image.Image:
-        """The RGB frame at ``t`` seconds."""
+        """The RGB frame at ``t`` seconds (shared with later calls for the same picture: copy to change it)."""
         scene = self.timeline.scene_at(t)
         local = t - scene.start
+        states = tuple(layer_state(layer, local) for layer in scene.layers)
+        key = (scene.index, states)
+        if key in self._recent:
+            return self._recent[key]
         canvas = self.drawer.background(scene.background, self.timeline.size).copy()
-        for layer, sprite in self.sprites(scene):
-            opacity, dx, dy = layer_state(layer, local)
+        for (layer, sprite), (opacity, dx, dy) in zip(self.sprites(scene), states):
             if opacity <= 0:
                 continue
             paste(canvas, with_opacity(sprite.image, opacity), sprite.x + dx, sprite.y + dy)
-        return canvas.convert("RGB")
+        if len(self._recent) >= 8:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[key] = canvas.convert("RGB")
+        return self._recent[key]
 
     def frame_index(self, index: int) -> Image.Image:
         return self.frame(index / self.timeline.fps)

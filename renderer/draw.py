@@ -6,6 +6,9 @@ Shapes are drawn at 4x and scaled down, so edges are smooth at any size.
 from __future__ import annotations
 
 import math
+import os
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,26 +78,67 @@ def _pixel_box(box: tuple[float, float, float, float]) -> tuple[int, int, int, i
     return x0, y0, max(round(x + w) - x0, 1), max(round(y + h) - y0, 1)
 
 
+class _Shared:
+    """Pictures kept between renders in one process, least recently used dropped past a byte budget.
+
+    A batch renders many customers with the same intro, logo and fixed texts:
+    those are drawn once per process, not once per customer.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self._items: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
+
+    def get(self, key: tuple, make: Callable[[], object], size: Callable[[object], int]) -> object:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key][0]
+        value = make()
+        cost = size(value)
+        self._items[key] = (value, cost)
+        self.used += cost
+        while self.used > self.budget and len(self._items) > 1:
+            _, (_, freed) = self._items.popitem(last=False)
+            self.used -= freed
+        return value
+
+
+_SHARED = _Shared(budget=160 * 1024 * 1024)
+
+
+def _bytes(item: object) -> int:
+    image = item.image if isinstance(item, Sprite) else item
+    return image.width * image.height * len(image.getbands())
+
+
+def _file_stamp(path: str | None) -> tuple[int, int] | None:
+    """Size and modification time, so an edited asset is drawn again."""
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
 class Drawer:
-    """Draws sprites for layers, caching each by its spec: the same layer is drawn once."""
+    """Draws sprites for layers and backgrounds; each is drawn once per process while it is in use."""
 
     def __init__(self, fonts_dir: Path) -> None:
         self.book = FontBook(fonts_dir)
-        self._sprites: dict[tuple, Sprite] = {}
-        self._backgrounds: dict[tuple, Image.Image] = {}
 
     def background(self, spec: BackgroundSpec, size: tuple[int, int]) -> Image.Image:
-        """The scene's background, RGBA (opaque), drawn once."""
-        key = (spec, size)
-        if key not in self._backgrounds:
-            self._backgrounds[key] = background(spec, size).convert("RGBA")
-        return self._backgrounds[key]
+        """The scene's background, RGBA (opaque). Callers copy it before drawing on it."""
+        key = ("background", spec, size, _file_stamp(spec.image))
+        return _SHARED.get(key, lambda: background(spec, size).convert("RGBA"), _bytes)
 
     def sprite(self, layer: PlannedLayer) -> Sprite:
-        key = (layer.spec, layer.box)
-        if key not in self._sprites:
-            self._sprites[key] = self._draw(layer)
-        return self._sprites[key]
+        spec = layer.spec
+        stamp = _file_stamp(spec.path) if isinstance(spec, ImageSpec) else None
+        key = ("sprite", str(self.book.dir), spec, layer.box, stamp)
+        return _SHARED.get(key, lambda: self._draw(layer), _bytes)
 
     def _draw(self, layer: PlannedLayer) -> Sprite:
         spec = layer.spec

@@ -23,7 +23,7 @@ COLOR_ARGS = ("-colorspace", "smpte170m", "-color_primaries", "bt709", "-color_t
 
 @dataclass(frozen=True)
 class VideoSettings:
-    preset: str = "medium"
+    preset: str = "veryfast"  # see docs/BENCHMARKS.md for what each preset costs and buys
     crf: int = 23
     audio_bitrate: str = "128k"
     threads: int | None = None
@@ -50,4 +50,4 @@ class VideoSettings:
 
     def still_options(self, size: tuple[int, int], fps: int) -> dict[str, str]:
         """Options of a hold's keyframe: as every segment's, quantised finer."""
-        return {**self.segment_options(size, fps), "crf": str(max(self.crf - self.still_crf_offset, 0))}
+        return {**self.segment_options(size, fps), "crf": str(max(self.crf - self.still_crf_offset, 1))}  # 0 is lossless: not High profile

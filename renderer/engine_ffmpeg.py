@@ -32,7 +32,7 @@ from .compose import Compositor, layer_state, paste, with_opacity
 from .encoding import VideoSettings
 from .errors import EncodeError
 from .segments import Part, audio_key, part_key, repeat_key, split_scene
-from .timeline import Anim, PlannedScene, Timeline
+from .timeline import Anim, PlannedLayer, PlannedScene, Timeline
 
 TIME_STEPS = 100  # sub-frame steps of the filters' time base, so fades start between frames as planned
 
@@ -46,12 +46,23 @@ def ffmpeg_exe() -> str:
 # --- descriptions: what to encode -----------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Overlay:
-    path: str  # raw RGBA sprite
+class Shifted:
+    """A sprite padded by ``px``, ``py`` transparent pixels on the left and top, used when its
+    position's parity is (``px``, ``py``): placed one pixel early, it lands on even pixels,
+    the only ones where 4:2:0 composition puts a picture."""
+
+    px: int
+    py: int
+    path: str  # raw RGBA
     size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Overlay:
     x: int
     y: int
     anims: tuple[Anim, ...]
+    variants: tuple[Shifted, ...]  # one per parity the position can take
 
 
 @dataclass(frozen=True)
@@ -112,19 +123,23 @@ class _Inputs:
 
 
 def _motion_stream(job: MotionJob, size: tuple[int, int], fps: int, raw: _Inputs):
-    # Composed without chroma subsampling: yuv420 would put sprites on even pixels only.
-    video = _timed(raw(job.base, size, "rgb24").filter("format", "yuv444p"), job.frames, fps, job.start)
+    video = _timed(raw(job.base, size, "rgb24").filter("format", "yuv420p"), job.frames, fps, job.start)
     for ov in job.overlays:
-        sprite = _timed(raw(ov.path, ov.size, "rgba").filter("format", "yuva444p"), job.frames, fps, job.start)
-        for a in ov.anims:
-            if a.type in ("fade_in", "fade_out"):
-                sprite = sprite.filter("fade", type="in" if a.type == "fade_in" else "out", st=_num(a.start),
-                                       d=_num(max(a.duration, 1e-3)), alpha=1)
         dx, dy = _slide(ov.anims, 0), _slide(ov.anims, 1)
-        video = ffmpeg.overlay(video, sprite, x=f"{ov.x}+round({dx})" if dx else ov.x,
-                               y=f"{ov.y}+round({dy})" if dy else ov.y, eval="frame" if dx or dy else "init",
-                               format="yuv444")
-    return video.filter("format", "yuv420p").filter("setpts", "PTS-STARTPTS").filter("settb", expr=f"1/{fps}")
+        x = f"{ov.x}+round({dx})" if dx else str(ov.x)
+        y = f"{ov.y}+round({dy})" if dy else str(ov.y)
+        for v in ov.variants:
+            sprite = _timed(raw(v.path, v.size, "rgba").filter("format", "yuva420p"), job.frames, fps, job.start)
+            for a in ov.anims:
+                if a.type in ("fade_in", "fade_out"):
+                    sprite = sprite.filter("fade", type="in" if a.type == "fade_in" else "out", st=_num(a.start),
+                                           d=_num(max(a.duration, 1e-3)), alpha=1)
+            extra = {}
+            if len(ov.variants) > 1:  # exactly one variant shows in each frame
+                extra["enable"] = f"eq(mod(abs({x}),2),{v.px})*eq(mod(abs({y}),2),{v.py})"
+            video = ffmpeg.overlay(video, sprite, x=f"{x}-{v.px}", y=f"{y}-{v.py}",
+                                   eval="frame" if dx or dy else "init", format="yuv420", **extra)
+    return video.filter("setpts", "PTS-STARTPTS").filter("settb", expr=f"1/{fps}")
 
 
 def encode_command(jobs: Iterable[MotionJob | StillJob], *, size: tuple[int, int], fps: int,
@@ -234,6 +249,10 @@ def _avcc(path: Path) -> bytes:
     return data[at + 4:at - 4 + size]
 
 
+def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 class FastEncoder:
     """Encodes one timeline through the segment cache."""
 
@@ -245,7 +264,7 @@ class FastEncoder:
         self.still_options = settings.still_options(tl.size, tl.fps)
         self.encoder = tuple(sorted(self.options.items())) + tuple(sorted(self.still_options.items()))
         self.exe = ffmpeg_exe()
-        self._written: dict[tuple[int, float], str] = {}
+        self._written: dict[tuple[int, float, int, int], Shifted] = {}
 
     # pictures ---------------------------------------------------------------------------------
     def _write(self, image: Image.Image, name: str) -> str:
@@ -253,40 +272,74 @@ class FastEncoder:
         path.write_bytes(image.tobytes())
         return str(path)
 
-    def _picture(self, scene: PlannedScene, count: int, at: int) -> Image.Image:
-        """The background with the scene's first ``count`` layers as they are at frame ``at``."""
+    def _picture(self, scene: PlannedScene, layers: Iterable[PlannedLayer], at: int) -> Image.Image:
+        """The background with ``layers`` (in order) as they are at frame ``at``."""
         canvas = self.comp.drawer.background(scene.background, self.size).copy()
-        for layer in scene.layers[:count]:
+        for layer in layers:
             sprite = self.comp.drawer.sprite(layer)
             opacity, dx, dy = layer_state(layer, at / self.fps)
             if opacity > 0:
                 paste(canvas, with_opacity(sprite.image, opacity), sprite.x + dx, sprite.y + dy)
         return canvas.convert("RGB")
 
-    def _sprite_file(self, layer) -> str:
+    def _trimmed(self, layer) -> tuple[Image.Image, int, int]:
+        """The layer's sprite at its opacity, cut to its visible pixels, and where that piece goes."""
         sprite = self.comp.drawer.sprite(layer)
-        key = (id(sprite), layer.opacity)
+        image = with_opacity(sprite.image, layer.opacity)
+        box = image.getchannel("A").getbbox() or (0, 0, 1, 1)  # blending costs what the picture measures
+        return image.crop(box), sprite.x + box[0], sprite.y + box[1]
+
+    def _shifted(self, layer, image: Image.Image, px: int, py: int) -> Shifted:
+        key = (id(self.comp.drawer.sprite(layer)), layer.opacity, px, py)
         if key not in self._written:
-            image = with_opacity(sprite.image, layer.opacity)
-            self._written[key] = self._write(image, f"sprite-{len(self._written)}.rgba")
+            if px or py:
+                padded = Image.new("RGBA", (image.width + px, image.height + py), (0, 0, 0, 0))
+                padded.paste(image, (px, py))
+                image = padded
+            self._written[key] = Shifted(px, py, self._write(image, f"sprite-{len(self._written)}.rgba"), image.size)
         return self._written[key]
+
+    def _overlay(self, layer) -> Overlay:
+        image, x, y = self._trimmed(layer)
+        slides = [a for a in layer.anims if a.type == "slide_in"]
+        xs = (0, 1) if any(a.offset[0] for a in slides) else (x % 2,)
+        ys = (0, 1) if any(a.offset[1] for a in slides) else (y % 2,)
+        return Overlay(x, y, layer.anims, tuple(self._shifted(layer, image, px, py) for px in xs for py in ys))
 
     def _job(self, scene: PlannedScene, part: Part, out: Path, tag: str) -> MotionJob | StillJob:
         if part.kind == "hold":
-            still = self._picture(scene, len(scene.layers), part.start)
+            still = self._picture(scene, scene.layers, part.start)
             return StillJob(str(out), self._write(still, f"{tag}.rgb"))
-        states = [[layer_state(layer, (part.start + i) / self.fps) for i in range(part.frames)]
-                  for layer in scene.layers]
-        moving = [i for i, s in enumerate(states) if any(x != s[0] for x in s)]
-        first = moving[0] if moving else len(scene.layers)
-        base = self._write(self._picture(scene, first, part.start), f"{tag}.rgb")
-        overlays = []
-        for layer in scene.layers[first:]:
-            sprite = self.comp.drawer.sprite(layer)
-            if layer.opacity <= 0:
+        flat, over = self._layering(scene, part)
+        base = self._write(self._picture(scene, flat, part.start), f"{tag}.rgb")
+        overlays = tuple(self._overlay(layer) for layer in over if layer.opacity > 0)
+        return MotionJob(str(out), base, part.start, part.frames, overlays)
+
+    def _layering(self, scene: PlannedScene, part: Part) -> tuple[list[PlannedLayer], list[PlannedLayer]]:
+        """Which layers Pillow flattens into the part's base picture, and which ffmpeg overlays.
+
+        A layer that does not change during the part goes into the base unless it
+        covers a changing layer beneath it; changing layers, and those above them
+        that they would show through, are overlaid frame by frame.
+        """
+        flat: list[PlannedLayer] = []
+        over: list[PlannedLayer] = []
+        moving: list[tuple[int, int, int, int]] = []  # where changing layers may be drawn
+        for layer in scene.layers:
+            states = [layer_state(layer, (part.start + i) / self.fps) for i in range(part.frames)]
+            x0, y0, x1, y1 = self._visible(layer)
+            if all(state == states[0] for state in states):
+                (over if any(_overlaps((x0, y0, x1, y1), m) for m in moving) else flat).append(layer)
                 continue
-            overlays.append(Overlay(self._sprite_file(layer), sprite.image.size, sprite.x, sprite.y, layer.anims))
-        return MotionJob(str(out), base, part.start, part.frames, tuple(overlays))
+            dxs, dys = [state[1] for state in states], [state[2] for state in states]
+            moving.append((x0 + min(dxs), y0 + min(dys), x1 + max(dxs), y1 + max(dys)))
+            over.append(layer)
+        return flat, over
+
+    def _visible(self, layer: PlannedLayer) -> tuple[int, int, int, int]:
+        sprite = self.comp.drawer.sprite(layer)
+        left, top, right, bottom = sprite.image.getchannel("A").getbbox() or (0, 0, 0, 0)
+        return sprite.x + left, sprite.y + top, sprite.x + right, sprite.y + bottom
 
     # segments ---------------------------------------------------------------------------------
     def _cached(self, key: str, ext: str = "mp4") -> Path | None:
@@ -388,7 +441,7 @@ def check_joinable(segments: list[Path]) -> None:
 def encode_fast(comp: Compositor, out: Path, tmp_dir: Path, settings: VideoSettings,
                 cache: SegmentCache | None = None) -> None:
     """Encode ``comp``'s timeline to ``out`` from cached and new segments."""
-    work = tmp_dir / "segments"
+    work = (tmp_dir / "segments").resolve()  # the concat script names files from its own folder
     work.mkdir(exist_ok=True)
     encoder = FastEncoder(comp, work, settings, cache)
     segments = encoder.segments()

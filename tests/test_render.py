@@ -40,13 +40,15 @@ def top_level_atoms(path: Path) -> list[str]:
     return atoms
 
 
-@pytest.fixture(scope="module", params=["bill_explainer", "soft_reminder"])
+@pytest.fixture(scope="module", params=[("bill_explainer", "fast"), ("soft_reminder", "fast"),
+                                        ("bill_explainer", "moviepy")], ids="-".join)
 def rendered(request, tmp_path_factory):
-    board = load_storyboard(ROOT / "storyboards" / f"{request.param}.yaml")
-    customer = "IT-000123" if request.param == "bill_explainer" else "EG-000790"
+    name, engine = request.param
+    board = load_storyboard(ROOT / "storyboards" / f"{name}.yaml")
+    customer = "IT-000123" if name == "bill_explainer" else "EG-000790"
     timeline = plan(board, record_values(parse_record(sample(customer))), LINKS, size=SIZE, fps=FPS)
-    out = tmp_path_factory.mktemp(request.param) / "out"
-    result = render(timeline, out)
+    out = tmp_path_factory.mktemp(name) / "out"
+    result = render(timeline, out, engine=engine)
     return board, timeline, out, result
 
 
@@ -86,7 +88,7 @@ def test_moov_comes_before_mdat(rendered) -> None:
 
 
 def test_frames_match_the_preview(rendered) -> None:
-    """The MoviePy engine renders the same plan the preview draws (PSNR over H.264 at a tiny size)."""
+    """Each engine renders the same plan the preview draws (PSNR over H.264 at a tiny size)."""
     _, timeline, out, _ = rendered
     wanted = {round(s.start_frame + s.frames * 0.8) for s in timeline.scenes}
     with av.open(str(out / "video.mp4")) as container:
