@@ -409,6 +409,7 @@ class FastEncoder:
             run(encode_command(jobs.values(), size=self.size, fps=self.fps, options=self.options,
                                still_options=self.still_options, exe=self.exe))
             for key, job in jobs.items():
+                _avcc(Path(job.out))  # a file without parameter sets is no segment: refuse before caching it
                 self._keep(key, Path(job.out))
         runs = self._repeats(repeats) if repeats else {}
         return [runs[item] if kind == "repeat" else item for kind, item in order]
