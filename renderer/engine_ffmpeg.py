@@ -34,6 +34,7 @@ from .errors import EncodeError
 from .segments import Part, audio_key, part_key, repeat_key, split_scene
 from .timeline import Anim, PlannedLayer, PlannedScene, Timeline
 
+PARTS_PER_PROCESS = 4  # encoders in one ffmpeg: each holds its own frames, so this bounds its memory
 TIME_STEPS = 100  # sub-frame steps of the filters' time base, so fades start between frames as planned
 
 
@@ -376,7 +377,10 @@ class FastEncoder:
                 missing[n] = str(self.tmp / f"repeat-{n}.mp4")
         if missing:
             grey = self._write(Image.new("RGB", self.size, (128, 128, 128)), "grey.rgb")
-            run(repeat_command(missing, grey, size=self.size, fps=self.fps, options=self.options, exe=self.exe))
+            counts = sorted(missing)
+            for start in range(0, len(counts), PARTS_PER_PROCESS):
+                group = {n: missing[n] for n in counts[start:start + PARTS_PER_PROCESS]}
+                run(repeat_command(group, grey, size=self.size, fps=self.fps, options=self.options, exe=self.exe))
             for n, path in missing.items():
                 if os.path.getsize(path) > 4096 + 400 * n:  # the encoder coded pictures instead of skips
                     raise EncodeError(f"the repeat run of {n} frames came out {os.path.getsize(path)} bytes; "
@@ -405,10 +409,12 @@ class FastEncoder:
                 if part.kind == "hold" and part.frames > 1:
                     order.append(("repeat", part.frames - 1))
                     repeats.add(part.frames - 1)
-        if jobs:
-            run(encode_command(jobs.values(), size=self.size, fps=self.fps, options=self.options,
+        pending = list(jobs.items())
+        for start in range(0, len(pending), PARTS_PER_PROCESS):
+            group = pending[start:start + PARTS_PER_PROCESS]
+            run(encode_command([job for _, job in group], size=self.size, fps=self.fps, options=self.options,
                                still_options=self.still_options, exe=self.exe))
-            for key, job in jobs.items():
+            for key, job in group:
                 _avcc(Path(job.out))  # a file without parameter sets is no segment: refuse before caching it
                 self._keep(key, Path(job.out))
         runs = self._repeats(repeats) if repeats else {}
