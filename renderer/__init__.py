@@ -24,7 +24,9 @@ from .render import cta_document as cta_document
 from .render import default_fonts_dir as default_fonts_dir
 from .render import preview as preview
 from .render import render as render
+from .render import replace_dir as replace_dir
 from .storyboard import Storyboard as Storyboard
+from .templating import parse_locale as parse_locale
 from .storyboard import StoryboardErrors as StoryboardErrors
 from .storyboard import default_assets_dir as default_assets_dir
 from .storyboard import load_storyboard as load_storyboard

@@ -32,7 +32,7 @@ from .compose import Compositor, layer_state, paste, with_opacity
 from .encoding import VideoSettings
 from .errors import EncodeError
 from .segments import Part, audio_key, part_key, repeat_key, split_scene
-from .timeline import Anim, PlannedLayer, PlannedScene, Timeline
+from .timeline import Anim, PlannedLayer, PlannedScene
 
 PARTS_PER_PROCESS = 4  # encoders in one ffmpeg: each holds its own frames, so this bounds its memory
 TIME_STEPS = 100  # sub-frame steps of the filters' time base, so fades start between frames as planned

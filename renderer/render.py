@@ -100,7 +100,8 @@ def _encode(engine: str, comp: Compositor, out: Path, tmp: Path, settings: Video
     raise BillcastError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
+def replace_dir(tmp: Path, out: Path) -> None:
+    """Put the finished folder ``tmp`` in the place of ``out``, the old one removed only once it is out of the way."""
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
@@ -134,7 +135,7 @@ def render(timeline: Timeline, out: str | Path, *, engine: str = "fast", fonts_d
                                       encoding="utf-8")
         truncated = tuple(layer.name for scene in timeline.scenes for layer, sprite in comp.sprites(scene)
                           if sprite.truncated)
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

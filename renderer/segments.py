@@ -34,8 +34,9 @@ def frame_states(scene: PlannedScene) -> list[tuple]:
     return [tuple(layer_state(layer, i / scene.fps) for layer in scene.layers) for i in range(scene.frames)]
 
 
-def split_scene(scene: PlannedScene, min_hold: int = MIN_HOLD) -> tuple[Part, ...]:
+def split_scene(scene: PlannedScene, min_hold: int | None = None) -> tuple[Part, ...]:
     """The scene's motion and hold parts, in order, covering every frame once."""
+    min_hold = min_hold or MIN_HOLD
     states = frame_states(scene)
     runs: list[tuple[int, int]] = []
     start = 0

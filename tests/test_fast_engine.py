@@ -17,7 +17,7 @@ import renderer.engine_ffmpeg as engine
 from jobs import parse_record, record_values
 from jobs.cli import main
 from renderer import EncodeError, SegmentCache, VideoSettings, load_storyboard, plan, render
-from renderer.segments import MIN_HOLD, Part, frame_states, part_key, split_scene
+from renderer.segments import MIN_HOLD, frame_states, part_key, split_scene
 
 from conftest import LINKS, ROOT, sample
 

@@ -18,7 +18,6 @@ from PIL import Image
 from jobs import parse_record, record_values
 from jobs.cli import main
 from renderer import AssetError, load_storyboard, plan, preview, render
-from renderer.errors import StoryboardError
 
 from conftest import DATA, LINKS, ROOT, sample
 from test_storyboard import BASE

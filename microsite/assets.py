@@ -1,0 +1,24 @@
+"""The files every page shares: stylesheet, script, logo and fonts, read from the package once.
+
+The fonts are the vendored, unmodified Noto fonts (``assets/fonts``) with their
+licence; the Arabic pair goes only into pages that have Arabic text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from importlib import resources
+from types import MappingProxyType
+
+COMMON = ("site.css", "site.js", "logo.png", "icon.png", "fonts/NotoSans-Regular.ttf", "fonts/NotoSans-Bold.ttf",
+          "fonts/OFL.txt")
+ARABIC = ("fonts/NotoSansArabic-Regular.ttf", "fonts/NotoSansArabic-Bold.ttf")
+
+
+@lru_cache(maxsize=2)
+def static_files(*, arabic: bool) -> Mapping[str, bytes]:
+    """``static/...`` names to bytes, as the page links them."""
+    root = resources.files("microsite") / "static"
+    names = COMMON + (ARABIC if arabic else ())
+    return MappingProxyType({f"static/{name}": (root / name).read_bytes() for name in names})

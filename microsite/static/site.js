@@ -1,0 +1,110 @@
+/* Billcast page script: the player's controls and the calls to action over the video.
+   No framework, no network. Without it the page still works: the browser's own video controls
+   stay on, and the pay buttons are in the page. */
+(function () {
+  "use strict";
+
+  var video = document.getElementById("bill-video");
+  var stage = document.getElementById("stage");
+  if (!video || !stage) { return; }
+  var frame = stage.querySelector(".frame");
+  var ctas = Array.prototype.slice.call(stage.querySelectorAll(".cta[data-start]"));
+  var bar = stage.querySelector(".controls");
+
+  /* Calls to action. The box is where the video draws its button, as fractions of the frame
+     (already mirrored in a right-to-left video), so it is placed by physical left/top. */
+  ctas.forEach(function (cta) {
+    var box = (cta.getAttribute("data-box") || "").split(" ").map(Number);
+    if (box.length === 4 && box.every(isFinite)) {
+      cta.style.left = ((box[0] + box[2] / 2) * 100) + "%";
+      cta.style.top = ((box[1] + box[3] / 2) * 100) + "%";
+      cta.style.minWidth = "max(44px, " + (box[2] * 100) + "%)";  /* cover the drawn button, */
+      cta.style.minHeight = "max(44px, " + (box[3] * 100) + "%)"; /* never below 44x44 px */
+      cta.classList.add("placed");
+    }
+  });
+
+  function showing(cta, t) {
+    var start = parseFloat(cta.getAttribute("data-start"));
+    var end = parseFloat(cta.getAttribute("data-end"));
+    var atEnd = video.ended && end >= video.duration - 0.25;
+    return t >= start && (t < end || atEnd);
+  }
+
+  function updateCtas() {
+    var t = video.currentTime;
+    ctas.forEach(function (cta) {
+      var on = showing(cta, t);
+      if (cta.hidden === !on) { return; }
+      if (!on && document.activeElement === cta) { video.focus(); }
+      cta.hidden = !on;
+    });
+  }
+
+  /* The player's own controls, laid out in the page's direction. */
+  function clock(seconds) {
+    var s = Math.max(0, Math.floor(seconds || 0));
+    return Math.floor(s / 60) + ":" + ("0" + (s % 60)).slice(-2);
+  }
+
+  function button(act) { return bar.querySelector('[data-act="' + act + '"]'); }
+
+  function fitFrame() {
+    var full = document.fullscreenElement === stage;
+    var ratio = video.videoWidth && video.videoHeight ? video.videoWidth / video.videoHeight
+      : video.width / video.height;
+    frame.style.maxWidth = full ? Math.floor((window.innerHeight - bar.offsetHeight) * ratio) + "px" : "";
+  }
+
+  function setUpControls() {
+    var play = button("play"), mute = button("mute"), captions = button("captions");
+    var full = button("fullscreen"), seek = bar.querySelector(".seek");
+    var now = bar.querySelector(".time-now"), total = bar.querySelector(".time-total");
+    var track = video.textTracks && video.textTracks[0];
+
+    function sync() {
+      var playing = !video.paused && !video.ended;
+      bar.classList.toggle("playing", playing);
+      play.setAttribute("aria-label", play.getAttribute(playing ? "data-pause" : "data-play"));
+      bar.classList.toggle("muted", video.muted);
+      mute.setAttribute("aria-pressed", String(video.muted));
+      if (isFinite(video.duration)) { seek.max = String(video.duration); total.textContent = clock(video.duration); }
+      seek.value = String(video.currentTime);
+      now.textContent = clock(video.currentTime);
+    }
+    function toggle() { if (video.paused || video.ended) { video.play(); } else { video.pause(); } }
+
+    play.addEventListener("click", toggle);
+    video.addEventListener("click", toggle);
+    mute.addEventListener("click", function () { video.muted = !video.muted; });
+    seek.addEventListener("input", function () { video.currentTime = parseFloat(seek.value); });
+    if (track) {
+      captions.addEventListener("click", function () {
+        track.mode = track.mode === "showing" ? "hidden" : "showing";
+        captions.setAttribute("aria-pressed", String(track.mode === "showing"));
+      });
+    } else {
+      captions.hidden = true;
+    }
+    if (stage.requestFullscreen) {
+      full.addEventListener("click", function () {
+        if (document.fullscreenElement) { document.exitFullscreen(); } else { stage.requestFullscreen(); }
+      });
+      document.addEventListener("fullscreenchange", fitFrame);
+      window.addEventListener("resize", fitFrame);
+    } else {
+      full.hidden = true;
+    }
+    ["play", "pause", "ended", "timeupdate", "seeked", "volumechange", "loadedmetadata", "durationchange"]
+      .forEach(function (name) { video.addEventListener(name, sync); });
+    video.controls = false;
+    bar.hidden = false;
+    sync();
+  }
+
+  if (bar) { setUpControls(); }
+  ["timeupdate", "seeked", "play", "pause", "ended", "loadedmetadata"].forEach(function (name) {
+    video.addEventListener(name, updateCtas);
+  });
+  updateCtas();
+})();

