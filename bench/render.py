@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from jobs.links import recipient_links  # noqa: E402
 from jobs.records import Record, load_records, record_values  # noqa: E402
 from renderer import (Compositor, Drawer, SegmentCache, VideoSettings, default_fonts_dir, load_storyboard,  # noqa: E402
                       plan, preview, render)
+from renderer import engine_ffmpeg  # noqa: E402
 from renderer.engine_ffmpeg import ffmpeg_exe  # noqa: E402
 from renderer import segments  # noqa: E402
 from renderer.segments import split_scene  # noqa: E402
@@ -55,10 +57,28 @@ def cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def peak_mb() -> tuple[float, float]:
-    """Peak resident memory of this process, and of the largest child (ffmpeg) so far."""
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+def python_peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+FFMPEG_PEAK_KB = [0]
+
+
+def watched_run(argv: list[str]) -> None:
+    """``engine_ffmpeg.run``, reading ffmpeg's own peak resident memory (VmHWM) while it runs."""
+    with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
+        status = Path(f"/proc/{proc.pid}/status")
+        while proc.poll() is None:
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        FFMPEG_PEAK_KB[0] = max(FFMPEG_PEAK_KB[0], int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.005)
+        err = proc.stderr.read()
+    if proc.returncode:
+        raise SystemExit(f"ffmpeg failed: {err.decode(errors='replace')[-500:]}")
 
 
 def customers(count: int, *, variant: int = 0) -> list[dict]:
@@ -83,13 +103,15 @@ def customers(count: int, *, variant: int = 0) -> list[dict]:
 
 
 def _moved(values: dict, k: int) -> dict:
+    """Another customer like ``values``: another name, due date, amounts and usage."""
     bill = values["bill"]
     cents = Decimal(k) / 100
     lines = [dict(line) for line in bill["lines"]]
     lines[0]["amount"] += cents
     usage = [{**u, "quantity": u["quantity"] + k} for u in bill["usage"]]
-    return {**values, "customer_id": f"{values['customer_id']}-{k}",
-            "bill": {**bill, "total": bill["total"] + cents, "lines": lines, "usage": usage}}
+    return {**values, "customer_id": f"{values['customer_id']}-{k}", "first_name": f"{values['first_name']} {k}",
+            "bill": {**bill, "total": bill["total"] + cents, "lines": lines, "usage": usage,
+                     "due_date": bill["due_date"] + timedelta(days=k % 28)}}
 
 
 def timeline_of(board, values: dict):
@@ -175,6 +197,7 @@ def run(args: argparse.Namespace) -> dict:
             rows["fast-cold" + tag] = {"cpu_s": summary(cold)}
             rows["fast-warm" + tag] = {"cpu_s": summary(warm), "bytes": statistics.fmean(sizes),
                                        "psnr_db": statistics.fmean(quality) if quality else None}
+        peaks = {"python_fast_mb": python_peak_mb(), "ffmpeg_fast_mb": FFMPEG_PEAK_KB[0] / 1024}
         settings = VideoSettings(preset=args.presets[0])
         if args.without_holds:  # what holds buy: every frame of every part encoded
             segments.MIN_HOLD = 10 ** 9
@@ -208,10 +231,10 @@ def run(args: argparse.Namespace) -> dict:
         rows["limit"] = {"cpu_s": summary(limits), "frames": sum(s.frames for s in personal)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    self_mb, child_mb = peak_mb()
+    peaks["python_all_mb"] = python_peak_mb()
     warm = rows["fast-warm"]["cpu_s"]["mean"]
     result = {"bench": "render", "storyboard": "bill_explainer", "size": list(SIZE), "fps": FPS,
-              "customers": len(people), "rows": rows, "peak_rss_mb": {"python": self_mb, "ffmpeg": child_mb},
+              "customers": len(people), "rows": rows, "peak_rss_mb": peaks,
               "ratio_moviepy_over_fast_warm": rows["moviepy"]["cpu_s"]["mean"] / warm if "moviepy" in rows else None,
               "ratio_fast_warm_over_limit": warm / rows["limit"]["cpu_s"]["mean"],
               "parts_per_scene": [len(split_scene(s)) for s in timeline_of(board, people[0]).scenes]}
@@ -226,7 +249,10 @@ def print_table(result: dict) -> None:
         quality = f"{row['psnr_db']:.1f}" if row.get("psnr_db") else ""
         print(f"{name:22} {cpu['mean']:8.2f} / {cpu['median']:6.2f} / {cpu['max']:6.2f}, n={cpu['n']:<14} "
               f"{size:>12} {quality:>8}")
-    print(f"peak RSS: python {result['peak_rss_mb']['python']:.0f} MB, ffmpeg {result['peak_rss_mb']['ffmpeg']:.0f} MB")
+    peaks = result["peak_rss_mb"]
+    print(f"peak RSS of the fast engine: python {peaks['python_fast_mb']:.0f} MB, "
+          f"each ffmpeg at most {peaks['ffmpeg_fast_mb']:.0f} MB (this process after MoviePy too: "
+          f"{peaks['python_all_mb']:.0f} MB)")
     if result["ratio_moviepy_over_fast_warm"]:
         print(f"moviepy / fast-warm: {result['ratio_moviepy_over_fast_warm']:.1f}x")
     print(f"fast-warm / limit: {result['ratio_fast_warm_over_limit']:.2f}")
@@ -243,6 +269,7 @@ def main() -> None:
     parser.add_argument("--presets", type=lambda s: s.split(","), default=["veryfast"],
                         help="x264 presets to compare, the first being the one the other runs use")
     args = parser.parse_args()
+    engine_ffmpeg.run = watched_run
     started = time.monotonic()
     result = run(args)
     result["wall_s"] = time.monotonic() - started

@@ -12,7 +12,7 @@ from renderer import BillcastError, SegmentCache, load_storyboard, plan, render
 from renderer.storyboard import default_assets_dir
 
 from .links import random_token, recipient_links
-from .records import Record, load_records, record_values
+from .records import Record, amount_due, load_records, record_values
 
 ROOT = default_assets_dir().parent
 LANGUAGES = ("it", "de", "ar", "en")
@@ -47,11 +47,19 @@ def pick_customers(records: list[Record], purpose: str) -> dict[str, Record]:
 
 def _job(storyboard: str, record: Record, out: str, size: tuple[int, int] | None,
          cache: SegmentCache | None) -> tuple[str, float, str]:
+    """One customer: their video in ``out/video``, their page in ``out/site``, both behind one token."""
+    from microsite import Disclosure, SiteSettings, build_site, load_catalogs, read_video, write_site
+
     started = time.monotonic()
     board = load_storyboard(storyboard)
-    links = recipient_links(DEMO_URL, DEMO_URL, random_token())
-    timeline = plan(board, record_values(record), links, size=size)
-    render(timeline, out, cache=cache)
+    token = random_token()
+    timeline = plan(board, record_values(record), recipient_links(DEMO_URL, DEMO_URL, token), size=size)
+    render(timeline, Path(out) / "video", cache=cache)
+    settings = SiteSettings(pay_url=DEMO_URL, public_url=DEMO_URL, disclosure=Disclosure.from_translations(
+        board.model.translations, board.model.default_language))
+    site = build_site(record_values(record), read_video(Path(out) / "video"), token=token,
+                      amount_due=amount_due(record), settings=settings, catalogs=load_catalogs())
+    write_site(site, Path(out) / "site")
     return out, time.monotonic() - started, timeline.language
 
 
@@ -76,7 +84,8 @@ def run_demo(out: Path, *, size: tuple[int, int] | None = None, workers: int | N
                 failed += 1
                 print(f"  failed: {futures[future][2]}: {exc}", file=sys.stderr)
                 continue
-            print(f"  {path}/video.mp4  ({language}, {seconds:.0f} s)")
-    print(f"\nDone: {len(jobs) - failed} rendered, {failed} failed. Each folder holds video.mp4, poster.jpg, "
-          f"captions.vtt, thumb.gif and cta.json.\nOpen one with:  xdg-open {out}/bill_explainer/it-*/video.mp4")
+            print(f"  {path}/  ({language}, {seconds:.0f} s)")
+    print(f"\nDone: {len(jobs) - failed} rendered, {failed} failed. Each folder holds video/ (video.mp4, "
+          f"poster.jpg, captions.vtt, thumb.gif, cta.json) and site/ (the customer's page).\n"
+          f"Open one with:  xdg-open {out}/bill_explainer/it-*/site/index.html")
     return 1 if failed else 0

@@ -34,6 +34,7 @@ from .errors import EncodeError
 from .segments import Part, audio_key, part_key, repeat_key, split_scene
 from .timeline import Anim, PlannedLayer, PlannedScene
 
+REPEAT_RUN = 250  # repeated frames are made in runs of this many, shorter runs cut from them
 PARTS_PER_PROCESS = 4  # encoders in one ffmpeg: each holds its own frames, so this bounds its memory
 TIME_STEPS = 100  # sub-frame steps of the filters' time base, so fades start between frames as planned
 
@@ -175,6 +176,14 @@ def repeat_command(runs: dict[int, str], grey: str, *, size: tuple[int, int], fp
         outputs.append(stream.output(path, **{"frames:v": frames + 1, "bsf:v": "noise=drop=eq(n\\,0)"},
                                      **no_keys))
     return _command(outputs, exe)
+
+
+def cut_command(source: str, cuts: dict[int, str], *, exe: str = "ffmpeg") -> list[str]:
+    """The first ``n`` frames of ``source`` into each ``n: path``, by stream copy."""
+    video = ffmpeg.input(source)["v"]
+    # -copyinkf: the run starts on a frame that is not a keyframe, and stream copy would skip up to one
+    return _command([video.output(path, c="copy", copyinkf=None, **{"frames:v": n})
+                     for n, path in sorted(cuts.items())], exe)
 
 
 def audio_command(bed: str, out: str, *, duration: float, volume: float, fade_out: float, bitrate: str,
@@ -365,29 +374,38 @@ class FastEncoder:
         if self.cache is not None:
             self.cache.put(key, path, ext)
 
+    def _repeat_run(self, n: int) -> Path | None:
+        return self._cached(repeat_key(n, self.size, self.fps, self.encoder))
+
     def _repeats(self, counts: set[int]) -> dict[int, Path]:
-        found: dict[int, Path] = {}
-        missing: dict[int, str] = {}
-        for n in counts:
-            key = repeat_key(n, self.size, self.fps, self.encoder)
-            hit = self._cached(key)
-            if hit is not None:
-                found[n] = hit
-            else:
-                missing[n] = str(self.tmp / f"repeat-{n}.mp4")
-        if missing:
-            grey = self._write(Image.new("RGB", self.size, (128, 128, 128)), "grey.rgb")
-            counts = sorted(missing)
-            for start in range(0, len(counts), PARTS_PER_PROCESS):
-                group = {n: missing[n] for n in counts[start:start + PARTS_PER_PROCESS]}
-                run(repeat_command(group, grey, size=self.size, fps=self.fps, options=self.options, exe=self.exe))
-            for n, path in missing.items():
-                if os.path.getsize(path) > 4096 + 400 * n:  # the encoder coded pictures instead of skips
-                    raise EncodeError(f"the repeat run of {n} frames came out {os.path.getsize(path)} bytes; "
-                                      "expected skipped frames only")
+        """Runs of ``n`` repeating frames: cut by stream copy from a longer run, made once from grey."""
+        found = {n: hit for n in counts if (hit := self._repeat_run(n)) is not None}
+        missing = sorted(counts - found.keys())
+        masters: dict[int, Path] = {}
+        for m in sorted({-(-n // REPEAT_RUN) * REPEAT_RUN for n in missing}):
+            hit = self._repeat_run(m)
+            masters[m] = hit if hit is not None else self._make_repeat(m)
+        cuts = {n: str(self.tmp / f"repeat-{n}.mp4") for n in missing if n not in masters}
+        by_master: dict[int, dict[int, str]] = {}
+        for n, path in cuts.items():
+            by_master.setdefault(-(-n // REPEAT_RUN) * REPEAT_RUN, {})[n] = path
+        for m, group in by_master.items():
+            run(cut_command(str(masters[m]), group, exe=self.exe))
+            for n, path in group.items():
                 self._keep(repeat_key(n, self.size, self.fps, self.encoder), Path(path))
                 found[n] = Path(path)
+        found.update({n: masters[n] for n in missing if n in masters})
         return found
+
+    def _make_repeat(self, n: int) -> Path:
+        grey = self._write(Image.new("RGB", self.size, (128, 128, 128)), "grey.rgb")
+        path = self.tmp / f"repeat-{n}.mp4"
+        run(repeat_command({n: str(path)}, grey, size=self.size, fps=self.fps, options=self.options, exe=self.exe))
+        if path.stat().st_size > 4096 + 400 * n:  # the encoder coded pictures instead of skips
+            raise EncodeError(f"the repeat run of {n} frames came out {path.stat().st_size} bytes; "
+                              "expected skipped frames only")
+        self._keep(repeat_key(n, self.size, self.fps, self.encoder), path)
+        return path
 
     def segments(self) -> list[Path]:
         """Every segment of the video in order, encoding those the cache lacks."""

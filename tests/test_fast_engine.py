@@ -262,6 +262,8 @@ def test_the_description_is_built_without_running_anything(tmp_path: Path) -> No
     assert argv.count("-crf") == 2 and "18" in argv
     repeat = engine.repeat_command({30: "r.mp4"}, "grey.rgb", size=size, fps=fps, options=options)
     assert "noise=drop=eq(n\\,0)" in repeat and repeat[repeat.index("-g") + 1] == "32"
+    cut = engine.cut_command("run.mp4", {12: "a.mp4"})
+    assert "-copyinkf" in cut and cut[cut.index("-frames:v") + 1] == "12" and cut[cut.index("-c") + 1] == "copy"
     listing = engine.concat_listing([Path("/c/it's.mp4")])
     assert "file '/c/it'\\''s.mp4'" in listing
 
