@@ -28,7 +28,6 @@ class VideoSettings:
     audio_bitrate: str = "128k"
     threads: int | None = None
     gop_seconds: float = 2.0
-    still_crf_offset: int = 5  # a still's keyframe stands for seconds: it gets this much finer quantising
 
     def x264_params(self, size: tuple[int, int], fps: int) -> list[str]:
         """Extra ffmpeg arguments for the MoviePy engine (which names codec, preset and pixels itself)."""
@@ -40,14 +39,11 @@ class VideoSettings:
 
         No B-frames: each segment's timestamps start at zero with no reordering delay,
         and a frame that repeats its predecessor can be carried over between segments.
-        ``stitchable`` keeps the parameter sets independent of the quantiser, so a still's
-        keyframe can be coded finer (``still_options``) and still join the others.
+        ``stitchable`` keeps the parameter sets from depending on what was encoded.
+        ``ipratio`` 1.8 (x264's default is 1.4) codes keyframes finer: a hold shows its
+        keyframe for seconds, repeated, so its quality is the video's.
         """
         return {"c:v": "libx264", "preset": self.preset, "crf": str(self.crf), "profile:v": "high",
                 "level:v": h264_level(size, fps), "bf": "0", "g": str(max(int(fps * self.gop_seconds), 1)),
-                "pix_fmt": "yuv420p", "threads": str(self.threads or 1), "x264-params": "stitchable=1",
+                "pix_fmt": "yuv420p", "threads": str(self.threads or 1), "x264-params": "stitchable=1:ipratio=1.8",
                 **{k.lstrip("-"): v for k, v in zip(COLOR_ARGS[::2], COLOR_ARGS[1::2])}}
-
-    def still_options(self, size: tuple[int, int], fps: int) -> dict[str, str]:
-        """Options of a hold's keyframe: as every segment's, quantised finer."""
-        return {**self.segment_options(size, fps), "crf": str(max(self.crf - self.still_crf_offset, 1))}  # 0 is lossless: not High profile

@@ -34,6 +34,7 @@ from .errors import EncodeError
 from .segments import Part, audio_key, part_key, repeat_key, split_scene
 from .timeline import Anim, PlannedLayer, PlannedScene
 
+KEYFRAME_TAIL = 0  # still frames encoded after a hold's keyframe, then dropped: 8 bought 1 dB for 0.5 CPU s
 REPEAT_RUN = 250  # repeated frames are made in runs of this many, shorter runs cut from them
 PARTS_PER_PROCESS = 4  # encoders in one ffmpeg: each holds its own frames, so this bounds its memory
 TIME_STEPS = 100  # sub-frame steps of the filters' time base, so fades start between frames as planned
@@ -69,17 +70,25 @@ class Overlay:
 
 @dataclass(frozen=True)
 class MotionJob:
+    """Frames composed and encoded by ffmpeg; optionally closed by a keyframe of the picture that then holds.
+
+    ``keyed``: after the ``frames`` moving frames comes one more, a keyframe, which the
+    repeated frames of the hold that follows copy. ``tail`` more frames of that still
+    picture are encoded and dropped: seeing them referenced, the encoder gives the
+    keyframe the finer quality a picture on screen for seconds deserves.
+    """
+
     out: str
     base: str  # raw RGB picture of everything below the overlays
     start: int  # first frame, from the scene's start (its time drives the animations)
     frames: int
     overlays: tuple[Overlay, ...]
+    keyed: bool = False
+    tail: int = 0
 
-
-@dataclass(frozen=True)
-class StillJob:
-    out: str
-    still: str  # raw RGB picture: encoded as one keyframe
+    @property
+    def encoded(self) -> int:
+        return self.frames + (1 + self.tail if self.keyed else 0)
 
 
 def _num(value: float) -> str:
@@ -125,13 +134,13 @@ class _Inputs:
 
 
 def _motion_stream(job: MotionJob, size: tuple[int, int], fps: int, raw: _Inputs):
-    video = _timed(raw(job.base, size, "rgb24").filter("format", "yuv420p"), job.frames, fps, job.start)
+    video = _timed(raw(job.base, size, "rgb24").filter("format", "yuv420p"), job.encoded, fps, job.start)
     for ov in job.overlays:
         dx, dy = _slide(ov.anims, 0), _slide(ov.anims, 1)
         x = f"{ov.x}+round({dx})" if dx else str(ov.x)
         y = f"{ov.y}+round({dy})" if dy else str(ov.y)
         for v in ov.variants:
-            sprite = _timed(raw(v.path, v.size, "rgba").filter("format", "yuva420p"), job.frames, fps, job.start)
+            sprite = _timed(raw(v.path, v.size, "rgba").filter("format", "yuva420p"), job.encoded, fps, job.start)
             for a in ov.anims:
                 if a.type in ("fade_in", "fade_out"):
                     sprite = sprite.filter("fade", type="in" if a.type == "fade_in" else "out", st=_num(a.start),
@@ -144,18 +153,17 @@ def _motion_stream(job: MotionJob, size: tuple[int, int], fps: int, raw: _Inputs
     return video.filter("setpts", "PTS-STARTPTS").filter("settb", expr=f"1/{fps}")
 
 
-def encode_command(jobs: Iterable[MotionJob | StillJob], *, size: tuple[int, int], fps: int,
-                   options: dict[str, str], still_options: dict[str, str], exe: str = "ffmpeg") -> list[str]:
+def encode_command(jobs: Iterable[MotionJob], *, size: tuple[int, int], fps: int, options: dict[str, str],
+                   exe: str = "ffmpeg") -> list[str]:
     """One ffmpeg command that encodes every job into its own segment file."""
     outputs = []
     raw = _Inputs(fps)
     for job in jobs:
-        if isinstance(job, MotionJob):
-            outputs.append(_motion_stream(job, size, fps, raw).output(job.out, **{"frames:v": job.frames},
-                                                                      **options))
-        else:
-            still = raw(job.still, size, "rgb24").filter("format", "yuv420p")
-            outputs.append(still.output(job.out, **{"frames:v": 1}, **still_options))
+        extra = {}
+        if job.keyed:
+            extra = {"force_key_frames": f"expr:eq(n,{job.frames})", "forced-idr": "1",
+                     "bsf:v": f"noise=drop=gt(n\\,{job.frames})"}
+        outputs.append(_motion_stream(job, size, fps, raw).output(job.out, **extra, **options))
     return _command(outputs, exe)
 
 
@@ -263,6 +271,17 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
+def units(parts: tuple[Part, ...]) -> list[tuple[Part | None, Part | None]]:
+    """Parts paired into segments: a motion part with the keyframe of the hold after it."""
+    out: list[tuple[Part | None, Part | None]] = []
+    for part in parts:
+        if part.kind == "hold" and out and out[-1][0] is not None and out[-1][1] is None:
+            out[-1] = (out[-1][0], part)
+        else:
+            out.append((part, None) if part.kind == "motion" else (None, part))
+    return out
+
+
 class FastEncoder:
     """Encodes one timeline through the segment cache."""
 
@@ -271,8 +290,7 @@ class FastEncoder:
         tl = comp.timeline
         self.size, self.fps = tl.size, tl.fps
         self.options = settings.segment_options(tl.size, tl.fps)
-        self.still_options = settings.still_options(tl.size, tl.fps)
-        self.encoder = tuple(sorted(self.options.items())) + tuple(sorted(self.still_options.items()))
+        self.encoder = tuple(sorted(self.options.items())) + (("keyframe_tail", KEYFRAME_TAIL),)
         self.exe = ffmpeg_exe()
         self._written: dict[tuple[int, float, int, int], Shifted] = {}
 
@@ -316,19 +334,21 @@ class FastEncoder:
         ys = (0, 1) if any(a.offset[1] for a in slides) else (y % 2,)
         return Overlay(x, y, layer.anims, tuple(self._shifted(layer, image, px, py) for px in xs for py in ys))
 
-    def _job(self, scene: PlannedScene, part: Part, out: Path, tag: str) -> MotionJob | StillJob:
-        if part.kind == "hold":
-            still = self._picture(scene, scene.layers, part.start)
-            return StillJob(str(out), self._write(still, f"{tag}.rgb"))
-        flat, over = self._layering(scene, part)
-        base = self._write(self._picture(scene, flat, part.start), f"{tag}.rgb")
+    def _job(self, scene: PlannedScene, motion: Part | None, hold: Part | None, out: Path, tag: str) -> MotionJob:
+        """The job for a motion part, the keyframe of the hold after it, or both."""
+        start = motion.start if motion else hold.start
+        frames = motion.frames if motion else 0
+        tail = min(KEYFRAME_TAIL, hold.frames - 1) if hold else 0
+        span = frames + (1 + tail if hold else 0)
+        flat, over = self._layering(scene, start, span)
+        base = self._write(self._picture(scene, flat, start), f"{tag}.rgb")
         overlays = tuple(self._overlay(layer) for layer in over if layer.opacity > 0)
-        return MotionJob(str(out), base, part.start, part.frames, overlays)
+        return MotionJob(str(out), base, start, frames, overlays, keyed=hold is not None, tail=tail)
 
-    def _layering(self, scene: PlannedScene, part: Part) -> tuple[list[PlannedLayer], list[PlannedLayer]]:
+    def _layering(self, scene: PlannedScene, start: int, frames: int) -> tuple[list[PlannedLayer], list[PlannedLayer]]:
         """Which layers Pillow flattens into the part's base picture, and which ffmpeg overlays.
 
-        A layer that does not change during the part goes into the base unless it
+        A layer that does not change during the frames goes into the base unless it
         covers a changing layer beneath it; changing layers, and those above them
         that they would show through, are overlaid frame by frame.
         """
@@ -336,7 +356,7 @@ class FastEncoder:
         over: list[PlannedLayer] = []
         moving: list[tuple[int, int, int, int]] = []  # where changing layers may be drawn
         for layer in scene.layers:
-            states = [layer_state(layer, (part.start + i) / self.fps) for i in range(part.frames)]
+            states = [layer_state(layer, (start + i) / self.fps) for i in range(frames)]
             x0, y0, x1, y1 = self._visible(layer)
             if all(state == states[0] for state in states):
                 (over if any(_overlaps((x0, y0, x1, y1), m) for m in moving) else flat).append(layer)
@@ -409,29 +429,28 @@ class FastEncoder:
 
     def segments(self) -> list[Path]:
         """Every segment of the video in order, encoding those the cache lacks."""
-        digest = content_digest
         fonts = fonts_digest(self.comp.drawer.book.dir)
         order: list[tuple[str, Path | int]] = []
-        jobs: dict[str, MotionJob | StillJob] = {}
+        jobs: dict[str, MotionJob] = {}
         paths: dict[str, Path] = {}
         repeats: set[int] = set()
         for scene in self.comp.timeline.scenes:
-            for part in split_scene(scene):
-                key = part_key(scene, part, encoder=self.encoder, fonts=fonts, digest=digest)
+            for motion, hold in units(split_scene(scene)):
+                key = part_key(scene, (motion, hold), encoder=self.encoder, fonts=fonts, digest=content_digest)
                 if key not in paths:
                     hit = self._cached(key)
                     paths[key] = hit or self.tmp / f"part-{len(paths)}.mp4"
                     if hit is None:
-                        jobs[key] = self._job(scene, part, paths[key], f"pic-{len(paths)}")
+                        jobs[key] = self._job(scene, motion, hold, paths[key], f"pic-{len(paths)}")
                 order.append(("part", paths[key]))
-                if part.kind == "hold" and part.frames > 1:
-                    order.append(("repeat", part.frames - 1))
-                    repeats.add(part.frames - 1)
+                if hold is not None and hold.frames > 1:
+                    order.append(("repeat", hold.frames - 1))
+                    repeats.add(hold.frames - 1)
         pending = list(jobs.items())
         for start in range(0, len(pending), PARTS_PER_PROCESS):
             group = pending[start:start + PARTS_PER_PROCESS]
             run(encode_command([job for _, job in group], size=self.size, fps=self.fps, options=self.options,
-                               still_options=self.still_options, exe=self.exe))
+                               exe=self.exe))
             for key, job in group:
                 _avcc(Path(job.out))  # a file without parameter sets is no segment: refuse before caching it
                 self._keep(key, Path(job.out))

@@ -94,6 +94,14 @@ def test_joins_neither_drop_nor_repeat_frames(both_engines, name: str) -> None:
     assert abs(audio_seconds - duration) <= frame
 
 
+def test_parts_pair_into_segments() -> None:
+    from renderer.segments import Part
+
+    m, h = Part("motion", 0, 5), Part("hold", 5, 20)
+    assert engine.units((m, h, Part("motion", 25, 3))) == [(m, h), (Part("motion", 25, 3), None)]
+    assert engine.units((h, Part("hold", 25, 12))) == [(None, h), (None, Part("hold", 25, 12))]
+
+
 def test_every_part_of_a_hold_shows_the_same_picture(both_engines) -> None:
     timeline, folder = both_engines["bill_explainer"]
     frames = decoded(folder / "fast" / "video.mp4")
@@ -253,13 +261,15 @@ def test_the_description_is_built_without_running_anything(tmp_path: Path) -> No
     options = VideoSettings().segment_options(size, fps)
     ov = engine.Overlay(3, 5, (engine.Anim("slide_in", 0.2, 0.7, (-40.0, 0.0)), engine.Anim("fade_in", 0, 0.5)),
                         (engine.Shifted(0, 1, "a.rgba", (10, 10)), engine.Shifted(1, 1, "b.rgba", (11, 10))))
-    argv = engine.encode_command([engine.MotionJob("m.mp4", "base.rgb", 4, 12, (ov,)),
-                                  engine.StillJob("s.mp4", "still.rgb")],
-                                 size=size, fps=fps, options=options, still_options={**options, "crf": "18"})
+    argv = engine.encode_command([engine.MotionJob("m.mp4", "base.rgb", 4, 12, (ov,), keyed=True),
+                                  engine.MotionJob("s.mp4", "still.rgb", 30, 0, (), keyed=True)],
+                                 size=size, fps=fps, options=options)
     graph = argv[argv.index("-filter_complex") + 1]
     assert graph.count("overlay=") == 2 and "enable=eq(mod(abs(3+round(" in graph
     assert "fade=alpha=1:d=0.5:st=0:type=in" in graph and "setpts=(N+4)*100" in graph
-    assert argv.count("-crf") == 2 and "18" in argv
+    assert "loop=loop=12:size=1:start=0" in graph  # twelve moving frames, then the hold's keyframe
+    assert argv.count("-crf") == 2 and "expr:eq(n,12)" in argv and "expr:eq(n,0)" in argv
+    assert not any(a.endswith(".rgb") and a in graph for a in argv)  # inputs are files, never filter text
     repeat = engine.repeat_command({30: "r.mp4"}, "grey.rgb", size=size, fps=fps, options=options)
     assert "noise=drop=eq(n\\,0)" in repeat and repeat[repeat.index("-g") + 1] == "32"
     cut = engine.cut_command("run.mp4", {12: "a.mp4"})
