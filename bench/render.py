@@ -45,6 +45,7 @@ from renderer import (Compositor, Drawer, SegmentCache, VideoSettings, default_f
                       plan, preview, render)
 from renderer import engine_ffmpeg  # noqa: E402
 from renderer.engine_ffmpeg import ffmpeg_exe  # noqa: E402
+from renderer.engine_ffmpeg import run as run_ffmpeg  # noqa: E402
 from renderer import segments  # noqa: E402
 from renderer.segments import split_scene  # noqa: E402
 
@@ -197,6 +198,10 @@ def run(args: argparse.Namespace) -> dict:
             rows["fast-cold" + tag] = {"cpu_s": summary(cold)}
             rows["fast-warm" + tag] = {"cpu_s": summary(warm), "bytes": statistics.fmean(sizes),
                                        "psnr_db": statistics.fmean(quality) if quality else None}
+        engine_ffmpeg.run = watched_run  # memory, in a pass of its own: watching costs CPU
+        for values in customers(2, variant=2):
+            render(timeline_of(board, values), work / "memory", cache=cache, settings=VideoSettings(preset=args.presets[0]))
+        engine_ffmpeg.run = run_ffmpeg
         peaks = {"python_fast_mb": python_peak_mb(), "ffmpeg_fast_mb": FFMPEG_PEAK_KB[0] / 1024}
         settings = VideoSettings(preset=args.presets[0])
         if args.without_holds:  # what holds buy: every frame of every part encoded
@@ -269,7 +274,6 @@ def main() -> None:
     parser.add_argument("--presets", type=lambda s: s.split(","), default=["veryfast"],
                         help="x264 presets to compare, the first being the one the other runs use")
     args = parser.parse_args()
-    engine_ffmpeg.run = watched_run
     started = time.monotonic()
     result = run(args)
     result["wall_s"] = time.monotonic() - started
