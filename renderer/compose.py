@@ -6,6 +6,8 @@ the preview use it, so a frame looks the same whichever engine made it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PIL import Image
 
 from .draw import Drawer, Sprite
@@ -72,6 +74,7 @@ class Compositor:
         self.timeline = timeline
         self.drawer = drawer
         self._recent: dict[tuple, Image.Image] = {}  # a still stretch is composed once
+        self._small: dict[tuple, tuple[Image.Image, Image.Image]] = {}  # scaled pictures, beside their source
 
     def sprites(self, scene: PlannedScene) -> list[tuple[PlannedLayer, Sprite]]:
         return [(layer, self.drawer.sprite(layer)) for layer in scene.layers]
@@ -96,3 +99,33 @@ class Compositor:
 
     def frame_index(self, index: int) -> Image.Image:
         return self.frame(index / self.timeline.fps)
+
+    def small_frame(self, t: float, size: tuple[int, int]) -> Image.Image:
+        """The frame at ``t`` composed at ``size`` from sprites scaled once: for thumbnails, not pixel-exact."""
+        scene = self.timeline.scene_at(t)
+        states = tuple(layer_state(layer, t - scene.start) for layer in scene.layers)
+        key = ("small", size, scene.index, states)
+        if key in self._recent:
+            return self._recent[key]
+        sx, sy = size[0] / self.timeline.size[0], size[1] / self.timeline.size[1]
+        canvas = self._scaled(("bg", scene.background), size,
+                              lambda: self.drawer.background(scene.background, self.timeline.size)).copy()
+        for (layer, sprite), (opacity, dx, dy) in zip(self.sprites(scene), states):
+            if opacity <= 0:
+                continue
+            small = self._scaled(("sprite", id(sprite)), (max(round(sprite.image.width * sx), 1),
+                                                          max(round(sprite.image.height * sy), 1)), lambda: sprite.image)
+            paste(canvas, with_opacity(small, opacity), round((sprite.x + dx) * sx), round((sprite.y + dy) * sy))
+        if len(self._recent) >= 32:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[key] = canvas.convert("RGB")
+        return self._recent[key]
+
+    def _scaled(self, key: tuple, size: tuple[int, int], image: Callable[[], Image.Image]) -> Image.Image:
+        full = (key, size)
+        if full not in self._small:
+            big = image()
+            factor = min(big.width // max(size[0], 1), big.height // max(size[1], 1))
+            big = big.reduce(factor) if factor >= 2 else big  # box first, then Lanczos: 4x cheaper
+            self._small[full] = (image(), big.resize(size, Image.Resampling.LANCZOS))
+        return self._small[full][1]

@@ -63,14 +63,7 @@ def write_thumbnail(comp: Compositor, path: Path) -> None:
     width = min(spec.width, w)
     height = max(round(h * width / w / 2) * 2, 2)
     count = max(round(spec.duration * spec.fps), 1)
-    small: dict[int, tuple[Image.Image, Image.Image]] = {}  # a still stretch's frames are one picture
-    frames = []
-    for i in range(count):
-        frame = comp.frame(spec.start + i / spec.fps)
-        if id(frame) not in small:  # the frame is kept alive beside its thumbnail, so ids stay unique
-            half = frame.reduce(2) if frame.width >= 2 * width else frame  # box-halve first: 4x cheaper
-            small[id(frame)] = (frame, half.resize((width, height), Image.Resampling.LANCZOS))
-        frames.append(small[id(frame)][1])
+    frames = [comp.small_frame(spec.start + i / spec.fps, (width, height)) for i in range(count)]
     strip = Image.new("RGB", (width, height * min(count, 4)))
     for i, frame in enumerate(frames[:: max(count // 4, 1)][:4]):
         strip.paste(frame, (0, i * height))
