@@ -43,12 +43,6 @@ def layer_state(layer: PlannedLayer, t: float) -> tuple[float, int, int]:
     return opacity, round(dx), round(dy)
 
 
-def settle_time(scene: PlannedScene) -> float:
-    """Seconds into the scene after which nothing moves or fades any more (until a fade out)."""
-    ends = [a.start + a.duration for layer in scene.layers for a in layer.anims if a.type != "fade_out"]
-    return max(ends, default=0.0)
-
-
 def with_opacity(image: Image.Image, opacity: float) -> Image.Image:
     if opacity >= 1:
         return image

@@ -4,10 +4,11 @@ Each scene is cut into motion and hold parts (``segments.split_scene``). A
 motion part is a graph: the scene's background with its unchanging lower
 layers flattened by Pillow, and every layer above overlaid by ffmpeg with the
 slide as an ``overlay`` position expression and fades as ``fade`` on the
-sprite's alpha. A hold is one keyframe of the still picture followed by a
-cached run of frames that only repeat their predecessor (every macroblock
-skipped), so a still second costs a few hundred bytes and no encoding at all.
-Every part is a segment in the cache, keyed by its content; the audio bed is
+sprite's alpha. A hold is one keyframe of the still picture (the last frame of
+the motion segment before it) followed by a cached run of frames that only
+repeat their predecessor (every macroblock skipped), so a still second costs a
+few hundred bytes and no encoding at all. Every segment is in the cache,
+keyed by its content; the audio bed is
 mixed once per storyboard length and cached too; the video is the segments
 joined by the concat demuxer with stream copy, the sound muxed beside them.
 
