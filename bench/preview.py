@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jobs.links import recipient_links  # noqa: E402
-from jobs.records import Record, load_records, record_values  # noqa: E402
+from jobs import Record, load_records, record_values  # noqa: E402
 from renderer import Compositor, Drawer, default_fonts_dir, load_storyboard, plan, render  # noqa: E402
 
 CUSTOMERS = {"bill_explainer": "IT-000123", "soft_reminder": "DE-000456", "firm_reminder": "US-001235"}

@@ -40,7 +40,7 @@ import av  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jobs.links import recipient_links  # noqa: E402
-from jobs.records import Record, load_records, record_values  # noqa: E402
+from jobs import Record, load_records, record_values  # noqa: E402
 from renderer import (Compositor, Drawer, SegmentCache, VideoSettings, default_fonts_dir, load_storyboard,  # noqa: E402
                       plan, preview, render)
 from renderer import engine_ffmpeg  # noqa: E402

@@ -9,7 +9,7 @@ from .records import Record as Record
 from .records import RecordErrors as RecordErrors
 from .records import UsagePeriod as UsagePeriod
 from .records import amount_due as amount_due
-from .records import load_record_file as load_record_file
-from .records import load_records as load_records
+from .record_files import load_record_file as load_record_file
+from .record_files import load_records as load_records
 from .records import parse_record as parse_record
 from .records import record_values as record_values

@@ -13,7 +13,8 @@ from renderer import (ENGINES, BillcastError, SegmentCache, Storyboard, Storyboa
                       load_storyboard, plan, preview, render)
 
 from .links import random_token, recipient_links
-from .records import load_record_file, record_values
+from .record_files import load_record_file
+from .records import record_values
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 

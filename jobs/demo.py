@@ -12,7 +12,8 @@ from renderer import BillcastError, SegmentCache, load_storyboard, plan, render
 from renderer.storyboard import default_assets_dir
 
 from .links import random_token, recipient_links
-from .records import Record, amount_due, load_records, record_values
+from .record_files import load_records
+from .records import Record, amount_due, record_values
 
 ROOT = default_assets_dir().parent
 LANGUAGES = ("it", "de", "ar", "en")
