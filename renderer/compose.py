@@ -6,7 +6,7 @@ the preview use it, so a frame looks the same whichever engine made it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from PIL import Image
 
@@ -73,23 +73,29 @@ class Compositor:
     def sprites(self, scene: PlannedScene) -> list[tuple[PlannedLayer, Sprite]]:
         return [(layer, self.drawer.sprite(layer)) for layer in scene.layers]
 
+    def picture(self, scene: PlannedScene, layers: Iterable[PlannedLayer], local: float) -> Image.Image:
+        """The scene's background with ``layers`` (in order) as they are ``local`` seconds into it, RGB."""
+        canvas = self.drawer.background(scene.background, self.timeline.size).copy()
+        for layer in layers:
+            opacity, dx, dy = layer_state(layer, local)
+            if opacity > 0:
+                sprite = self.drawer.sprite(layer)
+                paste(canvas, with_opacity(sprite.image, opacity), sprite.x + dx, sprite.y + dy)
+        return canvas.convert("RGB")
+
+    def _remember(self, key: tuple, make: Callable[[], Image.Image]) -> Image.Image:
+        if key not in self._recent:
+            if len(self._recent) >= 32:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[key] = make()
+        return self._recent[key]
+
     def frame(self, t: float) -> Image.Image:
         """The RGB frame at ``t`` seconds (shared with later calls for the same picture: copy to change it)."""
         scene = self.timeline.scene_at(t)
         local = t - scene.start
         states = tuple(layer_state(layer, local) for layer in scene.layers)
-        key = (scene.index, states)
-        if key in self._recent:
-            return self._recent[key]
-        canvas = self.drawer.background(scene.background, self.timeline.size).copy()
-        for (layer, sprite), (opacity, dx, dy) in zip(self.sprites(scene), states):
-            if opacity <= 0:
-                continue
-            paste(canvas, with_opacity(sprite.image, opacity), sprite.x + dx, sprite.y + dy)
-        if len(self._recent) >= 8:
-            self._recent.pop(next(iter(self._recent)))
-        self._recent[key] = canvas.convert("RGB")
-        return self._recent[key]
+        return self._remember((scene.index, states), lambda: self.picture(scene, scene.layers, local))
 
     def frame_index(self, index: int) -> Image.Image:
         return self.frame(index / self.timeline.fps)
@@ -98,28 +104,24 @@ class Compositor:
         """The frame at ``t`` composed at ``size`` from sprites scaled once: for thumbnails, not pixel-exact."""
         scene = self.timeline.scene_at(t)
         states = tuple(layer_state(layer, t - scene.start) for layer in scene.layers)
-        key = ("small", size, scene.index, states)
-        if key in self._recent:
-            return self._recent[key]
+        return self._remember(("small", size, scene.index, states), lambda: self._small_picture(scene, states, size))
+
+    def _small_picture(self, scene: PlannedScene, states: tuple, size: tuple[int, int]) -> Image.Image:
         sx, sy = size[0] / self.timeline.size[0], size[1] / self.timeline.size[1]
         canvas = self._scaled(("bg", scene.background), size,
-                              lambda: self.drawer.background(scene.background, self.timeline.size)).copy()
+                              self.drawer.background(scene.background, self.timeline.size)).copy()
         for (layer, sprite), (opacity, dx, dy) in zip(self.sprites(scene), states):
-            if opacity <= 0:
-                continue
-            small = self._scaled(("sprite", id(sprite)), (max(round(sprite.image.width * sx), 1),
-                                                          max(round(sprite.image.height * sy), 1)), lambda: sprite.image)
-            paste(canvas, with_opacity(small, opacity), round((sprite.x + dx) * sx), round((sprite.y + dy) * sy))
-        if len(self._recent) >= 32:
-            self._recent.pop(next(iter(self._recent)))
-        self._recent[key] = canvas.convert("RGB")
-        return self._recent[key]
+            if opacity > 0:
+                small = self._scaled(("sprite", id(sprite)), (max(round(sprite.image.width * sx), 1),
+                                                              max(round(sprite.image.height * sy), 1)), sprite.image)
+                paste(canvas, with_opacity(small, opacity), round((sprite.x + dx) * sx), round((sprite.y + dy) * sy))
+        return canvas.convert("RGB")
 
-    def _scaled(self, key: tuple, size: tuple[int, int], image: Callable[[], Image.Image]) -> Image.Image:
+    def _scaled(self, key: tuple, size: tuple[int, int], source: Image.Image) -> Image.Image:
+        """``source`` resized to ``size`` once (kept beside its source, so the ``id`` in ``key`` stays its own)."""
         full = (key, size)
         if full not in self._small:
-            big = image()
-            factor = min(big.width // max(size[0], 1), big.height // max(size[1], 1))
-            big = big.reduce(factor) if factor >= 2 else big  # box first, then Lanczos: 4x cheaper
-            self._small[full] = (image(), big.resize(size, Image.Resampling.LANCZOS))
+            factor = min(source.width // max(size[0], 1), source.height // max(size[1], 1))
+            reduced = source.reduce(factor) if factor >= 2 else source  # box first, then Lanczos: 4x cheaper
+            self._small[full] = (source, reduced.resize(size, Image.Resampling.LANCZOS))
         return self._small[full][1]

@@ -19,6 +19,7 @@ names are the engine's own temporary or cache paths.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,13 +30,12 @@ import ffmpeg
 from PIL import Image
 
 from .cache import SegmentCache, file_digest
-from .compose import Compositor, layer_state, paste, with_opacity
+from .compose import Compositor, layer_state, with_opacity
 from .encoding import VideoSettings
 from .errors import EncodeError
 from .segments import Part, audio_key, part_key, repeat_key, split_scene
 from .timeline import Anim, PlannedLayer, PlannedScene
 
-KEYFRAME_TAIL = 0  # still frames encoded after a hold's keyframe, then dropped: 8 bought 1 dB for 0.5 CPU s
 REPEAT_RUN = 250  # repeated frames are made in runs of this many, shorter runs cut from them
 PARTS_PER_PROCESS = 4  # encoders in one ffmpeg: each holds its own frames, so this bounds its memory
 TIME_STEPS = 100  # sub-frame steps of the filters' time base, so fades start between frames as planned
@@ -74,9 +74,7 @@ class MotionJob:
     """Frames composed and encoded by ffmpeg; optionally closed by a keyframe of the picture that then holds.
 
     ``keyed``: after the ``frames`` moving frames comes one more, a keyframe, which the
-    repeated frames of the hold that follows copy. ``tail`` more frames of that still
-    picture are encoded and dropped: seeing them referenced, the encoder gives the
-    keyframe the finer quality a picture on screen for seconds deserves.
+    repeated frames of the hold that follows copy.
     """
 
     out: str
@@ -85,11 +83,10 @@ class MotionJob:
     frames: int
     overlays: tuple[Overlay, ...]
     keyed: bool = False
-    tail: int = 0
 
     @property
     def encoded(self) -> int:
-        return self.frames + (1 + self.tail if self.keyed else 0)
+        return self.frames + self.keyed
 
 
 def _num(value: float) -> str:
@@ -291,7 +288,7 @@ class FastEncoder:
         tl = comp.timeline
         self.size, self.fps = tl.size, tl.fps
         self.options = settings.segment_options(tl.size, tl.fps)
-        self.encoder = tuple(sorted(self.options.items())) + (("keyframe_tail", KEYFRAME_TAIL),)
+        self.encoder = tuple(sorted(self.options.items()))
         self.exe = ffmpeg_exe()
         self._written: dict[tuple[int, float, int, int], Shifted] = {}
 
@@ -301,22 +298,13 @@ class FastEncoder:
         path.write_bytes(image.tobytes())
         return str(path)
 
-    def _picture(self, scene: PlannedScene, layers: Iterable[PlannedLayer], at: int) -> Image.Image:
-        """The background with ``layers`` (in order) as they are at frame ``at``."""
-        canvas = self.comp.drawer.background(scene.background, self.size).copy()
-        for layer in layers:
-            sprite = self.comp.drawer.sprite(layer)
-            opacity, dx, dy = layer_state(layer, at / self.fps)
-            if opacity > 0:
-                paste(canvas, with_opacity(sprite.image, opacity), sprite.x + dx, sprite.y + dy)
-        return canvas.convert("RGB")
-
-    def _trimmed(self, layer) -> tuple[Image.Image, int, int]:
+    def _trimmed(self, layer: PlannedLayer) -> tuple[Image.Image, int, int]:
         """The layer's sprite at its opacity, cut to its visible pixels, and where that piece goes."""
         sprite = self.comp.drawer.sprite(layer)
-        image = with_opacity(sprite.image, layer.opacity)
-        box = image.getchannel("A").getbbox() or (0, 0, 1, 1)  # blending costs what the picture measures
-        return image.crop(box), sprite.x + box[0], sprite.y + box[1]
+        x0, y0, x1, y1 = self._visible(layer)  # blending costs what the picture measures
+        left, top = x0 - sprite.x, y0 - sprite.y
+        box = (left, top, max(x1 - sprite.x, left + 1), max(y1 - sprite.y, top + 1))
+        return with_opacity(sprite.image, layer.opacity).crop(box), x0, y0
 
     def _shifted(self, layer, image: Image.Image, px: int, py: int) -> Shifted:
         key = (id(self.comp.drawer.sprite(layer)), layer.opacity, px, py)
@@ -339,12 +327,10 @@ class FastEncoder:
         """The job for a motion part, the keyframe of the hold after it, or both."""
         start = motion.start if motion else hold.start
         frames = motion.frames if motion else 0
-        tail = min(KEYFRAME_TAIL, hold.frames - 1) if hold else 0
-        span = frames + (1 + tail if hold else 0)
-        flat, over = self._layering(scene, start, span)
-        base = self._write(self._picture(scene, flat, start), f"{tag}.rgb")
+        flat, over = self._layering(scene, start, frames + (hold is not None))
+        base = self._write(self.comp.picture(scene, flat, start / self.fps), f"{tag}.rgb")
         overlays = tuple(self._overlay(layer) for layer in over if layer.opacity > 0)
-        return MotionJob(str(out), base, start, frames, overlays, keyed=hold is not None, tail=tail)
+        return MotionJob(str(out), base, start, frames, overlays, keyed=hold is not None)
 
     def _layering(self, scene: PlannedScene, start: int, frames: int) -> tuple[list[PlannedLayer], list[PlannedLayer]]:
         """Which layers Pillow flattens into the part's base picture, and which ffmpeg overlays.
@@ -401,21 +387,18 @@ class FastEncoder:
     def _repeats(self, counts: set[int]) -> dict[int, Path]:
         """Runs of ``n`` repeating frames: cut by stream copy from a longer run, made once from grey."""
         found = {n: hit for n in counts if (hit := self._repeat_run(n)) is not None}
-        missing = sorted(counts - found.keys())
-        masters: dict[int, Path] = {}
-        for m in sorted({-(-n // REPEAT_RUN) * REPEAT_RUN for n in missing}):
-            hit = self._repeat_run(m)
-            masters[m] = hit if hit is not None else self._make_repeat(m)
-        cuts = {n: str(self.tmp / f"repeat-{n}.mp4") for n in missing if n not in masters}
-        by_master: dict[int, dict[int, str]] = {}
-        for n, path in cuts.items():
-            by_master.setdefault(-(-n // REPEAT_RUN) * REPEAT_RUN, {})[n] = path
-        for m, group in by_master.items():
-            run(cut_command(str(masters[m]), group, exe=self.exe))
+        cuts: dict[int, dict[int, str]] = {}  # the whole run each is cut from -> {frames: path}
+        for n in sorted(counts - found.keys()):
+            whole = -(-n // REPEAT_RUN) * REPEAT_RUN
+            if whole not in found:
+                found[whole] = self._repeat_run(whole) or self._make_repeat(whole)
+            if n != whole:
+                cuts.setdefault(whole, {})[n] = str(self.tmp / f"repeat-{n}.mp4")
+        for whole, group in cuts.items():
+            run(cut_command(str(found[whole]), group, exe=self.exe))
             for n, path in group.items():
                 self._keep(repeat_key(n, self.size, self.fps, self.encoder), Path(path))
                 found[n] = Path(path)
-        found.update({n: masters[n] for n in missing if n in masters})
         return found
 
     def _make_repeat(self, n: int) -> Path:
@@ -495,6 +478,4 @@ def encode_fast(comp: Compositor, out: Path, tmp_dir: Path, settings: VideoSetti
     listing = work / "segments.ffconcat"
     listing.write_text(concat_listing(segments), encoding="utf-8")
     run(join_command(str(listing), str(out), audio=str(audio) if audio else None, exe=encoder.exe))
-    for leftover in work.iterdir():
-        leftover.unlink()
-    work.rmdir()
+    shutil.rmtree(work)

@@ -65,9 +65,10 @@ def _portable(scene: PlannedScene, digest: Callable[[str], str]) -> str:
     return repr((scene.size, scene.fps, scene.frames, background, layers))
 
 
-def part_key(scene: PlannedScene, part: Part, *, encoder: tuple[str, ...], fonts: str,
+def part_key(scene: PlannedScene, part: Part | tuple[Part | None, ...], *, encoder: tuple, fonts: str,
              digest: Callable[[str], str]) -> str:
-    """The cache key of one part: everything that shapes its pixels and bytes, nothing of where it sits."""
+    """The cache key of a part (or parts joined in one segment): everything that shapes its pixels and
+    bytes, nothing of where it sits."""
     text = repr((ENGINE_VERSION, RENDERER_VERSION, encoder, fonts, _portable(scene, digest), part))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
