@@ -149,6 +149,40 @@ def cmd_site(args: argparse.Namespace) -> int:
     return 0
 
 
+def _campaign(path: str):
+    from .campaign import load_campaign
+
+    return load_campaign(path)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .links import link_secret
+    from .run import run_campaign
+
+    campaign = _campaign(args.campaign)
+    secret = link_secret(campaign.link_secret_env, environ=os.environ)
+    workers = args.workers or campaign.workers or os.cpu_count() or 1
+    started = time.monotonic()
+    counts = run_campaign(campaign, secret=secret, workers=workers, show_progress=not args.quiet)
+    minutes = (time.monotonic() - started) / 60
+    print(f"{campaign.id}: {counts.published} published, {counts.unchanged} unchanged, {counts.refused} refused, "
+          f"{counts.failed} failed in {minutes * 60:.1f} s with {workers} workers"
+          + (f" ({counts.published / minutes:.0f} recipients/min)" if counts.published and minutes > 0 else ""))
+    print(f"manifest: {campaign.out / 'manifest.csv'}")
+    if counts.refused or counts.failed:
+        print(f"errors:   {campaign.out / 'errors.csv'}" + ("; run again to retry the failed ones"
+                                                           if counts.failed else ""))
+    return counts.exit_code
+
+
+def cmd_expire(args: argparse.Namespace) -> int:
+    from .run import expire_campaign
+
+    campaign = _campaign(args.campaign)
+    print(f"{campaign.id}: {expire_campaign(campaign)} expired links taken down")
+    return 0
+
+
 def _render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("storyboard", help="a storyboard YAML file")
     p.add_argument("--customer", required=True, help="one customer record as a JSON file")
@@ -193,6 +227,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--cache", metavar="DIR", help="segment cache folder (default: var/cache beside --out)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("run", help="render, build and publish every recipient of a campaign (resumable)")
+    p.add_argument("campaign", help="a campaign TOML file (see docs/CAMPAIGNS.md)")
+    p.add_argument("--workers", type=int, help="worker processes (default: the campaign's, else one per core)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("expire", help="take down the pages of recipients whose links have expired")
+    p.add_argument("campaign", help="a campaign TOML file")
+    p.set_defaults(func=cmd_expire)
 
     p = sub.add_parser("site", help="build one customer's personal page (a folder of static files) from a render")
     p.add_argument("--customer", required=True, help="one customer record as a JSON file")

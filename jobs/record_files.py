@@ -33,6 +33,12 @@ def load_records(path: str | os.PathLike[str]) -> Iterator[Record | RecordErrors
     Raises :class:`RecordError` only for a problem with the whole file (its type, a CSV
     header), and ``OSError`` when it cannot be read at all.
     """
+    for _, item in iter_records(path):
+        yield item
+
+
+def iter_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, Record | RecordErrors]]:
+    """Like :func:`load_records`, each item with the line (JSONL) or row (CSV) it starts on."""
     source = os.fspath(path)
     suffix = Path(path).suffix.lower()
     readers = {".jsonl": _jsonl_objects, ".ndjson": _jsonl_objects, ".csv": _csv_objects, ".json": _json_object}
@@ -41,7 +47,7 @@ def load_records(path: str | os.PathLike[str]) -> Iterator[Record | RecordErrors
                           source=source)
     seen: dict[str, int] = {}
     for line, item in readers[suffix](Path(path), source):
-        yield item if isinstance(item, RecordErrors) else _checked(item, line, source, seen)
+        yield line, item if isinstance(item, RecordErrors) else _checked(item, line, source, seen)
 
 
 def _checked(obj: object, line: int, source: str, seen: dict[str, int]) -> Record | RecordErrors:

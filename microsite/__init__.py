@@ -5,6 +5,7 @@ turns one recipient's record values, render outputs, token and the campaign's
 settings into a folder of static files.
 """
 
+from .assets import static_files as static_files
 from .build import Site as Site
 from .build import build_site as build_site
 from .catalog import Catalogs as Catalogs

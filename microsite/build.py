@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from .assets import static_files
 from .catalog import Catalogs, Messages, load_catalogs
+from .errors import SiteError
 from .chart import usage_chart
 from .links import check_token, page_link, pay_link
 from .locales import Formatter, bcp47, direction, formatter, parse_locale
@@ -31,6 +32,7 @@ from .settings import SiteSettings
 from .video import COPIED, Video
 
 PAGE = "index.html"
+_MEDIA = re.compile(r"(?:[A-Za-z0-9_-]+/)+")
 _ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
 
 
@@ -166,7 +168,7 @@ def _qr(due: Decimal, token: str, settings: SiteSettings, t: Text) -> dict[str, 
 
 
 def _context(values: Mapping[str, Any], video: Video | None, token: str, due: Decimal, settings: SiteSettings,
-             catalogs: Catalogs, locale: str | None) -> dict[str, Any]:
+             catalogs: Catalogs, locale: str | None, media: str) -> dict[str, Any]:
     messages, fmt, lang, page_dir = _language(values, settings, catalogs, locale)
 
     def t(key: str, count: int | None = None, **kw: Any) -> Markup:
@@ -179,7 +181,8 @@ def _context(values: Mapping[str, Any], video: Video | None, token: str, due: De
     disclosure = settings.disclosure.for_locale(lang) if settings.disclosure else None
     arrears = _arrears(values, due, t, fmt)
     return {
-        "lang": lang, "dir": page_dir, "t": t, "brand": brand,
+        "lang": lang, "dir": page_dir, "t": t, "brand": brand, "media": media,
+        "static": settings.static_url if settings.static_url is not None else "static/",
         "csp": (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
                 f"media-src 'self'; connect-src 'self' {settings.pay_origin}; "
                 f"form-action {settings.pay_origin}; base-uri 'none'"),
@@ -205,18 +208,27 @@ def _shown_text(values: Mapping[str, Any], context: Mapping[str, Any]) -> str:
 
 
 def build_site(values: Mapping[str, Any], video: Video | None, *, token: str, amount_due: Decimal,
-               settings: SiteSettings, catalogs: Catalogs | None = None, locale: str | None = None) -> Site:
+               settings: SiteSettings, catalogs: Catalogs | None = None, locale: str | None = None,
+               media: str = "") -> Site:
     """The page folder of one recipient, described (nothing is written).
 
     ``values`` is the mapping ``jobs.records.record_values`` gives; ``amount_due``
     what the customer is asked to pay (the overdue total in arrears, else the bill
     total; zero or less shows no pay button); ``video`` the checked render outputs
-    (``read_video``), or None for a page without video.
+    (``read_video``), or None for a page without video. ``media`` is the folder,
+    relative to the page, that the video, poster and captions go in (``m/<hash>/``
+    when published content-addressed; the page's own folder by default).
     """
     token = check_token(token)
-    context = _context(values, video, token, Decimal(amount_due), settings, catalogs or load_catalogs(), locale)
+    if media and not _MEDIA.fullmatch(media):
+        raise SiteError(f"must be a relative folder ending in '/' (letters, digits, '_', '-'), got {media!r}",
+                        field="media")
+    context = _context(values, video, token, Decimal(amount_due), settings, catalogs or load_catalogs(), locale,
+                       media)
     html = _template().render(context)
-    needs_arabic = context["dir"] == "rtl" or bool(_ARABIC.search(_shown_text(values, context)))
-    files = {PAGE: html.encode("utf-8"), **static_files(arabic=needs_arabic)}
-    copies = {name: video.directory / name for name in COPIED} if video else {}
+    files = {PAGE: html.encode("utf-8")}
+    if settings.static_url is None:
+        needs_arabic = context["dir"] == "rtl" or bool(_ARABIC.search(_shown_text(values, context)))
+        files.update(static_files(arabic=needs_arabic))
+    copies = {f"{media}{name}": video.directory / name for name in COPIED} if video else {}
     return Site(files=MappingProxyType(files), copies=MappingProxyType(copies))

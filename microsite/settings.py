@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+import re
 from urllib.parse import urlsplit
 
 from .errors import SiteError
 from .links import check_base_url, origin
 from .locales import pick_language
+
+_STATIC_URL = re.compile(r"[A-Za-z0-9._:/-]*/")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,9 @@ class SiteSettings:
     ``contact_url`` and ``optout_url`` may hold ``{token}``, replaced by the
     recipient's token; by default they are ``{public_url}/contact`` and
     ``{public_url}/r/{token}/optout``. ``brand_name`` overrides the catalogue's.
+    ``static_url`` is where the shared stylesheet, script, logo and fonts are
+    published once for the whole campaign (relative to the page, like
+    ``../../static/1a2b3c/``); unset, every page folder carries its own copy.
     """
 
     pay_url: str
@@ -51,8 +57,12 @@ class SiteSettings:
     brand_name: str | None = None
     disclosure: Disclosure | None = None
     default_locale: str = "en-US"
+    static_url: str | None = None
 
     def __post_init__(self) -> None:
+        if self.static_url is not None and not _STATIC_URL.fullmatch(self.static_url):
+            raise SiteError(f"must be a URL path ending in '/' (letters, digits, '.', '_', '-', ':', '/'), "
+                            f"got {self.static_url!r}", field="static_url")
         object.__setattr__(self, "pay_url", check_base_url(self.pay_url, "pay_url"))
         object.__setattr__(self, "public_url", check_base_url(self.public_url, "public_url"))
         for name in ("contact_url", "optout_url"):

@@ -25,6 +25,7 @@ from .render import default_fonts_dir as default_fonts_dir
 from .render import preview as preview
 from .render import render as render
 from .render import replace_dir as replace_dir
+from .segments import ENGINE_VERSION as ENGINE_VERSION
 from .storyboard import Storyboard as Storyboard
 from .templating import parse_locale as parse_locale
 from .storyboard import StoryboardErrors as StoryboardErrors

@@ -233,6 +233,33 @@ def test_settings_links_and_brand() -> None:
     assert "Lumen Test" in page.text
 
 
+def test_shared_static_files_and_a_media_folder_for_publishing() -> None:
+    settings = SiteSettings(pay_url=PAY_URL, public_url="https://bills.lumen.test", static_url="../../static/ab12/")
+    site = build_for("EG-000789", settings=settings, media="m/0123abcd/")
+    page = Page(site.html)
+    assert set(site.files) == {"index.html"}  # the campaign publishes static/ once
+    assert set(site.copies) == {"m/0123abcd/video.mp4", "m/0123abcd/poster.jpg", "m/0123abcd/captions.vtt"}
+    assert page.all("link")[-1]["href"] == "../../static/ab12/site.css"
+    assert page.all("video")[0]["poster"] == "m/0123abcd/poster.jpg"
+    assert {a["src"] for a in page.all("source") + page.all("track")} == {"m/0123abcd/video.mp4",
+                                                                          "m/0123abcd/captions.vtt"}
+    default = build_for("EG-000789")
+    assert "static/site.css" in default.files and "video.mp4" in default.copies
+
+
+@pytest.mark.parametrize("field, kw", [("static_url", {"static_url": "../static"}),
+                                       ("static_url", {"static_url": '"><script>/'})])
+def test_a_bad_static_url_is_refused(field, kw) -> None:
+    with pytest.raises(SiteError, match=field):
+        SiteSettings(pay_url=PAY_URL, public_url="https://bills.lumen.test", **kw)
+
+
+@pytest.mark.parametrize("media", ["../x/", "m/x", "/abs/", "m/<b>/"])
+def test_a_bad_media_folder_is_refused(media) -> None:
+    with pytest.raises(SiteError, match="media"):
+        build_for("IT-000123", media=media)
+
+
 @pytest.mark.parametrize("token", ["short", "has space in it but long enough", "maria.rossi@example.org",
                                    "x" * 129])
 def test_a_token_that_is_not_a_random_token_is_refused(token) -> None:
