@@ -42,7 +42,7 @@ $(AXE): | $(BIN)/python
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/billcast demo --out var/demo
+	$(BIN)/billcast demo
 
 test: $(TEST_STAMP) $(CHROMIUM_STAMP) $(JAVA_STAMP) $(AXE)
 	$(BIN)/python -m pytest -q

@@ -120,10 +120,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .demo import DEFAULT_CAMPAIGN, run_demo
 
-    cache = segment_cache(args.cache or os.environ.get("BILLCAST_CACHE_DIR") or str(Path(args.out).parent / "cache"))
-    return run_demo(Path(args.out), size=args.size, workers=args.workers, cache=cache)
+    return run_demo(Path(args.campaign) if args.campaign else DEFAULT_CAMPAIGN, workers=args.workers)
 
 
 def cmd_site(args: argparse.Namespace) -> int:
@@ -221,11 +220,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="a .png or .jpg file")
     p.set_defaults(func=cmd_preview)
 
-    p = sub.add_parser("demo", help="render every shipped storyboard for sample customers")
-    p.add_argument("--out", default="var/demo")
-    p.add_argument("--size", type=_size, default=None)
+    p = sub.add_parser("demo", help="run the sample campaign end to end into ./var and print links to open")
+    p.add_argument("--campaign", help="another campaign file (default: examples/campaign.toml)")
     p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--cache", metavar="DIR", help="segment cache folder (default: var/cache beside --out)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("run", help="render, build and publish every recipient of a campaign (resumable)")

@@ -1,0 +1,125 @@
+"""Putting a recipient's files into the object store so that a page is seen whole or not at all.
+
+Keys hold nothing personal: ``r/<token>/`` for the recipient (128 bits of secret
+entropy), content hashes below it. A recipient's folder::
+
+    r/<token>/m/<hash16>/video.mp4, poster.jpg, captions.vtt   the page's media, content-addressed, immutable
+    r/<token>/thumb.gif, poster.jpg, qr.png                     for emails and paper bills, at stable addresses
+    r/<token>/index.html                                        written last, no-store, carries the content hash
+
+and the campaign's shared page files once under ``static/<hash16>/``. A page
+becomes visible only when ``index.html`` lands, after everything it names; media
+of an earlier version are deleted only after the new page is in place, so a
+visitor never meets a page whose video is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from microsite import Site
+
+from .store import IMMUTABLE, NO_STORE, ObjectStore
+
+PAGE = "index.html"
+HASH_KEY = "content-hash"
+EMAIL_CACHE = "public, max-age=3600"  # email images: stable addresses, replaced when the recipient is republished
+
+
+def recipient_prefix(token: str) -> str:
+    return f"r/{token}/"
+
+
+def media_folder(content_hash: str) -> str:
+    """The page-relative folder of a version's media: ``m/<first 16 hex of its content hash>/``."""
+    return f"m/{content_hash[:16]}/"
+
+
+def static_digest(files: Mapping[str, bytes]) -> str:
+    """A hash of the shared page files, names and bytes: their folder changes whenever any of them does."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return digest.hexdigest()[:16]
+
+
+def publish_static(store: ObjectStore, files: Mapping[str, bytes]) -> str:
+    """Put the shared page files (``static/...`` names) under ``static/<hash>/`` once; return that folder's key."""
+    folder = f"static/{static_digest(files)}/"
+    names = sorted(files)
+    marker = folder + names[-1].removeprefix("static/")
+    if not store.exists(marker):  # the last one is written last: if it is there, all are
+        for name in names:
+            store.put_bytes(folder + name.removeprefix("static/"), files[name], cache_control=IMMUTABLE)
+    return folder
+
+
+def published_hash(store: ObjectStore, token: str) -> str | None:
+    """The content hash of the page now live at ``r/<token>/``, or None when there is none."""
+    info = store.head(recipient_prefix(token) + PAGE)
+    return info.metadata.get(HASH_KEY) if info else None
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A file published beside the page at a stable address: from a path, or from bytes."""
+
+    name: str
+    path: Path | None = None
+    data: bytes | None = None
+
+
+def publish_recipient(store: ObjectStore, token: str, content_hash: str, site: Site,
+                      extras: Iterable[Extra] = ()) -> list[str]:
+    """Publish one recipient's page and files, page last; return the keys written, page included.
+
+    Anything of an earlier version that the new page no longer names is deleted
+    after the page is replaced. If an upload fails before the page is written,
+    this version's media are removed again and the old page (if any) stays live.
+    """
+    prefix = recipient_prefix(token)
+    written: list[str] = []
+    try:
+        for name, source in sorted(site.copies.items()):
+            store.put_file(prefix + name, Path(source), cache_control=IMMUTABLE)
+            written.append(prefix + name)
+        for name, data in sorted(site.files.items()):
+            if name != PAGE:
+                store.put_bytes(prefix + name, data, cache_control=IMMUTABLE)
+                written.append(prefix + name)
+        for extra in extras:
+            if extra.path is not None:
+                store.put_file(prefix + extra.name, extra.path, cache_control=EMAIL_CACHE)
+            else:
+                store.put_bytes(prefix + extra.name, extra.data or b"", cache_control=EMAIL_CACHE)
+            written.append(prefix + extra.name)
+    except BaseException:
+        old = published_hash_or_none(store, token)
+        if old != content_hash:
+            store.delete(key for key in written if key.startswith(prefix + "m/"))
+        raise
+    store.put_bytes(prefix + PAGE, site.files[PAGE], cache_control=NO_STORE, metadata={HASH_KEY: content_hash})
+    written.append(prefix + PAGE)
+    keep = set(written)
+    store.delete([key for key in store.list(prefix + "m/") if key not in keep])
+    return written
+
+
+def published_hash_or_none(store: ObjectStore, token: str) -> str | None:
+    """Like :func:`published_hash`, but a store that cannot answer counts as no page."""
+    try:
+        return published_hash(store, token)
+    except Exception:  # noqa: BLE001 - only used while cleaning up after another failure
+        return None
+
+
+def unpublish(store: ObjectStore, token: str) -> int:
+    """Take a recipient's page down (the page first, so nothing half-gone is ever shown); return keys deleted."""
+    prefix = recipient_prefix(token)
+    store.delete([prefix + PAGE])
+    rest = list(store.list(prefix))
+    store.delete(rest)
+    return len(rest) + 1

@@ -1,0 +1,493 @@
+"""``billcast run``: every recipient of a campaign validated, rendered, built and published, resumably.
+
+The driver streams the input, refuses bad records (``errors.csv``), picks each
+recipient's storyboard and variant, and skips whoever the ledger already shows
+published with the same content hash. The rest go to workers, which render,
+build and publish; the driver alone writes the ledger and the manifest. Killed at
+any moment, a run leaves no page half-published (``jobs.publish`` writes the
+page last), and the next run picks up where it stopped: a recipient whose page
+is live with the right hash is recorded without being rendered again.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from functools import lru_cache
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from microsite import Disclosure, SiteSettings, build_site, load_catalogs, page_link, read_video, static_files
+from renderer import (ENGINE_VERSION, BillcastError, SegmentCache, StoryboardError, default_assets_dir,
+                      default_cache_dir, load_storyboard, plan, render)
+
+from .campaign import Campaign, ChoiceError, choose, campaign_hash
+from .ledger import Ledger
+from .links import recipient_links, recipient_token
+from .mailmerge import email_gif, email_html, qr_png, qr_target
+from .publish import Extra, media_folder, publish_recipient, publish_static, published_hash, recipient_prefix
+from .record_files import iter_records
+from .records import Record, RecordErrors, amount_due, record_values
+from .store import ObjectStore, open_store
+
+MANIFEST_FIELDS = ("customer_id", "link", "poster_url", "thumb_url", "qr_url", "storyboard", "variant", "status")
+ERROR_FIELDS = ("line", "customer_id", "field", "message")
+STAGES = ("render", "build", "publish")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a worker needs to render, build and publish any recipient of the campaign (picklable)."""
+
+    store_url: str
+    store_endpoint_url: str | None
+    store_region: str | None
+    max_connections: int
+    public_url: str
+    pay_url: str
+    site: SiteSettings
+    cache_dir: Path | None
+    size: tuple[int, int] | None
+    work_dir: Path
+    recipients_dir: Path
+
+
+@dataclass(frozen=True)
+class Task:
+    """One recipient to render and publish; built by the driver from a valid record."""
+
+    seq: int
+    line: int
+    record: Record
+    storyboard: Path
+    name: str
+    variant: str
+    token: str
+    content_hash: str
+    amount_due: Decimal
+
+
+@dataclass(frozen=True)
+class Outcome:
+    customer_id: str
+    status: str  # published | recorded (live already, ledger behind) | refused (by its storyboard) | failed
+    stage: str = ""
+    message: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Counts:
+    published: int = 0
+    unchanged: int = 0
+    refused: int = 0
+    failed: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+    @property
+    def done(self) -> int:
+        return self.published + self.unchanged
+
+    @property
+    def exit_code(self) -> int:
+        if self.failed:
+            return 1
+        return 3 if self.refused else 0
+
+
+# --- digests: everything that shapes a recipient's outputs ----------------------------------------
+
+def _tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def code_digest() -> str:
+    """The renderer's engine version, the package version, the assets and the page builder's files."""
+    digest = hashlib.sha256()
+    try:
+        version = metadata.version("billcast")
+    except metadata.PackageNotFoundError:
+        version = "0"
+    digest.update(f"{version}\0{ENGINE_VERSION}\0".encode())
+    digest.update(_tree_digest(default_assets_dir()).encode())
+    site_root = Path(str(resources.files("microsite")))
+    for folder in ("templates", "catalogs", "static"):
+        digest.update(_tree_digest(site_root / folder).encode())
+    return digest.hexdigest()
+
+
+def recipient_hash(run_digest: str, storyboard_bytes: bytes, record: Record, token: str, variant: str) -> str:
+    values = json.dumps(record_values(record), sort_keys=True, ensure_ascii=False, default=str)
+    digest = hashlib.sha256()
+    for part in (run_digest.encode(), hashlib.sha256(storyboard_bytes).digest(), values.encode(), token.encode(),
+                 variant.encode()):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+# --- the worker side --------------------------------------------------------------------------------
+
+@lru_cache(maxsize=4)
+def _store(url: str, endpoint_url: str | None, region: str | None, connections: int) -> ObjectStore:
+    return open_store(url, endpoint_url=endpoint_url, region=region, max_connections=connections)
+
+
+def settings_store(settings: Settings) -> ObjectStore:
+    return _store(settings.store_url, settings.store_endpoint_url, settings.store_region, settings.max_connections)
+
+
+@lru_cache(maxsize=16)
+def _board(path: str, mtime_ns: int):
+    return load_storyboard(path)
+
+
+def _local_name(customer_id: str) -> str:
+    """A recipient's folder name in ``out/recipients``: the id, kept clear of ``.`` and ``..``."""
+    return f"_{customer_id}" if customer_id.startswith(".") else customer_id
+
+
+def recipient_urls(public_url: str, token: str) -> dict[str, str]:
+    base = f"{public_url.rstrip('/')}/{recipient_prefix(token)}"
+    return {"link": page_link(public_url, token), "poster_url": base + "poster.jpg", "thumb_url": base + "thumb.gif",
+            "qr_url": base + "qr.png"}
+
+
+def _mail_files(settings: Settings, task: Task, video_dir: Path | None) -> None:
+    """``email.html`` and ``qr.png`` in the recipient's local folder (replaced whole)."""
+    folder = settings.recipients_dir / _local_name(task.record.customer_id)
+    urls = recipient_urls(settings.public_url, task.token)
+    size = (480, 270)
+    if video_dir is not None and (video_dir / "email.gif").exists():
+        from PIL import Image
+
+        with Image.open(video_dir / "email.gif") as im:
+            size = im.size
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    locale = task.record.locale or settings.site.default_locale
+    (tmp / "email.html").write_text(email_html(locale=locale, brand=settings.site.brand_name, link=urls["link"],
+                                               thumb_url=urls["thumb_url"], size=size), encoding="utf-8")
+    if video_dir is not None and (video_dir / "qr.png").exists():
+        shutil.copyfile(video_dir / "qr.png", tmp / "qr.png")
+    else:
+        qr_png(qr_target(settings.public_url, settings.pay_url, task.token, task.amount_due), tmp / "qr.png")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def _render_and_publish(settings: Settings, task: Task, store: ObjectStore, seconds: dict[str, float]) -> None:
+    board = _board(str(task.storyboard), task.storyboard.stat().st_mtime_ns)
+    values = record_values(task.record)
+    work = settings.work_dir / task.content_hash[:16]
+    started = time.process_time()
+    timeline = plan(board, values, recipient_links(settings.public_url, settings.pay_url, task.token),
+                    size=settings.size)
+    cache = SegmentCache(settings.cache_dir) if settings.cache_dir else None
+    render(timeline, work / "video", cache=cache)
+    email_gif(work / "video" / "thumb.gif", work / "video" / "email.gif", rtl=timeline.direction == "rtl")
+    qr_png(qr_target(settings.public_url, settings.pay_url, task.token, task.amount_due), work / "video" / "qr.png")
+    seconds["render"] = time.process_time() - started
+
+    started = time.process_time()
+    site_settings = replace(settings.site, disclosure=Disclosure.from_translations(
+        board.model.translations, board.model.default_language))
+    site = build_site(values, read_video(work / "video"), token=task.token, amount_due=task.amount_due,
+                      settings=site_settings, catalogs=load_catalogs(), media=media_folder(task.content_hash))
+    seconds["build"] = time.process_time() - started
+
+    started = time.process_time()
+    video = work / "video"
+    publish_recipient(store, task.token, task.content_hash, site,
+                      [Extra("poster.jpg", video / "poster.jpg"), Extra("thumb.gif", video / "email.gif"),
+                       Extra("qr.png", video / "qr.png")])
+    _mail_files(settings, task, video)
+    seconds["publish"] = time.process_time() - started
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def work(settings: Settings, task: Task) -> Outcome:
+    """One recipient, in a worker: live already with this hash, or render, build and publish it now."""
+    seconds: dict[str, float] = {}
+    customer_id = task.record.customer_id
+    stage = "publish"
+    try:
+        store = settings_store(settings)
+        if published_hash(store, task.token) == task.content_hash:
+            _mail_files(settings, task, None)
+            return Outcome(customer_id, "recorded", seconds=seconds)
+        stage = "render"
+        _render_and_publish(settings, task, store, seconds)
+    except StoryboardError as exc:  # the storyboard cannot take this record: a refusal, not a failure
+        shutil.rmtree(settings.work_dir / task.content_hash[:16], ignore_errors=True)
+        return Outcome(customer_id, "refused", stage=exc.field or "storyboard", message=str(exc), seconds=seconds)
+    except BillcastError as exc:
+        shutil.rmtree(settings.work_dir / task.content_hash[:16], ignore_errors=True)
+        return Outcome(customer_id, "failed", stage=stage, message=str(exc), seconds=seconds)
+    except OSError as exc:
+        shutil.rmtree(settings.work_dir / task.content_hash[:16], ignore_errors=True)
+        return Outcome(customer_id, "failed", stage=stage, message=f"{type(exc).__name__}: {exc.strerror or exc}",
+                       seconds=seconds)
+    return Outcome(customer_id, "published", seconds=seconds)
+
+
+# --- the driver ---------------------------------------------------------------------------------------
+
+class _Csv:
+    """A CSV file written under a temporary name and renamed into place when complete."""
+
+    def __init__(self, path: Path, fields: tuple[str, ...]) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp")
+        self.file: TextIO = self.tmp.open("w", encoding="utf-8", newline="")
+        self.writer = csv.DictWriter(self.file, fields)
+        self.writer.writeheader()
+
+    def row(self, row: dict[str, Any]) -> None:
+        self.writer.writerow(row)
+
+    def close(self) -> None:
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+
+def count_records(path: Path) -> int | None:
+    """How many records the input holds (for the progress bar), read quickly without parsing."""
+    try:
+        with path.open("rb") as f:
+            if path.suffix.lower() == ".csv":
+                return max(sum(1 for _ in csv.reader(line.decode("utf-8", "replace") for line in f)) - 1, 0)
+            if path.suffix.lower() in (".jsonl", ".ndjson"):
+                return sum(1 for line in f if line.strip())
+    except OSError:
+        return None
+    return None
+
+
+@dataclass
+class _Run:
+    campaign: Campaign
+    ledger: Ledger
+    settings: Settings
+    secret: bytes
+    run_digest: str
+    manifest: _Csv
+    errors: _Csv
+    counts: Counts
+    progress: Any
+    log: Callable[[str], None]
+    boards: dict[Path, bytes] = field(default_factory=dict)
+    rows: dict[int, dict[str, Any]] = field(default_factory=dict)
+    next_row: int = 0
+    published: dict[str, str] = field(default_factory=dict)
+    tasks: dict[int, Task] = field(default_factory=dict)
+
+    def board_bytes(self, path: Path) -> bytes:
+        if path not in self.boards:
+            self.boards[path] = path.read_bytes()
+        return self.boards[path]
+
+    def emit(self, seq: int, row: dict[str, Any]) -> None:
+        """Manifest rows go out in input order (a bounded window of them waits for slower ones)."""
+        self.rows[seq] = row
+        while self.next_row in self.rows:
+            self.manifest.row(self.rows.pop(self.next_row))
+            self.next_row += 1
+
+    def refuse(self, seq: int, line: int, customer_id: str | None, fieldname: str, message: str) -> None:
+        self.counts.refused += 1
+        self.errors.row({"line": line, "customer_id": customer_id or "", "field": fieldname, "message": message})
+        self.emit(seq, {"customer_id": customer_id or "", "status": "refused"})
+        self._tick()
+
+    def _tick(self) -> None:
+        self.progress.set_postfix(refused=self.counts.refused, failed=self.counts.failed, refresh=False)
+        self.progress.update(1)
+
+    def manifest_row(self, task: Task, status: str) -> dict[str, Any]:
+        return {"customer_id": task.record.customer_id, **recipient_urls(self.settings.public_url, task.token),
+                "storyboard": task.name, "variant": task.variant, "status": status}
+
+    def task_for(self, seq: int, line: int, record: Record) -> Task | None:
+        """The recipient's task, or None when refused (no rule, or a rule's expression failed)."""
+        values = record_values(record)
+        try:
+            choice = choose(self.campaign, values, record.customer_id)
+        except ChoiceError as exc:
+            self.refuse(seq, line, record.customer_id, exc.field or "rules", exc.message)
+            return None
+        if choice is None:
+            self.refuse(seq, line, record.customer_id, "rules", "no rule matches this record; end the rules with "
+                        "one that has no `when`")
+            return None
+        token = recipient_token(self.secret, self.campaign.id, record.customer_id)
+        content = recipient_hash(self.run_digest, self.board_bytes(choice.storyboard), record, token, choice.variant)
+        return Task(seq, line, record, choice.storyboard, choice.name, choice.variant, token, content,
+                    amount_due(record))
+
+    def finish(self, task: Task, outcome: Outcome) -> None:
+        for stage, secs in outcome.seconds.items():
+            self.counts.seconds[stage] = self.counts.seconds.get(stage, 0.0) + secs
+        if outcome.status == "refused":
+            self.counts.refused += 1
+            self.errors.row({"line": task.line, "customer_id": task.record.customer_id, "field": outcome.stage,
+                             "message": outcome.message})
+            self.emit(task.seq, {"customer_id": task.record.customer_id, "storyboard": task.name,
+                                 "variant": task.variant, "status": "refused"})
+        elif outcome.status == "failed":
+            self.counts.failed += 1
+            self.errors.row({"line": task.line, "customer_id": task.record.customer_id, "field": outcome.stage,
+                             "message": outcome.message})
+            self.log(f"{self.campaign.path.name}:{task.line}: customer {task.record.customer_id}: "
+                     f"{outcome.stage} failed: {outcome.message.splitlines()[0] if outcome.message else ''}")
+            self.emit(task.seq, {"customer_id": task.record.customer_id, "storyboard": task.name,
+                                 "variant": task.variant, "status": "failed"})
+        else:
+            now = dt.datetime.now(dt.timezone.utc)
+            self.ledger.record_published(
+                campaign_id=self.campaign.id, customer_id=task.record.customer_id, token=task.token,
+                storyboard=task.name, variant=task.variant, amount_due=task.amount_due, currency=task.record.currency,
+                content_hash=task.content_hash, published_at=now,
+                expires_at=now + dt.timedelta(days=self.campaign.link_days))
+            self.counts.published += 1
+            self.emit(task.seq, self.manifest_row(task, "published"))
+        self._tick()
+
+
+def _settings(campaign: Campaign, workers: int, cache_dir: Path | None, static_url: str) -> Settings:
+    site = SiteSettings(pay_url=campaign.pay_url, public_url=campaign.public_url, contact_url=campaign.contact_url,
+                        optout_url=campaign.optout_url, brand_name=campaign.brand_name,
+                        default_locale=campaign.default_locale, static_url=static_url)
+    return Settings(store_url=campaign.store, store_endpoint_url=campaign.store_endpoint_url,
+                    store_region=campaign.store_region, max_connections=max(4 * workers, 10),
+                    public_url=campaign.public_url, pay_url=campaign.pay_url, site=site, cache_dir=cache_dir,
+                    size=campaign.size, work_dir=campaign.out / ".work", recipients_dir=campaign.out / "recipients")
+
+
+def campaign_cache_dir(campaign: Campaign, environ: dict[str, str] | os._Environ) -> Path | None:
+    """The segment cache: the campaign's ``cache``, else ``$BILLCAST_CACHE_DIR``, else the user's; ``off`` for none."""
+    if campaign.cache is not None:
+        return campaign.cache
+    folder = environ.get("BILLCAST_CACHE_DIR")
+    if folder == "off":
+        return None
+    return Path(folder) if folder else default_cache_dir()
+
+
+def _progress(total: int | None, show: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="rcpt", dynamic_ncols=True, disable=not show, file=sys.stderr,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]")
+
+
+def run_campaign(campaign: Campaign, *, secret: bytes, workers: int = 1, show_progress: bool = False,
+                 log: Callable[[str], None] | None = None) -> Counts:
+    """Validate, render, build and publish every recipient of ``campaign``; return what happened."""
+    log = log or (lambda text: print(text, file=sys.stderr))
+    campaign.out.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(campaign.ledger)
+    ledger.ensure_campaign(campaign.id, link_days=campaign.link_days, config_hash=campaign_hash(campaign))
+    store = open_store(campaign.store, endpoint_url=campaign.store_endpoint_url, region=campaign.store_region,
+                       max_connections=max(4 * workers, 10))
+    static_folder = publish_static(store, static_files(arabic=True))
+    settings = _settings(campaign, workers, campaign_cache_dir(campaign, os.environ), "../../" + static_folder)
+    counts = Counts()
+    run = _Run(campaign, ledger, settings, secret, code_digest() + campaign_hash(campaign),
+               _Csv(campaign.out / "manifest.csv", MANIFEST_FIELDS), _Csv(campaign.out / "errors.csv", ERROR_FIELDS),
+               counts, _progress(count_records(campaign.input), show_progress), log)
+    run.published = ledger.published_hashes(campaign.id)
+    try:
+        _drive(run, workers)
+    finally:
+        run.progress.close()
+        ledger.close()
+    run.manifest.close()
+    run.errors.close()
+    shutil.rmtree(settings.work_dir, ignore_errors=True)
+    return counts
+
+
+def _inputs(run: _Run) -> Iterator[tuple[int, int, Record | RecordErrors]]:
+    for seq, (line, item) in enumerate(iter_records(run.campaign.input)):
+        yield seq, line, item
+
+
+def _drive(run: _Run, workers: int) -> None:
+    window = max(4 * workers, 4)
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    pending: dict[Future, Task] = {}
+
+    def settle(block: bool) -> None:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED, timeout=None if block else 0)
+        for future in done:
+            task = pending.pop(future)
+            try:
+                outcome = future.result()
+            except Exception as exc:  # noqa: BLE001 - a worker that died: the recipient failed, the run goes on
+                outcome = Outcome(task.record.customer_id, "failed", stage="worker",
+                                  message=f"{type(exc).__name__}: {exc}")
+            run.finish(task, outcome)
+
+    try:
+        for seq, line, item in _inputs(run):
+            if isinstance(item, RecordErrors):
+                first = item.errors[0]
+                for err in item.errors[1:]:
+                    run.errors.row({"line": err.line or line, "customer_id": err.customer_id or "",
+                                    "field": err.field or "", "message": err.message})
+                run.refuse(seq, first.line or line, first.customer_id, first.field or "", first.message)
+                continue
+            task = run.task_for(seq, line, item)
+            if task is None:
+                continue
+            if run.published.get(item.customer_id) == task.content_hash:
+                run.counts.unchanged += 1
+                run.emit(seq, run.manifest_row(task, "unchanged"))
+                folder = run.settings.recipients_dir / _local_name(item.customer_id)
+                if not (folder / "email.html").exists():
+                    _mail_files(run.settings, task, None)
+                run._tick()
+                continue
+            if pool is None:
+                run.finish(task, work(run.settings, task))
+                continue
+            while pending and (seq - run.next_row >= window or len(pending) >= 2 * workers):
+                settle(block=True)
+            pending[pool.submit(work, run.settings, task)] = task
+        while pending:
+            settle(block=True)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def expire_campaign(campaign: Campaign, *, now: dt.datetime | None = None) -> int:
+    """Take down the pages of recipients past their link lifetime and mark them expired; return how many."""
+    from .publish import unpublish
+
+    now = now or dt.datetime.now(dt.timezone.utc)
+    ledger = Ledger(campaign.ledger)
+    store = open_store(campaign.store, endpoint_url=campaign.store_endpoint_url, region=campaign.store_region)
+    try:
+        due = ledger.due_for_expiry(campaign.id, now)
+        for recipient in due:
+            unpublish(store, recipient.token)
+            ledger.mark_expired(campaign.id, [recipient.customer_id])
+    finally:
+        ledger.close()
+    return len(due)
