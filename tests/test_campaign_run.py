@@ -6,8 +6,10 @@ folder (one run goes to S3 on moto's server), the ledger a SQLite file, all unde
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
+import io
 import datetime as dt
 import json
 import os
@@ -121,8 +123,13 @@ def published(tmp_path_factory):
     mp.setenv("BILLCAST_TEST_SECRET", SECRET)
     bad = ['{"customer_id": "BAD-1", "first_name": "Ann", "currency": "EUR"}', "{not json",
            json.dumps({**plain("IT-000123"), "customer_id": "IT-000999", "currency": "EURO"})]
+    bad.append(json.dumps({**plain("IT-000231"), "customer_id": "IT-000998",
+                           "first_name": "Zeno " + "Lunghissimo" * 10}))  # a personal value that is refused
     path = write_campaign(folder, good_records(), bad_lines=bad)
-    code = run(path, "--workers", "2")
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+        code = main(["run", str(path), "--workers", "2"])  # the progress bar too (off when not a terminal)
+    (folder / "output.txt").write_text(output.getvalue(), encoding="utf-8")
     mp.undo()
     return folder, path, code
 
@@ -135,8 +142,8 @@ def test_every_good_record_is_published_and_every_bad_one_listed(published) -> N
     assert any(e["customer_id"] == "IT-000999" and e["field"] == "currency" for e in errors)
     assert any(e["customer_id"] == "BAD-1" and e["field"] == "bill" for e in errors)
     manifest = read_csv(folder / "out" / "manifest.csv")
-    assert [m["customer_id"] for m in manifest] == GOOD + ["BAD-1", "", "IT-000999"]  # input order
-    assert [m["status"] for m in manifest] == ["published"] * 6 + ["refused"] * 3
+    assert [m["customer_id"] for m in manifest] == GOOD + ["BAD-1", "", "IT-000999", "IT-000998"]  # input order
+    assert [m["status"] for m in manifest] == ["published"] * 6 + ["refused"] * 4
     store = objects(folder)
     for row in manifest[:6]:
         t = token(row["customer_id"])
@@ -198,11 +205,15 @@ def test_ledger_holds_one_row_per_recipient_with_its_amount(published) -> None:
         assert r.expires_at - r.published_at == dt.timedelta(days=60)
 
 
-def test_no_personal_data_in_keys_urls_or_ledger(published) -> None:
+def test_no_personal_data_in_keys_urls_logs_errors_or_ledger(published) -> None:
     folder, _, _ = published
     secrets = {str(sample(cid)[name]) for cid in GOOD for name in PERSONAL if sample(cid).get(name)}
+    secrets |= {"Zeno", "Lunghissimo"}
     keys = " ".join(objects(folder))
     urls = (folder / "out" / "manifest.csv").read_text(encoding="utf-8")
+    urls += (folder / "out" / "errors.csv").read_text(encoding="utf-8")
+    urls += (folder / "output.txt").read_text(encoding="utf-8")
+    assert "6 published" in urls
     con = sqlite3.connect(folder / "ledger.db")
     dump = "\n".join(con.iterdump())
     con.close()
