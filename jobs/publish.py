@@ -5,6 +5,7 @@ entropy), content hashes below it. A recipient's folder::
 
     r/<token>/m/<hash16>/video.mp4, poster.jpg, captions.vtt   the page's media, content-addressed, immutable
     r/<token>/thumb.gif, poster.jpg, qr.png                     for emails and paper bills, at stable addresses
+    r/<token>/m/<hash16>/paid.html                              the same page as it reads once paid, no-store
     r/<token>/index.html                                        written last, no-store, carries the content hash
 
 and the campaign's shared page files once under ``static/<hash16>/``. A page
@@ -22,10 +23,13 @@ from pathlib import Path
 
 from microsite import Site
 
-from .store import IMMUTABLE, NO_STORE, ObjectStore
+from .store import IMMUTABLE, NO_STORE, ObjectNotFound, ObjectStore
 
 PAGE = "index.html"
+PAID_PAGE = "paid.html"
+HTML = "text/html; charset=utf-8"
 HASH_KEY = "content-hash"
+STATE_KEY = "page-state"  # open | paid
 EMAIL_CACHE = "public, max-age=3600"  # email images: stable addresses, replaced when the recipient is republished
 
 
@@ -73,8 +77,13 @@ class Extra:
 
 
 def publish_recipient(store: ObjectStore, token: str, content_hash: str, site: Site,
-                      extras: Iterable[Extra] = ()) -> list[str]:
+                      extras: Iterable[Extra] = (), *, paid_page: bytes | None = None,
+                      paid: bool = False) -> list[str]:
     """Publish one recipient's page and files, page last; return the keys written, page included.
+
+    ``paid_page`` is the page as it reads once paid, kept beside the media so the
+    payment service can put it live without the record (:func:`show_paid`);
+    ``paid`` publishes it as the page straight away.
 
     Anything of an earlier version that the new page no longer names is deleted
     after the page is replaced. If an upload fails before the page is written,
@@ -96,16 +105,43 @@ def publish_recipient(store: ObjectStore, token: str, content_hash: str, site: S
             else:
                 store.put_bytes(prefix + extra.name, extra.data or b"", cache_control=EMAIL_CACHE)
             written.append(prefix + extra.name)
+        if paid_page is not None:
+            key = prefix + media_folder(content_hash) + PAID_PAGE
+            store.put_bytes(key, paid_page, content_type=HTML, cache_control=NO_STORE)
+            written.append(key)
     except BaseException:
         old = published_hash_or_none(store, token)
         if old != content_hash:
             store.delete(key for key in written if key.startswith(prefix + "m/"))
         raise
-    store.put_bytes(prefix + PAGE, site.files[PAGE], cache_control=NO_STORE, metadata={HASH_KEY: content_hash})
+    page = paid_page if paid and paid_page is not None else site.files[PAGE]
+    store.put_bytes(prefix + PAGE, page, cache_control=NO_STORE,
+                    metadata={HASH_KEY: content_hash, STATE_KEY: "paid" if paid else "open"})
     written.append(prefix + PAGE)
     keep = set(written)
     store.delete([key for key in store.list(prefix + "m/") if key not in keep])
     return written
+
+
+def show_paid(store: ObjectStore, token: str) -> bool:
+    """Put the recipient's paid page live in place of their page; False when they have no page (or no paid one).
+
+    Idempotent: a page already showing paid is left as it is.
+    """
+    prefix = recipient_prefix(token)
+    info = store.head(prefix + PAGE)
+    if info is None or HASH_KEY not in info.metadata:
+        return False
+    if info.metadata.get(STATE_KEY) == "paid":
+        return True
+    content_hash = info.metadata[HASH_KEY]
+    try:
+        paid_page = store.get(prefix + media_folder(content_hash) + PAID_PAGE)
+    except ObjectNotFound:
+        return False
+    store.put_bytes(prefix + PAGE, paid_page, content_type=HTML, cache_control=NO_STORE,
+                    metadata={HASH_KEY: content_hash, STATE_KEY: "paid"})
+    return True
 
 
 def published_hash_or_none(store: ObjectStore, token: str) -> str | None:

@@ -77,6 +77,7 @@ class Task:
     token: str
     content_hash: str
     amount_due: Decimal
+    paid: bool = False  # the ledger has their payment: publish the page as it reads once paid
 
 
 @dataclass(frozen=True)
@@ -213,16 +214,19 @@ def _render_and_publish(settings: Settings, task: Task, store: ObjectStore, seco
     started = _cpu()
     site_settings = replace(settings.site, disclosure=Disclosure.from_translations(
         board.model.translations, board.model.default_language))
-    site = build_site(values, read_video(work / "video"), token=task.token, amount_due=task.amount_due,
-                      settings=site_settings, catalogs=load_catalogs(), media=media_folder(task.content_hash))
+    video = read_video(work / "video")
+    site = build_site(values, video, token=task.token, amount_due=task.amount_due, settings=site_settings,
+                      catalogs=load_catalogs(), media=media_folder(task.content_hash))
+    paid_site = build_site(values, video, token=task.token, amount_due=task.amount_due, settings=site_settings,
+                           catalogs=load_catalogs(), media=media_folder(task.content_hash), paid=True)
     seconds["build"] = _cpu() - started
 
     started = _cpu()
-    video = work / "video"
+    folder = work / "video"
     publish_recipient(store, task.token, task.content_hash, site,
-                      [Extra("poster.jpg", video / "poster.jpg"), Extra("thumb.gif", video / "email.gif"),
-                       Extra("qr.png", video / "qr.png")])
-    _mail_files(settings, task, video)
+                      [Extra("poster.jpg", folder / "poster.jpg"), Extra("thumb.gif", folder / "email.gif"),
+                       Extra("qr.png", folder / "qr.png")], paid_page=paid_site.files["index.html"], paid=task.paid)
+    _mail_files(settings, task, folder)
     seconds["publish"] = _cpu() - started
     shutil.rmtree(work, ignore_errors=True)
 
@@ -470,6 +474,9 @@ def _drive(run: _Run, workers: int) -> None:
                     _mail_files(run.settings, task, None)
                 run._tick()
                 continue
+            known = run.ledger.recipient(run.campaign.id, item.customer_id)
+            if known is not None and known.paid_at is not None:
+                task = replace(task, paid=True)
             if pool is None:
                 run.finish(task, work(run.settings, task))
                 continue

@@ -168,11 +168,17 @@ def _qr(due: Decimal, token: str, settings: SiteSettings, t: Text) -> dict[str, 
 
 
 def _context(values: Mapping[str, Any], video: Video | None, token: str, due: Decimal, settings: SiteSettings,
-             catalogs: Catalogs, locale: str | None, media: str) -> dict[str, Any]:
+             catalogs: Catalogs, locale: str | None, media: str, paid: bool) -> dict[str, Any]:
     messages, fmt, lang, page_dir = _language(values, settings, catalogs, locale)
 
     def t(key: str, count: int | None = None, **kw: Any) -> Markup:
         return messages.text(key, count, fmt, **kw)
+
+    hero = _hero(values, due, t, fmt)
+    if paid:  # the payment arrived: say so, and offer nothing more to pay
+        hero = {"kind": "paid", "label": t("paid_label"), "amount": fmt.money(due, values["currency"]),
+                "notes": [t("paid_note", amount=fmt.money(due, values["currency"]))]}
+        due = Decimal(0)
 
     bill = values["bill"]
     unit = bill.get("unit")
@@ -188,7 +194,7 @@ def _context(values: Mapping[str, Any], video: Video | None, token: str, due: De
                 f"form-action {settings.pay_origin}; base-uri 'none'"),
         "name": Markup("<bdi>{}</bdi>").format(values["first_name"]),
         "intro": t("intro_debt" if arrears else "intro_bill", month=month),
-        "hero": _hero(values, due, t, fmt), "pay": _pay(values, due, token, settings, t, fmt),
+        "hero": hero, "pay": _pay(values, due, token, settings, t, fmt),
         "arrears": arrears, "bill": _bill(values, t, fmt),
         "video": _video(video, due, bool(_plan(values, due)), token, settings),
         "usage": usage_chart(bill.get("usage") or (), fmt, page_dir == "rtl", unit),
@@ -209,7 +215,7 @@ def _shown_text(values: Mapping[str, Any], context: Mapping[str, Any]) -> str:
 
 def build_site(values: Mapping[str, Any], video: Video | None, *, token: str, amount_due: Decimal,
                settings: SiteSettings, catalogs: Catalogs | None = None, locale: str | None = None,
-               media: str = "") -> Site:
+               media: str = "", paid: bool = False) -> Site:
     """The page folder of one recipient, described (nothing is written).
 
     ``values`` is the mapping ``jobs.records.record_values`` gives; ``amount_due``
@@ -217,14 +223,16 @@ def build_site(values: Mapping[str, Any], video: Video | None, *, token: str, am
     total; zero or less shows no pay button); ``video`` the checked render outputs
     (``read_video``), or None for a page without video. ``media`` is the folder,
     relative to the page, that the video, poster and captions go in (``m/<hash>/``
-    when published content-addressed; the page's own folder by default).
+    when published content-addressed; the page's own folder by default). ``paid``
+    builds the page as it reads once the payment has arrived: thanks, and no
+    pay buttons anywhere.
     """
     token = check_token(token)
     if media and not _MEDIA.fullmatch(media):
         raise SiteError(f"must be a relative folder ending in '/' (letters, digits, '_', '-'), got {media!r}",
                         field="media")
     context = _context(values, video, token, Decimal(amount_due), settings, catalogs or load_catalogs(), locale,
-                       media)
+                       media, paid)
     html = _template().render(context)
     files = {PAGE: html.encode("utf-8")}
     if settings.static_url is None:

@@ -174,7 +174,7 @@ def test_pages_name_only_files_that_are_published(published) -> None:
             target = os.path.normpath(base + ref)
             assert target in store, (key, ref)
         media = [k for k in store if k.startswith(base + "m/")]
-        assert {k.rsplit("/", 1)[1] for k in media} == {"video.mp4", "poster.jpg", "captions.vtt"}
+        assert {k.rsplit("/", 1)[1] for k in media} == {"video.mp4", "poster.jpg", "captions.vtt", "paid.html"}
 
 
 def test_storyboards_and_variants_follow_the_rules(published) -> None:
@@ -250,7 +250,7 @@ def test_a_changed_record_is_republished_at_the_same_link(tmp_path) -> None:
     assert new[f"r/{t}/index.html"] != old[f"r/{t}/index.html"]
     old_media = {k for k in old if k.startswith(f"r/{t}/m/")}
     new_media = {k for k in new if k.startswith(f"r/{t}/m/")}
-    assert len(new_media) == 3 and not old_media & new_media  # the old version's media are gone
+    assert len(new_media) == 4 and not old_media & new_media  # the old version's media are gone
     ledger = Ledger(load_campaign(path).ledger)
     assert ledger.recipient("test-2026-11", records[0]["customer_id"]).amount_due == Decimal("150.00")
     assert len(list(ledger.recipients("test-2026-11"))) == 2
@@ -341,6 +341,35 @@ def test_a_campaign_publishes_to_s3(tmp_path, s3_server, s3_bucket, monkeypatch)
     page = store.head(f"r/{t}/index.html")
     assert page.cache_control == "no-store" and page.content_type.startswith("text/html")
     media = [k for k in store.list(f"r/{t}/m/")]
-    assert len(media) == 3
-    assert "immutable" in store.head(media[0]).cache_control
-    assert store.head(next(k for k in media if k.endswith(".mp4"))).content_type == "video/mp4"
+    assert len(media) == 4
+    video = store.head(next(k for k in media if k.endswith(".mp4")))
+    assert "immutable" in video.cache_control and video.content_type == "video/mp4"
+    assert store.head(next(k for k in media if k.endswith("paid.html"))).cache_control == "no-store"
+
+
+def test_a_paid_recipient_page_goes_paid_and_stays_paid_when_republished(tmp_path) -> None:
+    from jobs.publish import show_paid
+
+    records = good_records()[1:2]  # a debtor
+    path = write_campaign(tmp_path, records)
+    assert run(path) == 0
+    campaign = load_campaign(path)
+    store = open_store(campaign.store)
+    t = token(records[0]["customer_id"])
+    unpaid = store.get(f"r/{t}/index.html")
+    assert b"/pay/" in unpaid
+    assert show_paid(store, t) and show_paid(store, t)  # idempotent
+    paid = store.get(f"r/{t}/index.html")
+    assert b"/pay/" not in paid and b"pay-card--paid" in paid
+    assert store.head(f"r/{t}/index.html").metadata["page-state"] == "paid"
+    assert not show_paid(store, token("NOBODY"))
+    ledger = Ledger(campaign.ledger)
+    ledger.mark_paid(t, dt.datetime.now(dt.timezone.utc))
+    ledger.close()
+    assert run(path) == 0  # unchanged: the paid page stays
+    assert store.get(f"r/{t}/index.html") == paid
+    records[0]["first_name"] = "Giuseppe Maria"
+    write_campaign(tmp_path, records)
+    assert run(path) == 0  # changed after paying: republished, still paid
+    page = store.get(f"r/{t}/index.html")
+    assert page != paid and b"pay-card--paid" in page and b"/pay/" not in page

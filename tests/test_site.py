@@ -247,6 +247,18 @@ def test_shared_static_files_and_a_media_folder_for_publishing() -> None:
     assert "static/site.css" in default.files and "video.mp4" in default.copies
 
 
+@pytest.mark.parametrize("customer_id", ["IT-000124", "US-001234", "EG-000790"])
+def test_the_paid_page_thanks_and_offers_nothing_to_pay(customer_id) -> None:
+    record = parse_record(sample(customer_id))
+    page = Page(build_for(customer_id, paid=True).html)
+    assert page.pay_links() == [] and not page.all("form")
+    card = next(attrs for tag, attrs in page.elements if tag == "section" and "pay-card" in (attrs.get("class") or ""))
+    assert "pay-card--paid" in card["class"]
+    messages = load_catalogs().messages(record.locale)
+    assert messages.plain("paid_label") in page.text
+    assert Page(build_for(customer_id).html).pay_links()  # the unpaid page has them
+
+
 @pytest.mark.parametrize("field, kw", [("static_url", {"static_url": "../static"}),
                                        ("static_url", {"static_url": '"><script>/'})])
 def test_a_bad_static_url_is_refused(field, kw) -> None:
