@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Annotated, Any, Self, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
-from babel import Locale, UnknownLocaleError
 from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.parser import Parser
@@ -37,9 +36,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from renderer import BillcastError, RecordError, StoryboardError, parse_storyboard
+from renderer import RecordError, SourceError, StoryboardError, parse_storyboard
 
-from .records import Record
+from .records import Record, known_locale
 
 __all__ = [
     "Campaign", "CampaignError", "CampaignErrors", "Choice", "ChoiceError", "Rule", "Variant",
@@ -66,24 +65,8 @@ _SAFE_ERRORS = (UndefinedError, SecurityError, TypeError, ArithmeticError)  # th
 
 # --- errors ------------------------------------------------------------------------------------
 
-class CampaignError(BillcastError):
+class CampaignError(SourceError):
     """A campaign file that cannot be used: names its file, line and dotted key."""
-
-    exit_code = 2
-
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
-                 field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = path
-        self.line = line
-        self.field = field
-
-    def __str__(self) -> str:
-        where = self.path or ""
-        if self.path and self.line is not None:
-            where = f"{where}:{self.line}"
-        return ": ".join(part for part in (where, self.field, self.message) if part)
 
 
 class CampaignErrors(CampaignError):
@@ -358,7 +341,7 @@ class _CampaignModel(_Strict):
     @field_validator("default_locale")
     @classmethod
     def _locale(cls, value: str) -> str:
-        if not (_LOCALE_TAG.fullmatch(value) and _known_locale(value)):
+        if not (_LOCALE_TAG.fullmatch(value) and known_locale(value)):
             raise _invalid(f"must be a BCP 47 locale tag such as en-US, it-IT, de-DE or ar-EG, got {value!r}")
         return value
 
@@ -429,13 +412,6 @@ class _CampaignModel(_Strict):
         return self
 
 
-@lru_cache(maxsize=64)
-def _known_locale(tag: str) -> bool:
-    try:
-        Locale.parse(tag, sep="-")
-    except (ValueError, TypeError, UnknownLocaleError):
-        return False
-    return True
 
 
 _MESSAGES = {

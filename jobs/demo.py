@@ -43,12 +43,13 @@ def run_demo(campaign_path: Path = DEFAULT_CAMPAIGN, *, workers: int | None = No
     for row in rows:
         shown.setdefault(f"{row['storyboard']}{'/' + row['variant'] if row['variant'] else ''}", row)
     store = _store_folder(campaign.store)
-    print("\nA few recipients (the links are served once `billcast serve` runs; until then open the files):")
+    print("\nA few recipients (serve them with `.venv/bin/billcast serve`, then open a link; or open the file):")
     for name, row in sorted(shown.items()):
         token = row["link"].rstrip("/").rsplit("/", 1)[-1]
         page = store / "r" / token / "index.html" if store else row["link"]
         print(f"  {row['customer_id']:<10} {name:<18} {row['link']}\n{'':<31}{page}")
     print(f"\nManifest (links, posters, thumbnails, QR codes for mail merge): {campaign.out / 'manifest.csv'}\n"
           f"Email snippets and QR codes per recipient: {campaign.out / 'recipients'}/<customer_id>/\n"
-          f"Refused records: {campaign.out / 'errors.csv'}")
+          f"Refused records: {campaign.out / 'errors.csv'}\n"
+          f"Serve the pages and take demo payments: .venv/bin/billcast serve  (then open a link above)")
     return counts.exit_code

@@ -181,7 +181,7 @@ def _precision(currency: str) -> int:
 
 
 @lru_cache(maxsize=1024)
-def _known_locale(tag: str) -> bool:
+def known_locale(tag: str) -> bool:
     try:
         Locale.parse(tag, sep="-")
     except (ValueError, TypeError, UnknownLocaleError):
@@ -333,7 +333,7 @@ class Record(_Model):
     @field_validator("locale")
     @classmethod
     def _locale(cls, value: str | None) -> str | None:
-        if value is not None and not _known_locale(value):
+        if value is not None and not known_locale(value):
             raise _rule("locale", "must be a BCP 47 locale tag such as it-IT, de-DE, ar-EG or en-US")
         return value
 

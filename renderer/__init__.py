@@ -16,6 +16,7 @@ from .errors import EncodeError as EncodeError
 from .errors import PaymentError as PaymentError
 from .errors import PublishError as PublishError
 from .errors import RecordError as RecordError
+from .errors import SourceError as SourceError
 from .errors import StoryboardError as StoryboardError
 from .plan import plan as plan
 from .render import ENGINES as ENGINES

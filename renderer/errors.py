@@ -12,10 +12,11 @@ class BillcastError(Exception):
     exit_code = 1
 
 
-class StoryboardError(BillcastError):
-    """A storyboard that cannot be used: names its file, line and dotted field."""
+class SourceError(BillcastError):
+    """A problem in a file someone wrote by hand: names the file, the line and the dotted field."""
 
     exit_code = 2
+    unnamed = ""  # what stands for the file when it has no path
 
     def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
                  field: str | None = None) -> None:
@@ -26,12 +27,16 @@ class StoryboardError(BillcastError):
         self.field = field
 
     def __str__(self) -> str:
-        where = self.path or "<storyboard>"
-        if self.line is not None:
+        where = self.path or self.unnamed
+        if where and self.line is not None:
             where = f"{where}:{self.line}"
-        if self.field:
-            return f"{where}: {self.field}: {self.message}"
-        return f"{where}: {self.message}"
+        return ": ".join(part for part in (where, self.field, self.message) if part)
+
+
+class StoryboardError(SourceError):
+    """A storyboard that cannot be used: names its file, line and dotted field."""
+
+    unnamed = "<storyboard>"
 
 
 class AssetError(StoryboardError):
