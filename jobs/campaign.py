@@ -7,10 +7,8 @@ file, the line and the dotted key, and all problems are reported at once.
 Rules pick a storyboard per record: each ``when`` is a sandboxed Jinja expression
 over the record's values (``jobs.records.record_values``), the first rule that
 holds wins, and a rule with ``variants`` splits customers between storyboards by
-weight, deterministically from the campaign id and the customer id. A value the
-record lacks (``debt.days_past_due`` for a customer with no debt) is *missing*:
-false, equal to nothing, neither greater nor smaller than anything. A name or
-field that no record can have is a typo, refused when the campaign is loaded.
+weight, deterministically from the campaign id and the customer id. How an
+expression reads a record, and what it may not do: ``jobs.rules``.
 """
 
 from __future__ import annotations
@@ -24,21 +22,18 @@ import tomllib
 import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Self, Union, get_args, get_origin
+from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
-from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.parser import Parser
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from renderer import RecordError, SourceError, StoryboardError, parse_storyboard
 
-from .records import Record, known_locale
+from .records import known_locale
+from .rules import SAFE_ERRORS, evaluate, when_problems
+from .toml_lines import KeyLines
 
 __all__ = [
     "Campaign", "CampaignError", "CampaignErrors", "Choice", "ChoiceError", "Rule", "Variant",
@@ -60,7 +55,6 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LOCALE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 _S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_SAFE_ERRORS = (UndefinedError, SecurityError, TypeError, ArithmeticError)  # their messages name types, not values
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -178,7 +172,7 @@ def load_campaign(path: str | os.PathLike[str]) -> Campaign:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CampaignErrors([_toml_error(exc, shown, text)]) from None
-    report = _Report(shown, _KeyLines(text))
+    report = _Report(shown, KeyLines(text))
     try:
         model = _CampaignModel.model_validate(data)
     except ValidationError as exc:
@@ -473,7 +467,7 @@ def _shown(value: object) -> str:
 class _Report:
     """Problems found so far, each with the line of its key."""
 
-    def __init__(self, shown: str, lines: _KeyLines) -> None:
+    def __init__(self, shown: str, lines: KeyLines) -> None:
         self.shown = shown
         self.lines = lines
         self.errors: list[CampaignError] = []
@@ -555,7 +549,7 @@ def _rule(index: int, model: _RuleModel, folder: Path, report: _Report) -> Rule:
     variants = tuple(_variant(name, letter, weight, folder, key, report, entry=None if letter == "" else name)
                      for name, letter, weight in targets)
     if model.when is not None:
-        for problem in _when_problems(model.when):
+        for problem in when_problems(model.when):
             report.add(("rules", index, "when"), problem)
     line = report.lines.line_of(("rules", index, "when") if model.when is not None else ("rules", index))
     return Rule(index=index, when=model.when, variants=variants, line=line)
@@ -595,223 +589,15 @@ def _storyboard_problem(data: bytes, shown: str) -> str | None:
     return None
 
 
-# --- `when`: sandboxed expressions over a record's values ---------------------------------------------
-
-class _Missing(ChainableUndefined):
-    """A value the record does not have: false, and neither greater nor smaller than anything.
-
-    Reading further (``debt.plan_offer.installments``) stays missing; arithmetic on it fails.
-    """
-
-    __slots__ = ()
-
-    def _never(self, other: object) -> bool:
-        return False
-
-    __lt__ = __le__ = __gt__ = __ge__ = _never  # type: ignore[assignment]
-
-
-class _WhenEnvironment(ImmutableSandboxedEnvironment):
-    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
-        raise SecurityError(f"reading {attribute!r} of a {type(obj).__name__} is not allowed")
-
-
-@lru_cache(maxsize=1)
-def _environment() -> _WhenEnvironment:
-    env = _WhenEnvironment(undefined=_Missing, autoescape=False)
-    env.globals.clear()  # no range, lipsum, cycler, namespace...: only the record's values
-    env.filters.pop("random", None)  # the same record must always get the same storyboard
-    return env
-
-
-@lru_cache(maxsize=256)
-def _compiled(source: str) -> Any:
-    return _environment().compile_expression(source, undefined_to_none=False)
-
-
-def _when_problems(source: str) -> list[str]:
-    """Why an expression cannot be used, checked once when the campaign loads."""
-    try:
-        _compiled(source)
-        parser = Parser(_environment(), source, state="variable")
-        expression = parser.parse_expression()
-    except TemplateSyntaxError as exc:
-        return [f"is not a valid expression: {exc.message}"]
-    for node in _inner_first(expression):  # the first problem only: the ones after it follow from it
-        problem = _name_problem(node) if isinstance(node, nodes.Name) else _field_problem(node)
-        if problem:
-            return [problem]
-    return []
-
-
-def _inner_first(node: nodes.Node) -> Iterator[nodes.Node]:
-    for child in node.iter_child_nodes():
-        yield from _inner_first(child)
-    yield node
-
-
-def _name_problem(node: nodes.Name) -> str | None:
-    if node.name in Record.model_fields:
-        return None
-    close = difflib.get_close_matches(node.name, list(Record.model_fields), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else f" (they are: {', '.join(Record.model_fields)})"
-    return f"{node.name!r} is not a field of a customer record{hint}"
-
-
-def _field_problem(node: nodes.Node) -> str | None:
-    if not isinstance(node, (nodes.Getattr, nodes.Getitem)) or (key := _key_of(node)) is None:
-        return None
-    if key.startswith("_"):
-        return f"{_text(node)}: names starting with '_' may not be read"
-    shape = _shape(node.node)
-    if isinstance(shape, type) and key not in shape.model_fields:
-        close = difflib.get_close_matches(key, list(shape.model_fields), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f" (it has: {', '.join(shape.model_fields)})"
-        return f"{_text(node.node)} has no field {key!r}{hint}"
-    return None
-
-
-@dataclass(frozen=True)
-class _Items:
-    """The shape of a list whose items have ``item``'s shape."""
-
-    item: type[BaseModel] | _Items | None
-
-
-def _unwrap(annotation: Any) -> type[BaseModel] | _Items | None:
-    """The record model (or list of them) behind a field's annotation; None for plain values and maps."""
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            annotation = get_args(annotation)[0]
-        elif origin in (Union, types.UnionType):
-            args = [arg for arg in get_args(annotation) if arg is not type(None)]
-            if len(args) != 1:
-                return None
-            annotation = args[0]
-        elif origin in (tuple, list):
-            args = get_args(annotation)
-            return _Items(_unwrap(args[0])) if args else None
-        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            return annotation
-        else:
-            return None
-
-
-def _key_of(node: nodes.Getattr | nodes.Getitem) -> str | None:
-    if isinstance(node, nodes.Getattr):
-        return node.attr
-    arg = node.arg
-    return arg.value if isinstance(arg, nodes.Const) and isinstance(arg.value, str) else None
-
-
-def _shape(node: nodes.Node) -> type[BaseModel] | _Items | None:
-    """What a record value at ``node`` is, as far as it can be told before any record is seen."""
-    if isinstance(node, nodes.Name):
-        info = Record.model_fields.get(node.name)
-        return _unwrap(info.annotation) if info else None
-    if not isinstance(node, (nodes.Getattr, nodes.Getitem)):
-        return None
-    base = _shape(node.node)
-    if isinstance(base, _Items) and isinstance(node, nodes.Getitem):
-        return base.item
-    key = _key_of(node)
-    if isinstance(base, type) and key in base.model_fields:
-        return _unwrap(base.model_fields[key].annotation)
-    return None
-
-
-def _text(node: nodes.Node) -> str:
-    if isinstance(node, nodes.Name):
-        return node.name
-    if isinstance(node, nodes.Getattr):
-        return f"{_text(node.node)}.{node.attr}"
-    if isinstance(node, nodes.Getitem):
-        key = node.arg.value if isinstance(node.arg, nodes.Const) else "..."
-        return f"{_text(node.node)}[{key!r}]"
-    return "(...)"
-
-
 def _holds(campaign: Campaign, rule: Rule, values: Mapping[str, Any], customer_id: str) -> bool:
     assert rule.when is not None
     try:
-        return bool(_compiled(rule.when)(values))
+        return evaluate(rule.when, values)
     except Exception as exc:  # an author's expression failing on one record refuses that record only
-        detail = str(exc) if isinstance(exc, _SAFE_ERRORS) else type(exc).__name__  # no record values in logs
+        detail = str(exc) if isinstance(exc, SAFE_ERRORS) else type(exc).__name__  # no record values in logs
         raise ChoiceError(f"cannot be evaluated for this record: {detail}", line=rule.line,
                           customer_id=customer_id, field=f"rules[{rule.index}].when",
                           source=campaign.source) from None
-
-
-# --- lines of keys in TOML text ----------------------------------------------------------------------
-
-_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
-_DOTTED_KEY = rf"{_KEY_PART}(?:\s*\.\s*{_KEY_PART})*"
-_ARRAY_HEADER = re.compile(rf"\s*\[\[\s*({_DOTTED_KEY})\s*\]\]")
-_TABLE_HEADER = re.compile(rf"\s*\[\s*({_DOTTED_KEY})\s*\]")
-_KEY_VALUE = re.compile(rf"\s*({_DOTTED_KEY})\s*=")
-_PART = re.compile(_KEY_PART)
-
-
-class _KeyLines:
-    """Where each key of a TOML text is written, as ``("rules", 1, "variants")``: line numbers.
-
-    tomllib keeps no positions; this reads headers and ``key =`` lines the way TOML nests them,
-    which is enough to point at the line a message is about.
-    """
-
-    def __init__(self, text: str) -> None:
-        self._lines: dict[tuple[Any, ...], int] = {}
-        arrays: dict[tuple[str, ...], int] = {}
-        table: tuple[Any, ...] = ()
-        in_string = False
-        for number, line in enumerate(text.splitlines(), start=1):
-            quotes = line.count('"""') + line.count("'''")
-            if in_string:
-                in_string = quotes % 2 == 0
-                continue
-            if match := _ARRAY_HEADER.match(line):
-                parts = _parts(match[1])
-                arrays[parts] = arrays.get(parts, -1) + 1
-                table = self._nested(parts, arrays)
-                self._lines.setdefault(table, number)
-            elif match := _TABLE_HEADER.match(line):
-                table = self._nested(_parts(match[1]), arrays)
-                self._lines.setdefault(table, number)
-            elif match := _KEY_VALUE.match(line):
-                self._lines.setdefault((*table, *_parts(match[1])), number)
-            in_string = quotes % 2 == 1
-
-    @staticmethod
-    def _nested(parts: tuple[str, ...], arrays: Mapping[tuple[str, ...], int]) -> tuple[Any, ...]:
-        path: list[Any] = []
-        for end in range(1, len(parts) + 1):
-            path.append(parts[end - 1])
-            if parts[:end] in arrays:
-                path.append(arrays[parts[:end]])
-        return tuple(path)
-
-    def line_of(self, loc: tuple[Any, ...]) -> int | None:
-        """The line of ``loc``, or of the nearest enclosing key that is written down."""
-        for end in range(len(loc), 0, -1):
-            if loc[:end] in self._lines:
-                return self._lines[loc[:end]]
-        return None
-
-
-def _parts(dotted: str) -> tuple[str, ...]:
-    parts = []
-    for match in _PART.finditer(dotted):
-        token = match[0]
-        if token.startswith('"'):
-            try:
-                token = json.loads(token)
-            except ValueError:
-                token = token[1:-1]
-        elif token.startswith("'"):
-            token = token[1:-1]
-        parts.append(token)
-    return tuple(parts)
 
 
 def _toml_error(exc: tomllib.TOMLDecodeError, shown: str, text: str) -> CampaignError:
