@@ -265,18 +265,41 @@ def _line_of(lines: dict[tuple, int], loc: tuple) -> int | None:
     return lines.get((), None)
 
 
-def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+MAX_VALUES = 100_000  # values a storyboard may expand to; YAML aliases can make a few lines mean billions
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values ``node`` stands for once its aliases are expanded (each shared node counted once)."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = 1  # a node that refers to itself counts once (the loader refuses it anyway)
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        total += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        total += sum(_expanded_size(item, sizes) for item in node.value)
+    sizes[id(node)] = total
+    return total
+
+
+def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None,
+              seen: set[int] | None = None) -> dict[tuple, int]:
+    """Line of every key path, each YAML node visited once (an alias points at lines already mapped)."""
     out = {} if out is None else out
+    seen = set() if seen is None else seen
     out.setdefault(path, node.start_mark.line + 1)
+    if id(node) in seen:
+        return out
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             sub = path + (key.value,)
             out[sub] = key.start_mark.line + 1
-            _line_map(value, sub, out)
+            _line_map(value, sub, out, seen)
             out[sub] = key.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _line_map(item, path + (index,), out)
+            _line_map(item, path + (index,), out, seen)
     return out
 
 
@@ -320,6 +343,9 @@ def _parse_yaml(text: str, path: str) -> tuple[Any, dict[tuple, int]]:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_VALUES:
+            raise StoryboardError(f"expands to more than {MAX_VALUES:,} values through YAML aliases (&, *); "
+                                  "write the repeated parts out, or use fewer aliases", path=path, line=1)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -17,7 +17,8 @@ from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from jinja2 import StrictUndefined, Template, nodes, pass_context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 
 @lru_cache(maxsize=64)
@@ -85,14 +86,34 @@ def _percent(ctx: Any, value: Any) -> str:
     return babel_numbers.format_percent(_decimal(value), locale=_locale_of(ctx))
 
 
+MAX_POWER = 10_000  # no 9**9**9: exponents past this are refused
+MAX_REPEAT = 100_000  # no 'a' * 10**9: a string or list repeated past this many items is refused
+
+
+class _BoundedEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox, with ``**`` and ``*`` bounded so that a template cannot eat the machine's memory."""
+
+    intercepted_binops = frozenset(["**", "*"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, (int, float, Decimal)) and abs(right) > MAX_POWER:
+                raise SecurityError(f"an exponent above {MAX_POWER} is not allowed, got {right}")
+            return left ** right
+        if isinstance(left, (str, list, tuple)) or isinstance(right, (str, list, tuple)):
+            seq, count = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
+            if isinstance(count, int) and len(seq) * count > MAX_REPEAT:
+                raise SecurityError(f"repeating to more than {MAX_REPEAT:,} items is not allowed")
+        return left * right
+
+
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
     """The one sandboxed environment; filters format for the ``locale`` in each render's values."""
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                        trim_blocks=True, lstrip_blocks=True)
+    env = _BoundedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(money=_money, date=_date_filter, month=_month, number=_number, percent=_percent)
     env.globals.clear()
-    env.globals["range"] = range
+    env.globals["range"] = safe_range  # at most 100,000 items, like Jinja's own sandbox
     return env
 
 

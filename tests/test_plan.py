@@ -114,6 +114,10 @@ def test_a_missing_field_inside_a_translation_points_at_the_translation() -> Non
     "{{ self.__init__ }}",
     "{{ range.__self__ }}",
     "{{ '{0.__class__.__mro__}'.format(first_name) }}",
+    "{{ range(10**9) | list | length }}",  # the memory bombs: refused, not attempted
+    "{{ 'a' * 10**9 }}",
+    "{{ [1, 2] * 10**8 }}",
+    "{{ 2 ** 1000000 }}",
 ])
 def test_the_sandbox_holds(template: str) -> None:
     board = parse_storyboard(BASE.replace("{{ t.hello }}\"\n        box", template.replace('"', "'") +
@@ -121,6 +125,21 @@ def test_the_sandbox_holds(template: str) -> None:
     with pytest.raises(StoryboardError) as info:
         plan(board, {"first_name": "Ada", "locale": "en-US"}, LINKS)
     assert info.value.field == "scenes[0].layers[0].text"
+
+
+def test_small_ranges_powers_and_repeats_still_work() -> None:
+    template = "{{ range(3) | list | length }} {{ 2 ** 10 }} {{ '-' * 3 }}"
+    board = parse_storyboard(BASE.replace("{{ t.hello }}\"\n        box", template.replace('"', "'") +
+                                          "\"\n        box"), path="b.yaml")
+    assert texts(plan(board, {"first_name": "Ada", "locale": "en-US"}, LINKS)) == ["3 1024 ---"]
+
+
+def test_yaml_aliases_that_expand_to_billions_are_refused_at_once() -> None:
+    rows = ["a: &a [x, x, x, x, x, x, x, x, x, x]"] + [
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)]
+    with pytest.raises(StoryboardError, match="aliases") as info:
+        parse_storyboard("\n".join(rows) + "\n", path="bomb.yaml")
+    assert info.value.line == 1
 
 
 def test_values_are_text_not_templates() -> None:
