@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/render.py                       # 20 customers, 3 of them also through MoviePy
     .venv/bin/python bench/render.py --customers 6 --moviepy 1 --presets veryfast,medium
+    .venv/bin/python bench/render.py --customers 6 --moviepy 0 --analysis default --analysis none
 
 All in one run, one process, one customer after another, at 1280x720, 25 fps:
 
@@ -43,6 +44,7 @@ from jobs.links import recipient_links  # noqa: E402
 from jobs import Record, load_records, record_values  # noqa: E402
 from renderer import (Compositor, Drawer, SegmentCache, VideoSettings, default_fonts_dir, load_storyboard,  # noqa: E402
                       plan, preview, render)
+from renderer.encoding import X264_ANALYSIS  # noqa: E402
 from renderer import engine_ffmpeg  # noqa: E402
 from renderer.engine_ffmpeg import ffmpeg_exe  # noqa: E402
 from renderer.engine_ffmpeg import run as run_ffmpeg  # noqa: E402
@@ -163,6 +165,18 @@ def encode_limit(timeline, personal: list, settings: VideoSettings, work: Path) 
     return spent
 
 
+def configs(args: argparse.Namespace) -> list[tuple[str, VideoSettings]]:
+    """Encoder settings to compare: every preset with every analysis, each tagged by what differs from the first."""
+    found = []
+    for preset in args.presets:
+        for analysis in args.analysis or ["default"]:
+            options = {"default": X264_ANALYSIS, "none": ""}.get(analysis, analysis)
+            differs = [p for p, first in ((preset, args.presets[0]), (analysis, (args.analysis or ["default"])[0]))
+                       if p != first]
+            found.append((f"[{', '.join(differs)}]" if differs else "", VideoSettings(preset=preset, analysis=options)))
+    return found
+
+
 def summary(values: list[float]) -> dict:
     return {"mean": statistics.fmean(values), "median": statistics.median(values), "max": max(values),
             "n": len(values)}
@@ -175,9 +189,7 @@ def run(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="billcast-bench-"))
     rows: dict[str, dict] = {}
     try:
-        for preset in args.presets:
-            settings = VideoSettings(preset=preset)
-            tag = "" if preset == args.presets[0] else f"[{preset}]"
+        for tag, settings in configs(args):
             cold, warm, sizes, quality = [], [], [], []
             for record in people:  # cold: an empty cache for each customer
                 cache = SegmentCache(work / "cold-cache")
@@ -185,7 +197,7 @@ def run(args: argparse.Namespace) -> dict:
                                                    settings=settings).out)
                 cold.append(spent)
                 shutil.rmtree(work / "cold-cache")
-            cache = SegmentCache(work / f"warm-cache-{preset}")
+            cache = SegmentCache(work / f"warm-cache-{len(rows)}")
             for values in customers(4, variant=1):  # other customers, one per language, fill the cache
                 render(timeline_of(board, values), work / "warmup", cache=cache, settings=settings)
             for record in people:
@@ -199,11 +211,11 @@ def run(args: argparse.Namespace) -> dict:
             rows["fast-warm" + tag] = {"cpu_s": summary(warm), "bytes": statistics.fmean(sizes),
                                        "psnr_db": statistics.fmean(quality) if quality else None}
         engine_ffmpeg.run = watched_run  # memory, in a pass of its own: watching costs CPU
+        settings = configs(args)[0][1]  # what the other runs use
         for values in customers(2, variant=2):
-            render(timeline_of(board, values), work / "memory", cache=cache, settings=VideoSettings(preset=args.presets[0]))
+            render(timeline_of(board, values), work / "memory", cache=cache, settings=settings)
         engine_ffmpeg.run = run_ffmpeg
         peaks = {"python_fast_mb": python_peak_mb(), "ffmpeg_fast_mb": FFMPEG_PEAK_KB[0] / 1024}
-        settings = VideoSettings(preset=args.presets[0])
         if args.without_holds:  # what holds buy: every frame of every part encoded
             segments.MIN_HOLD = 10 ** 9
             cache = SegmentCache(work / "warm-cache-no-holds")
@@ -273,6 +285,10 @@ def main() -> None:
                         help="how many customers to render warm with every frame encoded (no holds)")
     parser.add_argument("--presets", type=lambda s: s.split(","), default=["veryfast"],
                         help="x264 presets to compare, the first being the one the other runs use")
+    parser.add_argument("--analysis", action="append",
+                        help="x264 options on top of the preset to compare (repeat the flag): 'default' is the "
+                             "engine's (renderer.encoding.X264_ANALYSIS), 'none' the preset's own, else x264-params "
+                             "text such as subme=0:me=dia; the first is the one the other runs use")
     args = parser.parse_args()
     started = time.monotonic()
     result = run(args)

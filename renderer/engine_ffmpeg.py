@@ -2,15 +2,15 @@
 
 Each scene is cut into motion and hold parts (``segments.split_scene``). A
 motion part is a graph: the scene's background with its unchanging lower
-layers flattened by Pillow, and every layer above overlaid by ffmpeg with the
-slide as an ``overlay`` position expression and fades as ``fade`` on the
-sprite's alpha. A hold is one keyframe of the still picture (the last frame of
-the motion segment before it) followed by a cached run of frames that only
-repeat their predecessor (every macroblock skipped), so a still second costs a
-few hundred bytes and no encoding at all. Every segment is in the cache,
-keyed by its content; the audio bed is
-mixed once per storyboard length and cached too; the video is the segments
-joined by the concat demuxer with stream copy, the sound muxed beside them.
+layers flattened by Pillow, and every layer above overlaid by ffmpeg on the
+frames it shows on, with the slide as an ``overlay`` position expression and
+fades as ``fade`` on the sprite's alpha. A hold is one keyframe of the still
+picture (the last frame of the motion segment before it) followed by a cached
+run of frames that only repeat their predecessor (every macroblock skipped),
+so a still second costs a few hundred bytes and no encoding at all. Every
+segment is in the cache, keyed by its content; the audio bed is mixed once per
+storyboard length and cached too; the video is the segments joined by the
+concat demuxer with stream copy, the sound muxed beside them.
 
 Filter arguments carry numbers only: all text is drawn by Pillow, and file
 names are the engine's own temporary or cache paths.
@@ -39,6 +39,7 @@ from .timeline import Anim, PlannedLayer, PlannedScene
 REPEAT_RUN = 250  # repeated frames are made in runs of this many, shorter runs cut from them
 PARTS_PER_PROCESS = 4  # encoders in one ffmpeg: each holds its own frames, so this bounds its memory
 TIME_STEPS = 100  # sub-frame steps of the filters' time base, so fades start between frames as planned
+GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "error", "-filter_complex_threads", "1", "-y")
 
 
 def ffmpeg_exe() -> str:
@@ -62,11 +63,44 @@ class Shifted:
 
 
 @dataclass(frozen=True)
+class Span:
+    """Frames ``first`` to ``stop`` (not included) of a job, counted from its first, on which a layer
+    shows: ``faded`` when its fades run there, else it shows at its own opacity throughout."""
+
+    first: int
+    stop: int
+    faded: bool
+
+
+@dataclass(frozen=True)
 class Overlay:
+    """A layer ffmpeg puts on the base picture: on the frames of its ``spans``, or on every frame
+    of its job, faded, when they are not given. On other frames it is invisible, and no filter
+    touches it there."""
+
     x: int
     y: int
     anims: tuple[Anim, ...]
     variants: tuple[Shifted, ...]  # one per parity the position can take
+    spans: tuple[Span, ...] | None = None
+
+    def spans_in(self, frames: int) -> tuple[Span, ...]:
+        return (Span(0, frames, True),) if self.spans is None else self.spans
+
+
+def spans_of(opacity: list[float], full: float) -> tuple[Span, ...]:
+    """Runs of frames on which a layer shows: faded where its ``opacity`` differs from ``full``
+    (its own), plain where it equals it; frames where it is 0 belong to none."""
+    spans: list[Span] = []
+    for i, value in enumerate(opacity):
+        if value <= 0:
+            continue
+        faded = value != full
+        if spans and spans[-1].stop == i and spans[-1].faded == faded:
+            spans[-1] = Span(spans[-1].first, i + 1, faded)
+        else:
+            spans.append(Span(i, i + 1, faded))
+    return tuple(spans)
 
 
 @dataclass(frozen=True)
@@ -107,62 +141,120 @@ def _slide(anims: Iterable[Anim], axis: int) -> str | None:
     return "+".join(terms) or None
 
 
-def _timed(stream, frames: int, fps: int, start: int = 0):
-    """A single picture repeated ``frames`` times, stamped with scene time from frame ``start``."""
-    return (stream.filter("loop", loop=frames - 1, size=1, start=0)
-            .filter("settb", expr=f"1/{fps * TIME_STEPS}")
-            .filter("setpts", f"(N+{start})*{TIME_STEPS}"))
+def _escape(text: object, chars: str) -> str:
+    """``text`` with backslashes and each of ``chars`` escaped by a backslash."""
+    text = str(text).replace("\\", "\\\\")
+    for ch in chars:
+        text = text.replace(ch, "\\" + ch)
+    return text
 
 
-class _Inputs:
-    """Raw picture files as graph inputs; a file used more than once is read once and split."""
+def _filter(name: str, *args: object, **options: object) -> str:
+    """One filter as filter-graph text: its option values escaped, then the whole for the graph."""
+    params = [_escape(a, "'=:") for a in args]
+    params += [f"{key}={_escape(value, chr(39) + '=:')}" for key, value in sorted(options.items())]
+    return _escape(name + ("=" + ":".join(params) if params else ""), "'[],;")
+
+
+def _timing(frames: int, fps: int, start: int = 0) -> list[str]:
+    """Filters repeating a single picture ``frames`` times, stamped with scene time from frame ``start``."""
+    return [_filter("loop", loop=frames - 1, size=1, start=0), _filter("settb", expr=f"1/{fps * TIME_STEPS}"),
+            _filter("setpts", f"(N+{start})*{TIME_STEPS}")]
+
+
+class _Graph:
+    """A filter graph written as ffmpeg's ``-filter_complex`` text, and the picture files it reads.
+
+    Written directly: ffmpeg-python's compile grows with the square of the filters and cost
+    0.05 s per customer. A picture used more than once is read and converted once, then split.
+    """
 
     def __init__(self, fps: int) -> None:
         self.fps = fps
-        self._splits: dict[str, tuple[object, int]] = {}
+        self._chains: list[str] = []
+        self._pictures: dict[str, tuple[list[str], str, list[str]]] = {}  # path: input argv, format, uses
+        self._labels = 0
 
-    def __call__(self, path: str, size: tuple[int, int], pix_fmt: str):
-        if path not in self._splits:
-            node = ffmpeg.input(path, f="rawvideo", pix_fmt=pix_fmt, s=f"{size[0]}x{size[1]}",
-                                framerate=self.fps).split()
-            self._splits[path] = (node, 0)
-        node, used = self._splits[path]
-        self._splits[path] = (node, used + 1)
-        return node[used]
+    def _label(self) -> str:
+        self._labels += 1
+        return f"[s{self._labels}]"
+
+    def picture(self, path: str, size: tuple[int, int], pix_fmt: str, to: str) -> str:
+        """A stream of the raw picture ``path`` (one frame) in the pixel format ``to``."""
+        if path not in self._pictures:
+            argv = ["-f", "rawvideo", "-framerate", str(self.fps), "-pix_fmt", pix_fmt, "-s", f"{size[0]}x{size[1]}",
+                    "-i", path]
+            self._pictures[path] = (argv, to, [])
+        label = self._label()
+        self._pictures[path][2].append(label)
+        return label
+
+    def chain(self, sources: Iterable[str], *filters: str) -> str:
+        """The stream out of ``filters`` applied in turn to ``sources``."""
+        out = self._label()
+        self._chains.append("".join(sources) + ",".join(filters) + out)
+        return out
+
+    def args(self) -> list[str]:
+        inputs, heads = [], []
+        for index, (argv, to, uses) in enumerate(self._pictures.values()):
+            inputs += argv
+            split = [_filter("split", len(uses))] if len(uses) > 1 else []
+            heads.append(f"[{index}]" + ",".join([_filter("format", to), *split]) + "".join(uses))
+        return [*inputs, "-filter_complex", ";".join(heads + self._chains)]
 
 
-def _motion_stream(job: MotionJob, size: tuple[int, int], fps: int, raw: _Inputs):
-    video = _timed(raw(job.base, size, "rgb24").filter("format", "yuv420p"), job.encoded, fps, job.start)
+def _motion_stream(job: MotionJob, size: tuple[int, int], fps: int, graph: _Graph) -> str:
+    """The job's frames: the base picture, and each overlay on the frames it shows on.
+
+    A sprite's stream holds only the frames of one of its spans, so a layer costs nothing
+    before it appears, and ``fade`` (which copies every frame it is given) sees only the
+    frames where the layer fades. Overlays end with ``eof_action=pass``, which is also what
+    lets ffmpeg blend into the base frame in place: with ``repeat`` it keeps a reference to
+    the frame for the sprite's sake and copies the whole frame at every overlay, which was a
+    third of the graph's cost.
+    """
+    video = graph.chain([graph.picture(job.base, size, "rgb24", "yuv420p")], *_timing(job.encoded, fps, job.start))
     for ov in job.overlays:
         dx, dy = _slide(ov.anims, 0), _slide(ov.anims, 1)
         x = f"{ov.x}+round({dx})" if dx else str(ov.x)
         y = f"{ov.y}+round({dy})" if dy else str(ov.y)
-        for v in ov.variants:
-            sprite = _timed(raw(v.path, v.size, "rgba").filter("format", "yuva420p"), job.encoded, fps, job.start)
-            for a in ov.anims:
-                if a.type in ("fade_in", "fade_out"):
-                    sprite = sprite.filter("fade", type="in" if a.type == "fade_in" else "out", st=_num(a.start),
-                                           d=_num(max(a.duration, 1e-3)), alpha=1)
-            extra = {}
-            if len(ov.variants) > 1:  # exactly one variant shows in each frame
-                extra["enable"] = f"eq(mod(abs({x}),2),{v.px})*eq(mod(abs({y}),2),{v.py})"
-            video = ffmpeg.overlay(video, sprite, x=f"{x}-{v.px}", y=f"{y}-{v.py}",
-                                   eval="frame" if dx or dy else "init", format="yuv420", **extra)
-    return video.filter("setpts", "PTS-STARTPTS").filter("settb", expr=f"1/{fps}")
+        for span in ov.spans_in(job.encoded):
+            fades = [_filter("fade", type="in" if a.type == "fade_in" else "out", st=_num(a.start),
+                             d=_num(max(a.duration, 1e-3)), alpha=1)
+                     for a in ov.anims if span.faded and a.type in ("fade_in", "fade_out")]
+            for v in ov.variants:
+                sprite = graph.chain([graph.picture(v.path, v.size, "rgba", "yuva420p")],
+                                     *_timing(span.stop - span.first, fps, job.start + span.first), *fades)
+                extra = {}
+                if len(ov.variants) > 1:  # exactly one variant shows in each frame
+                    extra["enable"] = f"eq(mod(abs({x}),2),{v.px})*eq(mod(abs({y}),2),{v.py})"
+                video = graph.chain([video, sprite], _filter(
+                    "overlay", x=f"{x}-{v.px}", y=f"{y}-{v.py}", eof_action="pass",
+                    eval="frame" if dx or dy else "init", format="yuv420", **extra))
+    return graph.chain([video], _filter("setpts", "PTS-STARTPTS"), _filter("settb", expr=f"1/{fps}"))
+
+
+def _output(stream: str, path: str, options: dict[str, object]) -> list[str]:
+    """``-map`` of one of the graph's streams, its options (None: a flag alone), and its file."""
+    args = ["-map", stream]
+    for key, value in sorted(options.items()):
+        args += [f"-{key}"] if value is None else [f"-{key}", str(value)]
+    return [*args, path]
 
 
 def encode_command(jobs: Iterable[MotionJob], *, size: tuple[int, int], fps: int, options: dict[str, str],
                    exe: str = "ffmpeg") -> list[str]:
     """One ffmpeg command that encodes every job into its own segment file."""
-    outputs = []
-    raw = _Inputs(fps)
+    graph = _Graph(fps)
+    outputs: list[str] = []
     for job in jobs:
         extra = {}
         if job.keyed:
             extra = {"force_key_frames": f"expr:eq(n,{job.frames})", "forced-idr": "1",
                      "bsf:v": f"noise=drop=gt(n\\,{job.frames})"}
-        outputs.append(_motion_stream(job, size, fps, raw).output(job.out, **extra, **options))
-    return _command(outputs, exe)
+        outputs += _output(_motion_stream(job, size, fps, graph), job.out, {**extra, **options})
+    return [exe, *graph.args(), *outputs, *GLOBAL_ARGS]
 
 
 def repeat_command(runs: dict[int, str], grey: str, *, size: tuple[int, int], fps: int,
@@ -173,15 +265,14 @@ def repeat_command(runs: dict[int, str], grey: str, *, size: tuple[int, int], fp
     Its keyframe is encoded exactly, so every following frame skips every macroblock;
     the keyframe is then dropped, leaving frames that copy whatever precedes them.
     """
-    outputs = []
-    raw = _Inputs(fps)
+    graph = _Graph(fps)
+    outputs: list[str] = []
     for frames, path in sorted(runs.items()):
-        stream = _timed(raw(grey, size, "rgb24").filter("format", "yuv420p"), frames + 1, fps)
-        stream = stream.filter("settb", expr=f"1/{fps}")
+        stream = graph.chain([graph.picture(grey, size, "rgb24", "yuv420p")], *_timing(frames + 1, fps),
+                             _filter("settb", expr=f"1/{fps}"))
         no_keys = {**options, "g": str(frames + 2)}  # one keyframe only: the grey one, dropped
-        outputs.append(stream.output(path, **{"frames:v": frames + 1, "bsf:v": "noise=drop=eq(n\\,0)"},
-                                     **no_keys))
-    return _command(outputs, exe)
+        outputs += _output(stream, path, {"frames:v": frames + 1, "bsf:v": "noise=drop=eq(n\\,0)", **no_keys})
+    return [exe, *graph.args(), *outputs, *GLOBAL_ARGS]
 
 
 def cut_command(source: str, cuts: dict[int, str], *, exe: str = "ffmpeg") -> list[str]:
@@ -212,9 +303,7 @@ def join_command(listing: str, out: str, *, audio: str | None, exe: str = "ffmpe
 
 
 def _command(outputs: list, exe: str) -> list[str]:
-    graph = ffmpeg.merge_outputs(*outputs).global_args("-nostdin", "-hide_banner", "-loglevel", "error",
-                                                      "-filter_complex_threads", "1")
-    return graph.compile(cmd=exe, overwrite_output=True)
+    return ffmpeg.merge_outputs(*outputs).global_args(*GLOBAL_ARGS[:-1]).compile(cmd=exe, overwrite_output=True)
 
 
 def concat_listing(paths: Iterable[Path]) -> str:
@@ -316,21 +405,27 @@ class FastEncoder:
             self._written[key] = Shifted(px, py, self._write(image, f"sprite-{len(self._written)}.rgba"), image.size)
         return self._written[key]
 
-    def _overlay(self, layer) -> Overlay:
+    def _overlay(self, layer: PlannedLayer, spans: tuple[Span, ...]) -> Overlay:
         image, x, y = self._trimmed(layer)
         slides = [a for a in layer.anims if a.type == "slide_in"]
         xs = (0, 1) if any(a.offset[0] for a in slides) else (x % 2,)
         ys = (0, 1) if any(a.offset[1] for a in slides) else (y % 2,)
-        return Overlay(x, y, layer.anims, tuple(self._shifted(layer, image, px, py) for px in xs for py in ys))
+        return Overlay(x, y, layer.anims, tuple(self._shifted(layer, image, px, py) for px in xs for py in ys),
+                       spans)
+
+    def _spans(self, layer: PlannedLayer, start: int, frames: int) -> tuple[Span, ...]:
+        """The stretches of a job's frames on which ``layer`` shows, faded or at its own opacity."""
+        return spans_of([layer_state(layer, (start + i) / self.fps)[0] for i in range(frames)], layer.opacity)
 
     def _job(self, scene: PlannedScene, motion: Part | None, hold: Part | None, out: Path, tag: str) -> MotionJob:
         """The job for a motion part, the keyframe of the hold after it, or both."""
         start = motion.start if motion else hold.start
-        frames = motion.frames if motion else 0
-        flat, over = self._layering(scene, start, frames + (hold is not None))
+        frames = (motion.frames if motion else 0) + (hold is not None)
+        flat, over = self._layering(scene, start, frames)
         base = self._write(self.comp.picture(scene, flat, start / self.fps), f"{tag}.rgb")
-        overlays = tuple(self._overlay(layer) for layer in over if layer.opacity > 0)
-        return MotionJob(str(out), base, start, frames, overlays, keyed=hold is not None)
+        overlays = tuple(self._overlay(layer, spans) for layer in over
+                         if (spans := self._spans(layer, start, frames)))
+        return MotionJob(str(out), base, start, frames - (hold is not None), overlays, keyed=hold is not None)
 
     def _layering(self, scene: PlannedScene, start: int, frames: int) -> tuple[list[PlannedLayer], list[PlannedLayer]]:
         """Which layers Pillow flattens into the part's base picture, and which ffmpeg overlays.

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from .compose import layer_state
 from .timeline import RENDERER_VERSION, ImageSpec, PlannedScene
 
-ENGINE_VERSION = "fast-1"
+ENGINE_VERSION = "fast-2"
 MIN_HOLD = 10  # frames: shorter still stretches are cheaper encoded than given their own keyframe
 
 

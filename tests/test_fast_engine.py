@@ -16,7 +16,9 @@ import pytest
 import renderer.engine_ffmpeg as engine
 from jobs import parse_record, record_values
 from jobs.cli import main
-from renderer import EncodeError, SegmentCache, VideoSettings, load_storyboard, plan, render
+from renderer import (Compositor, Drawer, EncodeError, SegmentCache, VideoSettings, default_fonts_dir,
+                      load_storyboard, plan, render)
+from renderer.encoding import X264_ANALYSIS
 from renderer.segments import MIN_HOLD, frame_states, part_key, split_scene
 
 from conftest import LINKS, ROOT, sample
@@ -276,6 +278,69 @@ def test_the_description_is_built_without_running_anything(tmp_path: Path) -> No
     assert "-copyinkf" in cut and cut[cut.index("-frames:v") + 1] == "12" and cut[cut.index("-c") + 1] == "copy"
     listing = engine.concat_listing([Path("/c/it's.mp4")])
     assert "file '/c/it'\\''s.mp4'" in listing
+
+
+def test_a_layer_is_overlaid_only_on_the_frames_it_shows_on() -> None:
+    Span = engine.Span
+    assert engine.spans_of([0, 0.25, 0.75, 1, 1], 1) == (Span(1, 3, True), Span(3, 5, False))  # fades in, stays
+    assert engine.spans_of([0.8, 0.8, 0.4, 0], 0.8) == (Span(0, 2, False), Span(2, 3, True))  # fades out
+    assert engine.spans_of([1, 1, 1], 1) == (Span(0, 3, False),)
+    assert engine.spans_of([0, 0], 1) == ()
+
+
+def test_a_job_overlays_each_layer_from_when_it_appears(tmp_path: Path) -> None:
+    timeline = timeline_for("bill_explainer", "IT-000123")
+    comp = Compositor(timeline, Drawer(default_fonts_dir()))
+    greeting = timeline.scenes[1]
+    motion, hold = engine.units(split_scene(greeting))[0]
+    job = engine.FastEncoder(comp, tmp_path, VideoSettings(), None)._job(greeting, motion, hold, tmp_path / "g.mp4",
+                                                                         "pic")
+    name, period = job.overlays  # the logo does not move, and nothing moves over it: it is in the base picture
+    Span = engine.Span
+    assert name.spans == (Span(1, 5, True), Span(5, job.encoded, False))  # fades in over 0.5 s, slides on
+    assert period.spans == (Span(7, 12, True), Span(12, job.encoded, False))  # appears after 0.6 s, for 0.6 s
+    size, fps = timeline.size, timeline.fps
+    graph = engine.encode_command([job], size=size, fps=fps, options=VideoSettings().segment_options(size, fps))
+    graph = graph[graph.index("-filter_complex") + 1]
+    assert graph.count("overlay=") == 6 and graph.count("eof_action=pass") == 6  # two parities of the name
+    assert graph.count("fade=") == 3  # fades only on the frames that fade
+    assert graph.count("format=yuva420p") == 3  # each sprite read and converted once, then split
+    assert "loop=loop=4:size=1:start=0,settb=expr=1/1000,setpts=(N+7)*100,fade=alpha=1" in graph
+    assert f"loop=loop={job.encoded - 13}:size=1:start=0,settb=expr=1/1000,setpts=(N+12)*100[" in graph
+
+
+def test_spans_change_no_pixel(tmp_path: Path) -> None:
+    timeline = timeline_for("bill_explainer", "IT-000123", size=(160, 90))
+    comp = Compositor(timeline, Drawer(default_fonts_dir()))
+    encoder = engine.FastEncoder(comp, tmp_path, VideoSettings(), None)
+    total = timeline.scenes[2]  # fades with delays, slides, layers that settle while others still move
+    motion, hold = engine.units(split_scene(total))[0]
+    job = encoder._job(total, motion, hold, tmp_path / "spans.mp4", "pic")
+    assert all(ov.spans and ov.spans[0].first > 0 for ov in job.overlays[1:])
+    whole = replace(job, out=str(tmp_path / "whole.mp4"),
+                    overlays=tuple(replace(ov, spans=None) for ov in job.overlays))
+    engine.run(engine.encode_command([job, whole], size=encoder.size, fps=encoder.fps, options=encoder.options,
+                                     exe=encoder.exe))
+    spans, every_frame = decoded(Path(job.out)), decoded(Path(whole.out))
+    assert len(spans) == len(every_frame) == job.encoded
+    assert all(np.array_equal(a, b) for a, b in zip(spans, every_frame))
+
+
+def test_filter_text_is_escaped_as_the_graph_syntax_reads_it() -> None:
+    assert engine._filter("overlay", x="a,b:c", eval="init") == "overlay=eval=init:x=a\\,b\\\\:c"
+    assert engine._filter("setpts", "(N+4)*100") == "setpts=(N+4)*100"
+
+
+def test_segments_of_other_x264_analysis_are_other_segments() -> None:
+    timeline = timeline_for("bill_explainer", "IT-000123")
+    options = VideoSettings().segment_options(timeline.size, timeline.fps)
+    plain = VideoSettings(analysis="").segment_options(timeline.size, timeline.fps)
+    assert options["x264-params"].endswith(X264_ANALYSIS) and plain["x264-params"] == "stitchable=1:ipratio=1.8"
+    scene, part = timeline.scenes[1], split_scene(timeline.scenes[1])[0]
+    assert (part_key(scene, part, encoder=tuple(options.items()), fonts="f", digest=str)
+            != part_key(scene, part, encoder=tuple(plain.items()), fonts="f", digest=str))
+    reference = VideoSettings().x264_params(timeline.size, timeline.fps)  # the MoviePy engine skips the same
+    assert reference[reference.index("-x264-params") + 1] == X264_ANALYSIS
 
 
 def test_segments_with_other_parameters_are_refused(tmp_path: Path) -> None:
