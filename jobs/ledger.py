@@ -43,6 +43,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -56,7 +57,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModu
 from renderer import BillcastError
 
 __all__ = [
-    "DEFAULT_URL", "EVENT_KINDS", "MIGRATIONS", "PAYMENT_STATUSES", "RECIPIENT_STATUSES",
+    "DEFAULT_URL", "EVENT_KINDS", "MIGRATIONS", "OPTIONS", "PAYMENT_STATUSES", "PROVIDERS", "RECIPIENT_STATUSES",
+    "SOURCES",
     "Ledger", "LedgerError", "Recipient",
 ]
 
@@ -65,7 +67,7 @@ RECIPIENT_STATUSES = ("pending", "published", "expired")
 PAYMENT_STATUSES = ("pending", "paid", "failed", "expired")
 PROVIDERS = ("stripe", "demo")
 OPTIONS = ("full", "plan")
-SOURCES = ("site", "video", "qr", "email")
+SOURCES = ("site", "video", "qr", "email", "other")  # other: a session Billcast did not make (no source given)
 EVENT_KINDS = ("view", "play", "progress", "cta_click", "pay_click")
 
 SQLITE_BUSY_SECONDS = 30.0
@@ -109,6 +111,8 @@ class Recipient:
     published_at: datetime | None
     expires_at: datetime | None
     paid_at: datetime | None
+    plan_installments: int | None = None  # the plan on offer (debt.plan_offer.installments); None: no plan
+    days_past_due: int | None = None  # debt.days_past_due; None for a customer with no arrears
 
 
 # --- column types ------------------------------------------------------------------------------
@@ -181,6 +185,8 @@ _recipients = Table(
     Column("expires_at", UTCDateTime),
     Column("paid_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("plan_installments", Integer),  # v2
+    Column("days_past_due", Integer),  # v2
     UniqueConstraint("token", name="uq_recipients_token"),
     Index("ix_recipients_campaign_status", "campaign_id", "status"),
 )
@@ -202,6 +208,8 @@ _payments = Table(
     Column("flag_reason", String(500)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),  # v2: when the checkout session stops taking payment
+    Column("idempotency_key", String(255)),  # v2: the key the session was created with
     UniqueConstraint("provider_ref", name="uq_payments_provider_ref"),
     Index("ix_payments_campaign", "campaign_id"),
     Index("ix_payments_token", "token"),
@@ -277,9 +285,26 @@ def _v1(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v2(conn: Connection) -> None:
+    """Version 2: what the payment service needs.
+
+    ``recipients.plan_installments`` and ``recipients.days_past_due`` (nullable
+    integers from the record's debt), and on ``payments`` the checkout session's
+    ``expires_at`` and the ``idempotency_key`` it was created with (so a second
+    click reuses the open session with the very same parameters). Rows already
+    there keep their values; the new columns are null in them.
+    """
+    timestamp = DateTime(timezone=True).compile(dialect=conn.dialect)
+    for table, column, kind in (("recipients", "plan_installments", "INTEGER"),
+                                ("recipients", "days_past_due", "INTEGER"),
+                                ("payments", "expires_at", timestamp),
+                                ("payments", "idempotency_key", "VARCHAR(255)")):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
 # Step n brings a database from version n-1 to n. Add a version by appending its
 # function here (and changing the tables above to match what it leaves).
-MIGRATIONS: tuple[Migration, ...] = (_v1,)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
 
 
 def _stored_version(conn: Connection) -> int | None:
@@ -401,6 +426,14 @@ def _int(call: str, field: str, value: object) -> int:
     return value
 
 
+def _optional_int(call: str, field: str, value: object, *, least: int) -> int | None:
+    if value is None:
+        return None
+    if _int(call, field, value) < least:
+        raise LedgerError(f"must be at least {least} (or None); got {value}", where=call, field=field)
+    return value  # type: ignore[return-value]
+
+
 def _aware(call: str, field: str, value: object) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise LedgerError("must be a timezone-aware datetime", where=call, field=field)
@@ -421,7 +454,7 @@ def _to_recipient(row: Any) -> Recipient:
         campaign_id=row.campaign_id, customer_id=row.customer_id, token=row.token, storyboard=row.storyboard,
         variant=row.variant, status=row.status, amount_due=row.amount_due, currency=row.currency,
         content_hash=row.content_hash, published_at=row.published_at, expires_at=row.expires_at,
-        paid_at=row.paid_at)
+        paid_at=row.paid_at, plan_installments=row.plan_installments, days_past_due=row.days_past_due)
 
 
 def _try_insert(conn: Connection, stmt: Any) -> Any | None:
@@ -605,8 +638,14 @@ class Ledger:
 
     def record_published(self, *, campaign_id: str, customer_id: str, token: str, storyboard: str, variant: str,
                          amount_due: Decimal, currency: str, content_hash: str | None, published_at: datetime,
-                         expires_at: datetime) -> None:
-        """Record a recipient as published: one row per (campaign, customer), whoever calls it and how often."""
+                         expires_at: datetime, plan_installments: int | None = None,
+                         days_past_due: int | None = None) -> None:
+        """Record a recipient as published: one row per (campaign, customer), whoever calls it and how often.
+
+        ``plan_installments`` is the record's ``debt.plan_offer.installments``
+        (None: no plan on offer) and ``days_past_due`` its ``debt.days_past_due``
+        (None: no arrears); both are replaced by each call, as the record says.
+        """
         call = "record_published"
         values = self._recipient_values(call, campaign_id=campaign_id, customer_id=customer_id, token=token,
                                         storyboard=storyboard, variant=variant, amount_due=amount_due,
@@ -615,7 +654,9 @@ class Ledger:
             _text(call, "content_hash", content_hash, limit=128)
         values |= {"status": "published", "content_hash": content_hash,
                    "published_at": _aware(call, "published_at", published_at),
-                   "expires_at": _aware(call, "expires_at", expires_at)}
+                   "expires_at": _aware(call, "expires_at", expires_at),
+                   "plan_installments": _optional_int(call, "plan_installments", plan_installments, least=1),
+                   "days_past_due": _optional_int(call, "days_past_due", days_past_due, least=0)}
         key = (_recipients.c.campaign_id == campaign_id, _recipients.c.customer_id == customer_id)
         with self._tx(call, write=True) as conn:
             if _try_insert(conn, insert(_recipients).values(**values)) is not None:
@@ -697,14 +738,22 @@ class Ledger:
         with self._tx("seen_webhook", write=True) as conn:
             return _try_insert(conn, stmt) is None
 
+    def forget_webhook(self, event_id: str) -> None:
+        """Undo :meth:`seen_webhook` for an event whose handling failed, so the provider's retry is handled."""
+        _text("forget_webhook", "event_id", event_id, limit=255)
+        with self._tx("forget_webhook", write=True) as conn:
+            conn.execute(delete(_webhooks).where(_webhooks.c.event_id == event_id))
+
     def upsert_payment(self, *, campaign_id: str, token: str, provider: str, provider_ref: str, amount: int,
                        currency: str, option: str, source: str, status: str, payment_intent: str | None = None,
-                       flag_reason: str | None = None) -> int:
+                       flag_reason: str | None = None, expires_at: datetime | None = None,
+                       idempotency_key: str | None = None) -> int:
         """Insert or update the payment with this ``provider_ref``; returns its id.
 
         A paid payment stays paid: later news of any other status changes only
         its payment_intent (when it had none) and its flag. A flag, once
-        raised, stays raised.
+        raised, stays raised. ``expires_at`` and ``idempotency_key`` (the
+        checkout session's, as created) are set when given and kept otherwise.
         """
         call = "upsert_payment"
         values = {
@@ -719,12 +768,17 @@ class Ledger:
             _text(call, "payment_intent", payment_intent, limit=255)
         if flag_reason is not None:
             _text(call, "flag_reason", flag_reason, limit=500)
+        session: dict[str, Any] = {}
+        if expires_at is not None:
+            session["expires_at"] = _aware(call, "expires_at", expires_at)
+        if idempotency_key is not None:
+            session["idempotency_key"] = _text(call, "idempotency_key", idempotency_key, limit=255)
         with self._tx(call, write=True) as conn:
             row = self._payment_row(conn, provider_ref)
             if row is None:
                 now = _now()
                 inserted = _try_insert(conn, insert(_payments).values(
-                    **values, payment_intent=payment_intent, flagged=flag_reason is not None,
+                    **values, **session, payment_intent=payment_intent, flagged=flag_reason is not None,
                     flag_reason=flag_reason, created_at=now, updated_at=now))
                 if inserted is not None:
                     return int(inserted.inserted_primary_key[0])
@@ -732,7 +786,7 @@ class Ledger:
                 if row is None:
                     raise LedgerError(f"campaign {campaign_id!r} is not in the ledger; call ensure_campaign first",
                                       where=call, field="campaign_id")
-            self._merge_payment(conn, call, row, values, payment_intent, flag_reason)
+            self._merge_payment(conn, call, row, values, payment_intent, flag_reason, session)
             return int(row.id)
 
     @staticmethod
@@ -741,7 +795,7 @@ class Ledger:
 
     @staticmethod
     def _merge_payment(conn: Connection, call: str, row: Any, values: dict[str, Any], payment_intent: str | None,
-                       flag_reason: str | None) -> None:
+                       flag_reason: str | None, session: dict[str, Any] | None = None) -> None:
         for field in ("campaign_id", "token", "provider"):
             if getattr(row, field) != values[field]:
                 raise LedgerError(f"payment {row.id} was recorded with another {field}; a provider_ref names one "
@@ -751,6 +805,7 @@ class Ledger:
             changes["payment_intent"] = payment_intent
         if flag_reason is not None:
             changes |= {"flagged": True, "flag_reason": flag_reason}
+        changes |= session or {}
         if changes:
             conn.execute(update(_payments).where(_payments.c.id == row.id).values(**changes, updated_at=_now()))
 
@@ -777,6 +832,22 @@ class Ledger:
             at=_aware(call, "at", at))
         with self._tx(call, write=True) as conn:
             conn.execute(stmt)
+
+    def payment(self, provider_ref: str) -> dict[str, Any] | None:
+        """The payment recorded under this provider reference (the checkout session id), or None."""
+        if not isinstance(provider_ref, str) or not provider_ref or len(provider_ref) > 255:
+            return None
+        with self._tx("payment") as conn:
+            row = conn.execute(select(_payments).where(_payments.c.provider_ref == provider_ref)).first()
+        return None if row is None else dict(row._mapping)
+
+    def payments_for_token(self, token: str) -> list[dict[str, Any]]:
+        """The recipient's payments, oldest first (a recipient has a handful at most)."""
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+            return []
+        with self._tx("payments_for_token") as conn:
+            rows = conn.execute(select(_payments).where(_payments.c.token == token).order_by(_payments.c.id)).all()
+        return [dict(row._mapping) for row in rows]
 
     def payments(self, campaign_id: str) -> Iterator[dict[str, Any]]:
         """The campaign's payments in the order they were first recorded, one dict per row."""

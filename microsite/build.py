@@ -188,6 +188,7 @@ def _context(values: Mapping[str, Any], video: Video | None, token: str, due: De
     arrears = _arrears(values, due, t, fmt)
     return {
         "lang": lang, "dir": page_dir, "t": t, "brand": brand, "media": media,
+        "events_url": f"{settings.pay_url}/e/{token}",
         "static": settings.static_url if settings.static_url is not None else "static/",
         "csp": (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
                 f"media-src 'self'; connect-src 'self' {settings.pay_origin}; "

@@ -7,6 +7,7 @@ Everything a request needs is reached through :class:`Service`, kept in
 ``app.extensions["billcast"]``: the campaigns, and per campaign its ledger and
 its store, opened once.
 
+The storyboard studio (``studio``) is mounted here too, at ``/studio``.
 This module and the blueprints import ``jobs``; the page builder (the rest of
 this package) does not, and nothing in ``jobs`` imports them.
 """
@@ -236,9 +237,9 @@ def _headers(response: Response) -> Response:
 
 def create_app(settings: ServiceSettings) -> Flask:
     """The service as a Flask app: local serving, pay, webhooks, events, reports (and the studio)."""
-    from . import events, payments, reports, serving, webhooks
+    from . import events, payments, reports, serving, studio, webhooks
 
-    app = Flask("microsite.service")
+    app = Flask("microsite.service", static_folder=None)  # static/ paths belong to the published store
     app.config.update(SECRET_KEY=settings.session_secret, SESSION_COOKIE_SECURE=settings.secure_cookies,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       SESSION_COOKIE_NAME="billcast_admin", PERMANENT_SESSION_LIFETIME=8 * 3600,
@@ -246,7 +247,7 @@ def create_app(settings: ServiceSettings) -> Flask:
     app.extensions["billcast"] = Service(settings)
     app.add_url_rule("/signin", "signin", _signin, methods=["GET", "POST"])
     app.add_url_rule("/signout", "signout", _signout, methods=["POST"])
-    for module in (payments, webhooks, events, reports, serving):  # serving last: it answers any other path
+    for module in (payments, webhooks, events, reports, studio, serving):  # serving last: it answers any other path
         app.register_blueprint(module.blueprint)
     app.after_request(_headers)
     return app

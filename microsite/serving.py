@@ -9,6 +9,7 @@ as a header, where ``frame-ancestors`` (which a ``<meta>`` cannot carry) is adde
 
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import urlsplit
 
@@ -49,7 +50,7 @@ def _csp(body: bytes) -> str | None:
     match = _META_CSP.search(body[:4096])
     if not match:
         return None
-    return match.group(1).decode("utf-8", "replace") + "; frame-ancestors 'none'"
+    return html.unescape(match.group(1).decode("utf-8", "replace")) + "; frame-ancestors 'none'"
 
 
 @blueprint.route("/", defaults={"path": ""}, methods=["GET", "HEAD"])

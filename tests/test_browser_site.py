@@ -51,13 +51,19 @@ class Handler(SimpleHTTPRequestHandler):
         parts = urlsplit(self.path)
         if parts.path.startswith("/pay/"):
             self.paid.append((parts.path, parse_qs(parts.query)))
-            self._reply(b"<!DOCTYPE html><title>Pay</title><p>Payment page", "text/html")
+            self._reply(b'<!DOCTYPE html><title>Pay</title><link rel="icon" href="data:,"><p>Payment page', "text/html")
         elif parts.path == "/axe.min.js":
             self._reply(AXE.read_bytes(), "text/javascript")
         elif "range" in self.headers and Path(self.translate_path(parts.path)).is_file():
             self._range(Path(self.translate_path(parts.path)))
         else:
             super().do_GET()
+
+    def do_POST(self) -> None:  # noqa: N802 (the http.server spelling)
+        """The pages' engagement beacons (checked in tests/test_browser_events.py): taken and dropped."""
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(HTTPStatus.NO_CONTENT)
+        self.end_headers()
 
     def _reply(self, body: bytes, kind: str, status: HTTPStatus = HTTPStatus.OK, extra: dict | None = None) -> None:
         self.send_response(status)

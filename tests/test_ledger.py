@@ -28,7 +28,9 @@ from renderer import BillcastError
 POSTGRES_ADMIN_URL = os.environ.get("BILLCAST_TEST_POSTGRES_URL")
 NOW = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 RECIPIENT_COLUMNS = {"campaign_id", "customer_id", "token", "storyboard", "variant", "status", "amount_due", "currency",
-                     "content_hash", "published_at", "expires_at", "paid_at", "updated_at"}
+                     "content_hash", "published_at", "expires_at", "paid_at", "updated_at",
+                     "plan_installments", "days_past_due"}
+VERSION = 2
 
 
 @pytest.fixture(params=["sqlite", "postgresql"] if POSTGRES_ADMIN_URL else ["sqlite"])
@@ -114,7 +116,7 @@ def test_schema_is_created_on_first_use_and_its_version_recorded(url: str, tmp_p
             assert not (tmp_path / "var").exists(), "opening a ledger must not touch the disk"
         assert ledger.counts("c1") == {"pending": 0, "published": 0, "expired": 0}
     assert table_names(url) == {"schema_version", "campaigns", "recipients", "payments", "webhook_events", "events"}
-    assert query(url, "SELECT version FROM schema_version") == [(len(ledger_module.MIGRATIONS),)] == [(1,)]
+    assert query(url, "SELECT version FROM schema_version") == [(len(ledger_module.MIGRATIONS),)] == [(VERSION,)]
 
 
 def test_sqlite_file_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
@@ -132,7 +134,7 @@ def test_reopening_keeps_rows_and_version(url: str) -> None:
         first.ensure_campaign("c1", link_days=30)
         tok = publish(first, "IT-1")
     with Ledger(url) as again:
-        assert again.schema_version() == 1
+        assert again.schema_version() == VERSION
         found = again.recipient("c1", "IT-1")
         assert found is not None and found.token == tok
     assert query(url, "SELECT count(*) FROM schema_version") == [(1,)]
@@ -141,39 +143,40 @@ def test_reopening_keeps_rows_and_version(url: str) -> None:
 def test_a_database_from_a_newer_billcast_is_refused(url: str) -> None:
     with Ledger(url) as ledger:
         ledger.ensure_campaign("c1", link_days=30)
-    execute(url, "UPDATE schema_version SET version = 2")
+    execute(url, f"UPDATE schema_version SET version = {VERSION + 1}")
     with Ledger(url) as newer, pytest.raises(LedgerError) as caught:
         newer.counts("c1")
     assert isinstance(caught.value, BillcastError) and caught.value.exit_code == 8
-    assert "schema_version: the database is at version 2, this Billcast knows versions up to 1" in str(caught.value)
+    assert (f"schema_version: the database is at version {VERSION + 1}, this Billcast knows versions up to {VERSION}"
+            in str(caught.value))
 
 
-def _notes_table(conn) -> None:  # version 2 of a pretend future
+def _notes_table(conn) -> None:  # the next version of a pretend future
     Table("notes", MetaData(), Column("id", Integer, primary_key=True)).create(conn)
 
 
-def _notes_body(conn) -> None:  # version 3: needs the table version 2 made
+def _notes_body(conn) -> None:  # the one after: needs the table the step before made
     conn.exec_driver_sql("ALTER TABLE notes ADD COLUMN body VARCHAR(100)")
 
 
 def test_migrations_apply_in_order_on_new_and_old_databases(url: str, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     with Ledger(url) as old:
-        old.ensure_campaign("c1", link_days=30)     # a version 1 database with a row in it
+        old.ensure_campaign("c1", link_days=30)     # a database of the current version with a row in it
     monkeypatch.setattr(ledger_module, "MIGRATIONS", (*ledger_module.MIGRATIONS, _notes_table, _notes_body))
     with Ledger(url) as upgraded:
-        assert upgraded.schema_version() == 3
+        assert upgraded.schema_version() == VERSION + 2
         upgraded.ensure_campaign("c1", link_days=7)
     engine = create_engine(url)
     try:
         assert [c["name"] for c in inspect(engine).get_columns("notes")] == ["id", "body"]
     finally:
         engine.dispose()
-    assert query(url, "SELECT version FROM schema_version") == [(3,)]
+    assert query(url, "SELECT version FROM schema_version") == [(VERSION + 2,)]
     assert query(url, "SELECT link_days FROM campaigns") == [(7,)]
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
     with Ledger(fresh) as new:
-        assert new.schema_version() == 3
+        assert new.schema_version() == VERSION + 2
     assert "notes" in table_names(fresh)
 
 
@@ -189,7 +192,57 @@ def test_a_failing_migration_leaves_the_database_as_it_was(url: str, monkeypatch
     with Ledger(url) as upgraded, pytest.raises(LedgerError, match="schema"):
         upgraded.counts("c1")
     assert "notes" not in table_names(url)
-    assert query(url, "SELECT version FROM schema_version") == [(1,)]
+    assert query(url, "SELECT version FROM schema_version") == [(VERSION,)]
+
+
+def test_a_version_1_database_is_upgraded_to_version_2_in_place_keeping_its_rows(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    tok, later = token(), token()
+    with monkeypatch.context() as patch:
+        patch.setattr(ledger_module, "MIGRATIONS", (ledger_module._v1,))
+        with Ledger(url) as old:                     # a database as Billcast made it before version 2
+            old.ensure_campaign("c1", link_days=30)
+            assert old.schema_version() == 1
+    execute(url, "INSERT INTO recipients (campaign_id, customer_id, token, storyboard, variant, status, amount_due, "
+                 "currency, content_hash, published_at, expires_at, paid_at, updated_at) VALUES ('c1', 'IT-1', "
+                 f"'{tok}', 'firm_reminder', 'a', 'published', '185.15', 'EUR', 'h1', '2025-03-01 12:00:00', "
+                 "'2025-03-31 12:00:00', NULL, '2025-03-01 12:00:00')")
+    execute(url, "INSERT INTO payments (campaign_id, token, provider, provider_ref, payment_intent, amount, currency, "
+                 "option, source, status, flagged, flag_reason, created_at, updated_at) VALUES ('c1', "
+                 f"'{tok}', 'stripe', 'cs_test_old', NULL, 18515, 'EUR', 'full', 'qr', 'pending', false, NULL, "
+                 "'2025-03-01 12:00:00', '2025-03-01 12:00:00')")
+    execute(url, "INSERT INTO webhook_events (event_id, type, received_at) VALUES "
+                 "('evt_old', 'checkout.session.expired', '2025-03-01 12:00:00')")
+    assert set(_columns(url, "recipients")) == RECIPIENT_COLUMNS - {"plan_installments", "days_past_due"}
+
+    with Ledger(url) as upgraded:
+        assert upgraded.schema_version() == VERSION == 2
+        found = upgraded.recipient_by_token(tok)
+        assert found is not None
+        assert (found.customer_id, found.amount_due, found.status, found.content_hash) == (
+            "IT-1", Decimal("185.15"), "published", "h1")
+        assert (found.plan_installments, found.days_past_due) == (None, None)
+        assert found.published_at == datetime(2025, 3, 1, 12, tzinfo=UTC)
+        old_payment = upgraded.payment("cs_test_old")
+        assert old_payment is not None and (old_payment["amount"], old_payment["source"]) == (18515, "qr")
+        assert (old_payment["expires_at"], old_payment["idempotency_key"]) == (None, None)
+        assert upgraded.seen_webhook("evt_old", "checkout.session.expired") is True
+        # the new columns take values on the upgraded database
+        publish(upgraded, "IT-1", token=tok, plan_installments=3, days_past_due=45)
+        publish(upgraded, "IT-2", token=later)
+        again = upgraded.recipient_by_token(tok)
+        assert again is not None and (again.plan_installments, again.days_past_due) == (3, 45)
+    assert set(_columns(url, "recipients")) == RECIPIENT_COLUMNS
+    assert query(url, "SELECT count(*) FROM recipients") == [(2,)]
+    assert query(url, "SELECT version FROM schema_version") == [(VERSION,)]
+
+
+def _columns(url: str, table: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        return [c["name"] for c in inspect(engine).get_columns(table)]
+    finally:
+        engine.dispose()
 
 
 def test_migrated_schema_is_the_schema_the_code_queries(url: str) -> None:
@@ -272,6 +325,26 @@ def test_recipient_by_token(ledger: Ledger) -> None:
     assert isinstance(found, Recipient) and found.customer_id == "IT-1"
     assert ledger.recipient_by_token(token()) is None
     assert ledger.recipient_by_token("../etc/passwd") is None
+
+
+def test_plan_installments_and_days_past_due_are_kept_and_replaced(ledger: Ledger) -> None:
+    tok = publish(ledger, "IT-1", plan_installments=6, days_past_due=45)
+    found = ledger.recipient("c1", "IT-1")
+    assert found is not None and (found.plan_installments, found.days_past_due) == (6, 45)
+    assert ledger.recipient_by_token(tok) == found
+    publish(ledger, "IT-1", token=tok)                 # the record no longer offers a plan, nor is in arrears
+    found = ledger.recipient("c1", "IT-1")
+    assert found is not None and (found.plan_installments, found.days_past_due) == (None, None)
+    publish(ledger, "IT-1", token=tok, days_past_due=0)
+    assert ledger.recipient("c1", "IT-1").days_past_due == 0  # type: ignore[union-attr]
+    for field, bad, message in (("plan_installments", 0, "must be at least 1"),
+                                ("plan_installments", 2.0, "must be an integer"),
+                                ("plan_installments", True, "must be an integer"),
+                                ("days_past_due", -1, "must be at least 0"),
+                                ("days_past_due", "45", "must be an integer")):
+        with pytest.raises(LedgerError, match=f"record_published: {field}: {message}"):
+            publish(ledger, "IT-1", token=tok, **{field: bad})
+    assert ledger.recipient("c1", "IT-1").days_past_due == 0  # type: ignore[union-attr]
 
 
 def test_a_token_belongs_to_one_recipient(ledger: Ledger) -> None:
@@ -389,6 +462,34 @@ def test_upsert_payment_refuses_bad_values_and_another_recipient(ledger: Ledger)
         pay(ledger, tok, "paid", amount=42.0)
     with pytest.raises(LedgerError, match="ensure_campaign first"):
         pay(ledger, tok, "pending", campaign_id="nope", provider_ref="cs_test_2")
+
+
+def test_payment_lookups_by_session_and_by_token(ledger: Ledger) -> None:
+    tok, other = publish(ledger, "IT-1"), publish(ledger, "IT-2")
+    expires = NOW + timedelta(hours=1)
+    first = pay(ledger, tok, "pending", expires_at=expires, idempotency_key="billcast-abc")
+    pay(ledger, other, "pending", provider_ref="cs_test_other")
+    second = pay(ledger, tok, "pending", provider_ref="cs_test_2", option="plan", amount=1400, source="other")
+    assert pay(ledger, tok, "paid", payment_intent="pi_1") == first   # news without them keeps them
+    found = ledger.payment("cs_test_1")
+    assert found is not None
+    assert {k: found[k] for k in ("id", "token", "status", "expires_at", "idempotency_key", "payment_intent")} == {
+        "id": first, "token": tok, "status": "paid", "expires_at": expires, "idempotency_key": "billcast-abc",
+        "payment_intent": "pi_1"}
+    assert ledger.payment("cs_test_none") is None and ledger.payment("") is None
+    assert [(p["id"], p["option"], p["source"]) for p in ledger.payments_for_token(tok)] == [
+        (first, "full", "site"), (second, "plan", "other")]
+    assert ledger.payments_for_token(token()) == [] and ledger.payments_for_token("not a token") == []
+    with pytest.raises(LedgerError, match="upsert_payment: expires_at: must be a timezone-aware datetime"):
+        pay(ledger, tok, "pending", expires_at=datetime(2025, 3, 1))
+
+
+def test_forget_webhook_lets_a_failed_event_be_handled_again(ledger: Ledger) -> None:
+    assert ledger.seen_webhook("evt_1", "checkout.session.completed") is False
+    ledger.forget_webhook("evt_1")
+    ledger.forget_webhook("evt_never_seen")
+    assert ledger.seen_webhook("evt_1", "checkout.session.completed") is False
+    assert ledger.seen_webhook("evt_1", "checkout.session.completed") is True
 
 
 def test_mark_paid_keeps_the_first_time(ledger: Ledger) -> None:

@@ -1,8 +1,40 @@
-/* Billcast page script: the player's controls and the calls to action over the video.
-   No framework, no network. Without it the page still works: the browser's own video controls
-   stay on, and the pay buttons are in the page. */
+/* Billcast page script: the player's controls, the calls to action over the video, and the
+   engagement beacons. No framework. Without it the page still works: the browser's own video
+   controls stay on, and the pay buttons are in the page. */
 (function () {
   "use strict";
+
+  /* Engagement beacons: what was done on the page (viewed, played, how far, what was clicked),
+     never who did it. Each is a few bytes of JSON sent with sendBeacon to {pay service}/e/<token>;
+     the page's CSP allows connecting to the pay origin. */
+  var beacon = (function () {
+    var found = /\/r\/([A-Za-z0-9_-]{16,128})\//.exec(location.pathname);
+    var url = document.body.getAttribute("data-events");
+    if (!url && found) {
+      var token = found[1], marker = "/pay/" + token;
+      var pay = document.querySelector('a[href*="' + marker + '"]');
+      url = pay ? pay.href.slice(0, pay.href.indexOf(marker)) + "/e/" + token : "/e/" + token;
+    }
+    return function (data) {
+      if (url && navigator.sendBeacon) {
+        try { navigator.sendBeacon(url, JSON.stringify(data)); } catch (e) { /* never in the visitor's way */ }
+      }
+    };
+  })();
+
+  function source(link) {
+    var src = /[?&]src=(site|video|qr|email)(&|$)/.exec(link.getAttribute("href") || "");
+    return src ? src[1] : null;
+  }
+
+  beacon({ kind: "view" });
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[href]");
+    if (!link || !/\/pay\//.test(link.getAttribute("href"))) { return; }
+    var data = { kind: link.classList.contains("cta") ? "cta_click" : "pay_click" };
+    if (source(link)) { data.src = source(link); }
+    beacon(data);
+  }, true);
 
   var video = document.getElementById("bill-video");
   var stage = document.getElementById("stage");
@@ -101,6 +133,21 @@
     bar.hidden = false;
     sync();
   }
+
+  /* Play once, then progress at 25, 50, 75 and 100 % of the video, each once, in order. */
+  var played = false, marks = [25, 50, 75, 100];
+  video.addEventListener("play", function () {
+    if (!played) { played = true; beacon({ kind: "play" }); }
+  });
+  function progress() {
+    if (!isFinite(video.duration) || video.duration <= 0) { return; }
+    var at = video.ended ? 100 : video.currentTime / video.duration * 100;
+    while (marks.length && at >= marks[0] - (marks[0] === 100 ? 0.5 : 0)) {
+      beacon({ kind: "progress", value: marks.shift() });
+    }
+  }
+  video.addEventListener("timeupdate", progress);
+  video.addEventListener("ended", progress);
 
   if (bar) { setUpControls(); }
   ["timeupdate", "seeked", "play", "pause", "ended", "loadedmetadata"].forEach(function (name) {

@@ -1,0 +1,253 @@
+"""The pages' engagement beacons: ``POST /e/<token>`` with a few bytes of JSON.
+
+A page sends ``{"kind": "view"}``, ``{"kind": "play"}``, ``{"kind": "progress",
+"value": 50}``, ``{"kind": "cta_click", "src": "video"}`` or ``{"kind":
+"pay_click", "src": "site"}`` with ``navigator.sendBeacon`` (``text/plain``, so a
+cross-origin beacon needs no preflight). The body is checked strictly; a good
+beacon for a published recipient becomes one ledger event, one for any other
+token is answered the same way and dropped, so the answer tells nothing about
+which tokens exist.
+
+No personal data is kept: the client's address is used only for the rate limit
+(per token and address, a sliding minute, in this process's memory), and even
+there only as a keyed hash; it is never stored, logged or sent anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, request
+
+from jobs.ledger import EVENT_KINDS, LedgerError
+
+from .service import service
+
+__all__ = ["MAX_BODY", "Beacon", "BeaconError", "RateLimiter", "blueprint", "parse_beacon"]
+
+blueprint = Blueprint("events", __name__)
+
+MAX_BODY = 512  # bytes; a real beacon is under 60
+PROGRESS = (25, 50, 75, 100)
+SOURCES = ("site", "video", "qr", "email")
+CLICKS = ("cta_click", "pay_click")
+MEDIA_TYPES = ("text/plain", "application/json")  # sendBeacon with a string sends text/plain
+KEYS = ("kind", "value", "src")
+WINDOW = 60.0  # seconds: events_per_minute is counted over this sliding window
+EXTENSION = "billcast.events"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+
+class BeaconError(ValueError):
+    """A beacon refused: the HTTP status and what was wrong, worded ``field: problem``."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Beacon:
+    kind: str
+    value: int | None = None
+    src: str | None = None
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise BeaconError(f"body: key {_shown(key)} appears twice")
+        seen[key] = value
+    return seen
+
+
+def _no_constant(name: str) -> None:
+    raise BeaconError(f"body: {name} is not a JSON number")
+
+
+def parse_beacon(body: bytes) -> Beacon:
+    """The beacon in a request body, or :class:`BeaconError` naming the first thing wrong with it."""
+    if not body.strip():
+        raise BeaconError('body: is empty; send JSON like {"kind": "view"}')
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BeaconError("body: is not UTF-8 text") from None
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise BeaconError(f"body: is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BeaconError('body: must be a JSON object like {"kind": "view"}')
+    unknown = [key for key in data if key not in KEYS]
+    if unknown:
+        raise BeaconError(f"body: unknown key {_shown(unknown[0])}; a beacon has only {', '.join(KEYS)}")
+    if "kind" not in data:
+        raise BeaconError(f"kind: is required, one of {', '.join(EVENT_KINDS)}")
+    kind = data["kind"]
+    if kind not in EVENT_KINDS or not isinstance(kind, str):
+        raise BeaconError(f"kind: must be one of {', '.join(EVENT_KINDS)}; got {_shown(kind)}")
+    value = data.get("value")
+    if kind == "progress":
+        if "value" not in data:
+            raise BeaconError("value: is required for progress, one of 25, 50, 75, 100")
+        if isinstance(value, bool) or not isinstance(value, int) or value not in PROGRESS:
+            raise BeaconError(f"value: must be 25, 50, 75 or 100 for progress; got {_shown(value)}")
+    elif "value" in data:
+        raise BeaconError(f"value: only progress carries a value, not {kind}")
+    src = data.get("src")
+    if "src" in data:
+        if kind not in CLICKS:
+            raise BeaconError(f"src: only {' and '.join(CLICKS)} carry a src, not {kind}")
+        if not isinstance(src, str) or src not in SOURCES:
+            raise BeaconError(f"src: must be one of {', '.join(SOURCES)}; got {_shown(src)}")
+    return Beacon(kind=kind, value=value, src=src)
+
+
+class RateLimiter:
+    """At most ``limit`` hits per key in any sliding ``window`` seconds, in memory.
+
+    Keys are keyed BLAKE2 hashes of (token, address) under a key made when the
+    limiter is, so not even this process's memory holds an address in the
+    clear. Keys idle for a whole window are swept out as hits arrive.
+    """
+
+    def __init__(self, window: float = WINDOW, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        self.clock = clock
+        self._secret = secrets.token_bytes(32)
+        self._hits: dict[bytes, deque[float]] = {}
+        self._lock = threading.Lock()
+        self._next_sweep = 0.0
+
+    def _key(self, token: str, address: str) -> bytes:
+        return hashlib.blake2b(f"{token}\0{address}".encode(), key=self._secret, digest_size=16).digest()
+
+    def hit(self, token: str, address: str, limit: int) -> float | None:
+        """Count a hit; None when within the limit, else the seconds until one more would be."""
+        key = self._key(token, address)
+        with self._lock:
+            now = self.clock()
+            if now >= self._next_sweep:
+                self._sweep(now)
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            if len(hits) >= limit:
+                return max(hits[0] + self.window - now, 0.0)
+            hits.append(now)
+            return None
+
+    def _sweep(self, now: float) -> None:
+        self._hits = {key: hits for key, hits in self._hits.items() if hits and hits[-1] > now - self.window}
+        self._next_sweep = now + self.window
+
+    def __len__(self) -> int:
+        return len(self._hits)
+
+
+@blueprint.record_once
+def _setup(state: Any) -> None:
+    state.app.extensions.setdefault(EXTENSION, RateLimiter())
+
+
+def limiter() -> RateLimiter:
+    return current_app.extensions[EXTENSION]
+
+
+def _page_origins() -> set[str]:
+    """The origins pages are served from (and the pay origin): a beacon from them may read our answer."""
+    origins = set()
+    for campaign in service().campaigns:
+        for url in (campaign.public_url, campaign.pay_url):
+            parts = urlsplit(url)
+            origins.add(f"{parts.scheme}://{parts.netloc}")
+    return origins
+
+
+@blueprint.after_request
+def _cors(response: Response) -> Response:
+    origin = request.headers.get("Origin")
+    if origin and origin in _page_origins():
+        response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers.add("Vary", "Origin")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _answer(message: str | None = None, status: int = 204, headers: dict[str, str] | None = None) -> Response:
+    if message is None:
+        response = Response(status=status, headers=headers)
+        del response.headers["Content-Type"]  # no body, so no type
+        return response
+    return Response(message + "\n", status, headers, mimetype="text/plain")
+
+
+@blueprint.route("/e/<token>", methods=["OPTIONS"], provide_automatic_options=False)
+def preflight(token: str) -> Response:
+    """A preflight (a client sending ``application/json``): POST with a Content-Type is allowed."""
+    return _answer(headers={"Allow": "POST, OPTIONS", "Access-Control-Allow-Methods": "POST",
+                            "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "86400"})
+
+
+def _body() -> bytes:
+    length = request.content_length
+    if length is not None and length > MAX_BODY:
+        raise BeaconError(f"body: is {length} bytes; a beacon is at most {MAX_BODY}", 413)
+    body = request.stream.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        raise BeaconError(f"body: is over {MAX_BODY} bytes; a beacon is at most {MAX_BODY}", 413)
+    return body
+
+
+def _check_media_type() -> None:
+    if request.mimetype not in MEDIA_TYPES:
+        shown = request.mimetype or "none"
+        raise BeaconError(f"Content-Type: must be text/plain or application/json; got {shown}", 415)
+    charset = request.mimetype_params.get("charset")
+    if charset is not None and charset.lower() not in ("utf-8", "utf8"):
+        raise BeaconError(f"Content-Type: charset must be UTF-8; got {_shown(charset)}", 415)
+
+
+@blueprint.route("/e/<token>", methods=["POST"], provide_automatic_options=False)
+def beacon(token: str) -> Response:
+    """Record one engagement event: 204 whether or not the token is known; 400/413/415 bad beacon; 429 too many."""
+    if not _TOKEN.fullmatch(token):
+        return _answer("token: must be 16-128 letters, digits, '-' or '_'", 400)
+    wait = limiter().hit(token, request.remote_addr or "", service().settings.events_per_minute)
+    if wait is not None:
+        return _answer("too many events for this page; try again later", 429,
+                       {"Retry-After": str(max(1, math.ceil(wait)))})
+    try:
+        body = _body()
+        _check_media_type()
+        event = parse_beacon(body)
+    except BeaconError as exc:
+        return _answer(str(exc), exc.status)
+    try:
+        found = service().find(token)
+        if found is None or found.recipient.status != "published":
+            return _answer()  # unknown, not yet or no longer published: dropped, answered alike
+        found.ledger.add_event(campaign_id=found.campaign.id, token=token, kind=event.kind, value=event.value,
+                               at=datetime.now(UTC))
+    except LedgerError:
+        return _answer("the ledger is not available; the event was not recorded", 503)
+    return _answer()

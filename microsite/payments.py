@@ -1,0 +1,467 @@
+"""Taking a payment: ``GET /pay/<token>`` opens a checkout session at click time and sends the payer to it.
+
+The amount comes from the ledger by the token, never from the link. With a
+Stripe key the session is a Stripe Checkout Session made through the ``stripe``
+library; without one (the demo) it is a local checkout page, ``/demo/checkout/<id>``,
+whose "Pay" button sends the service a webhook signed exactly as Stripe signs
+one, handled by the very code that handles Stripe's (``webhooks.receive``).
+
+Nothing personal goes to the provider: the session carries the token (as
+``client_reference_id``), the campaign id, the option and the source, a neutral
+product label and the amount. See ``docs/PAYMENTS.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import time
+from base64 import b64encode
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import stripe
+from babel.numbers import format_currency, get_currency_precision
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+
+from jobs.ledger import LedgerError, Recipient
+from renderer import PaymentError
+
+from .catalog import load_catalogs
+from .links import PAY_OPTIONS, SOURCES, origin, page_link
+from .service import Found, service
+
+blueprint = Blueprint("payments", __name__, template_folder="templates")
+log = logging.getLogger("billcast.payments")
+
+SESSION_LIFETIME = timedelta(hours=1)  # Stripe allows 30 minutes to 24 hours
+REUSE_MARGIN = timedelta(minutes=10)  # an open session with less time left than this is not handed out again
+NETWORK_RETRIES = 2  # a StripeClient retries nothing unless told; retries reuse the idempotency key
+_STRIPE_CLIENT = "billcast.stripe"  # where the app keeps its one StripeClient (app.extensions)
+
+
+# --- amounts: exact minor units -----------------------------------------------------------------
+
+
+def minor_units(amount: Decimal, currency: str) -> int:
+    """``amount`` in the currency's minor units (Babel's precision: JPY 0, EUR 2, KWD 3), exactly.
+
+    Raises :class:`PaymentError` when the amount has more decimals than the currency has.
+    """
+    digits = get_currency_precision(currency)
+    scaled = Decimal(amount).scaleb(digits)
+    if not scaled.is_finite() or scaled != scaled.to_integral_value():
+        raise PaymentError(f"amount_due: {amount} {currency} has more decimals than {currency}'s {digits}")
+    return int(scaled)
+
+
+def installments(total: int, count: int) -> list[int]:
+    """``total`` minor units in ``count`` installments that differ by at most one unit, larger ones first."""
+    base, extra = divmod(total, count)
+    return [base + (1 if n < extra else 0) for n in range(count)]
+
+
+def expected_amount(recipient: Recipient, option: str) -> int:
+    """What a payment of ``option`` should be, in minor units: the amount due, or the plan's first installment."""
+    total = minor_units(recipient.amount_due, recipient.currency)
+    if option == "plan":
+        if not recipient.plan_installments:
+            raise PaymentError("option: plan, but the recipient has no payment plan on offer")
+        return installments(total, recipient.plan_installments)[0]
+    return total
+
+
+def idempotency_key(token: str, option: str, amount: int, currency: str, day: date, attempt: int = 0) -> str:
+    """The key a session is created with: the same click on the same UTC day gives the same key.
+
+    ``attempt`` counts the sessions made before for the same token, option and
+    amount that day (a new session once the last one has expired or closed).
+    """
+    text = "\n".join((token, option, str(amount), currency, day.isoformat(), str(attempt)))
+    return "billcast-" + hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- one checkout session, described ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A checkout session to open: everything its parameters are made of (no personal data)."""
+
+    campaign_id: str
+    token: str
+    option: str
+    source: str
+    amount: int  # minor units
+    currency: str
+    installments: int | None  # the plan's, for option "plan"
+    label: str
+    expires_at: datetime
+    key: str
+    success_url: str
+    cancel_url: str
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {"campaign": self.campaign_id, "option": self.option, "source": self.source}
+
+    def params(self) -> dict[str, Any]:
+        """The Stripe ``checkout.sessions.create`` parameters."""
+        intent: dict[str, Any] = {"metadata": self.metadata}
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [{"quantity": 1, "price_data": {
+                "currency": self.currency.lower(), "unit_amount": self.amount,
+                "product_data": {"name": self.label}}}],
+            "client_reference_id": self.token,
+            "metadata": self.metadata,
+            "payment_intent_data": intent,
+            "expires_at": int(self.expires_at.timestamp()),
+            "success_url": self.success_url,
+            "cancel_url": self.cancel_url,
+        }
+        if self.option == "plan":
+            # Save the card for the later installments, charged off-session on their due dates.
+            intent["setup_future_usage"] = "off_session"
+            params["customer_creation"] = "always"
+        return params
+
+
+def _label(brand: str, option: str, count: int | None) -> str:
+    if option == "plan":
+        return f"{brand} payment plan: first installment of {count}"
+    return f"{brand} bill payment"
+
+
+def _brand(found: Found) -> str:
+    return found.campaign.brand_name or _catalog_brand()
+
+
+@cache
+def _catalog_brand() -> str:
+    return load_catalogs().messages("en").plain("brand")
+
+
+def _return_urls(public_url: str, token: str) -> tuple[str, str]:
+    page = page_link(public_url, token)
+    return f"{page}?paid=1", f"{page}?cancelled=1"
+
+
+def _plan(found: Found, option: str, source: str, amount: int, provider: str, now: datetime) -> Checkout:
+    """The session to open for this click: the open one again (same key, same parameters), else a new one."""
+    recipient = found.recipient
+    success, cancel = _return_urls(found.campaign.public_url, recipient.token)
+    count = recipient.plan_installments if option == "plan" else None
+    same = [p for p in found.ledger.payments_for_token(recipient.token)
+            if (p["provider"], p["option"], p["amount"], p["currency"]) == (provider, option, amount,
+                                                                          recipient.currency)]
+    checkout = Checkout(campaign_id=found.campaign.id, token=recipient.token, option=option, source=source,
+                        amount=amount, currency=recipient.currency, installments=count,
+                        label=_label(_brand(found), option, count), expires_at=now, key="",
+                        success_url=success, cancel_url=cancel)
+    for earlier in reversed(same):
+        if (earlier["status"] == "pending" and earlier["idempotency_key"] and earlier["expires_at"] is not None
+                and earlier["expires_at"] > now + REUSE_MARGIN):
+            return replace(checkout, source=earlier["source"], expires_at=earlier["expires_at"],
+                           key=earlier["idempotency_key"])
+    today = sum(1 for p in same if p["idempotency_key"] and p["created_at"].astimezone(UTC).date() == now.date())
+    # Whole minutes: a double click within the minute sends the very same parameters with the same key.
+    expires = now.replace(second=0, microsecond=0) + SESSION_LIFETIME
+    return replace(checkout, expires_at=expires,
+                   key=idempotency_key(recipient.token, option, amount, recipient.currency, now.date(), today))
+
+
+# --- GET /pay/<token> ---------------------------------------------------------------------------
+
+
+@blueprint.get("/pay/<token>")
+def pay(token: str) -> Response:
+    """Send the payer to a checkout session for what they owe (or say why not)."""
+    option, source = request.args.get("option"), request.args.get("src")
+    if option not in PAY_OPTIONS:
+        return _bad_parameter("option", option, PAY_OPTIONS)
+    if source not in SOURCES:
+        return _bad_parameter("src", source, SOURCES)
+    found = service().find(token)
+    if found is None:
+        return Response("Not Found\n", 404, mimetype="text/plain")
+    recipient, now = found.recipient, datetime.now(UTC)
+    if recipient.status == "expired" or (recipient.expires_at is not None and recipient.expires_at <= now):
+        return message(found, "expired", 410)
+    history = found.ledger.payments_for_token(token)
+    settled = [p for p in history if p["status"] == "paid" and not p["flagged"]]
+    if recipient.paid_at is not None or settled:
+        plan = recipient.paid_at is None and all(p["option"] == "plan" for p in settled)
+        return message(found, "plan_started" if plan else "paid", 200)
+    if recipient.amount_due <= 0:
+        return message(found, "nothing_due", 200)
+    if option == "plan" and not recipient.plan_installments:
+        return message(found, "no_plan", 400, full=_pay_path(token, "full", source))
+    try:
+        amount = expected_amount(recipient, option)
+    except PaymentError as exc:
+        log.error("pay %s…: cannot charge: %s", token[:4], exc)
+        return message(found, "unavailable", 500)
+    if request.method == "HEAD":  # a link checker: opens no session
+        return Response(status=200)
+    provider = "demo" if service().settings.demo_payments else "stripe"
+    checkout = _plan(found, option, source, amount, provider, now)
+    if provider == "demo":
+        return _open_demo(found, checkout)
+    return _open_stripe(found, checkout, now)
+
+
+def _bad_parameter(name: str, value: str | None, allowed: tuple[str, ...]) -> Response:
+    given = "missing" if value is None else "not one of them"
+    return Response(f"Bad Request: {name}: must be one of {', '.join(allowed)} ({given})\n", 400,
+                    mimetype="text/plain")
+
+
+def _pay_path(token: str, option: str, source: str) -> str:
+    return f"{url_for('payments.pay', token=token)}?{urlencode({'option': option, 'src': source})}"
+
+
+# --- Stripe -------------------------------------------------------------------------------------
+
+
+def _stripe() -> stripe.StripeClient:
+    """The app's one Stripe client (its HTTP connections are reused), made on first use."""
+    client = current_app.extensions.get(_STRIPE_CLIENT)
+    if client is None:
+        settings = service().settings
+        if not settings.stripe_api_key:
+            raise PaymentError("stripe_api_key: not set; the demo provider takes payments without one")
+        bases = {"base_addresses": {"api": settings.stripe_api_base}} if settings.stripe_api_base else {}
+        made = stripe.StripeClient(settings.stripe_api_key, max_network_retries=NETWORK_RETRIES, **bases)
+        client = current_app.extensions.setdefault(_STRIPE_CLIENT, made)
+    return client
+
+
+def _create_session(checkout: Checkout) -> tuple[Any, Checkout]:
+    """``checkout.sessions.create``, and the checkout as sent (its key may have changed).
+
+    A key Stripe refuses for other parameters gets a fresh one, once. That
+    happens only when a session was made but never recorded (the service
+    stopped in between) and the click comes back with another ``expires_at``.
+    """
+    sessions = _stripe().v1.checkout.sessions
+    try:
+        return sessions.create(params=checkout.params(), options={"idempotency_key": checkout.key}), checkout
+    except stripe.IdempotencyError:
+        log.warning("pay %s…: idempotency key reused with other parameters; making a new session",
+                    checkout.token[:4])
+        checkout = replace(checkout, key=f"{checkout.key}-{int(time.time())}")
+        return sessions.create(params=checkout.params(), options={"idempotency_key": checkout.key}), checkout
+
+
+def _open_stripe(found: Found, checkout: Checkout, now: datetime) -> Response:
+    try:
+        session, checkout = _create_session(checkout)
+        if getattr(session, "url", None) is None and getattr(session, "status", None) == "expired":
+            _record(found, checkout, session.id, "stripe", status="expired")  # closed early: open another
+            checkout = replace(checkout, expires_at=now.replace(second=0, microsecond=0) + SESSION_LIFETIME,
+                               key=f"{checkout.key}-{int(time.time())}")
+            session, checkout = _create_session(checkout)
+    except stripe.StripeError as exc:
+        log.error("pay %s…: Stripe refused the checkout session: %s code=%s http_status=%s request_id=%s",
+                  checkout.token[:4], type(exc).__name__, exc.code, exc.http_status, exc.request_id)
+        return message(found, "provider_error", 502, retry=_pay_path(checkout.token, checkout.option,
+                                                                     checkout.source))
+    _record(found, checkout, session.id, "stripe")
+    url = getattr(session, "url", None)
+    if not url:  # complete already: the webhook is on its way
+        return message(found, "processing", 200)
+    return redirect(url, 303)
+
+
+def _record(found: Found, checkout: Checkout, session_id: str, provider: str, *, status: str = "pending") -> None:
+    """The session as a pending payment; a ledger that fails here is logged (the webhook records it anyway)."""
+    try:
+        found.ledger.upsert_payment(
+            campaign_id=checkout.campaign_id, token=checkout.token, provider=provider, provider_ref=session_id,
+            amount=checkout.amount, currency=checkout.currency, option=checkout.option, source=checkout.source,
+            status=status, expires_at=checkout.expires_at, idempotency_key=checkout.key)
+    except LedgerError as exc:
+        log.error("pay %s…: session %s not recorded: %s", checkout.token[:4], session_id, exc)
+
+
+# --- the demo provider --------------------------------------------------------------------------
+
+
+def _open_demo(found: Found, checkout: Checkout) -> Response:
+    existing = next((p for p in found.ledger.payments_for_token(checkout.token)
+                     if p["idempotency_key"] == checkout.key and p["provider"] == "demo"), None)
+    session_id = existing["provider_ref"] if existing else "cs_demo_" + secrets.token_hex(12)
+    if existing is None:
+        _record(found, checkout, session_id, "demo")
+    return redirect(url_for("payments.demo_checkout", session_id=session_id), 303)
+
+
+@dataclass(frozen=True)
+class _DemoSession:
+    found: Found
+    payment: dict[str, Any]
+
+    @property
+    def checkout(self) -> Checkout:
+        """The session as it was opened, from its ledger row."""
+        p, recipient = self.payment, self.found.recipient
+        count = recipient.plan_installments if p["option"] == "plan" else None
+        success, cancel = _return_urls(self.found.campaign.public_url, recipient.token)
+        return Checkout(campaign_id=p["campaign_id"], token=p["token"], option=p["option"], source=p["source"],
+                        amount=p["amount"], currency=p["currency"], installments=count,
+                        label=_label(_brand(self.found), p["option"], count),
+                        expires_at=p["expires_at"] or datetime.now(UTC), key=p["idempotency_key"] or "",
+                        success_url=success, cancel_url=cancel)
+
+
+def _demo_session(session_id: str) -> _DemoSession:
+    """The demo session by id, or 404 (also whenever a real provider is configured)."""
+    svc = service()
+    if not svc.settings.demo_payments or not session_id.startswith("cs_demo_"):
+        abort(404)
+    for campaign in svc.campaigns:
+        payment = svc.ledger(campaign).payment(session_id)
+        if payment is not None and payment["provider"] == "demo" and payment["campaign_id"] == campaign.id:
+            found = svc.find(payment["token"])
+            if found is not None:
+                return _DemoSession(found, payment)
+    abort(404)
+
+
+@blueprint.get("/demo/checkout/<session_id>")
+def demo_checkout(session_id: str) -> Response:
+    """The demo's stand-in for Stripe Checkout: the amount, what it is for, Pay and Cancel."""
+    demo = _demo_session(session_id)
+    checkout = demo.checkout
+    if demo.payment["status"] == "paid":
+        return redirect(checkout.success_url, 303)
+    if demo.payment["status"] != "pending" or checkout.expires_at <= datetime.now(UTC):
+        return message(demo.found, "session_expired", 410)
+    digits = get_currency_precision(checkout.currency)
+    total = minor_units(demo.found.recipient.amount_due, demo.found.recipient.currency)
+    return _render("service/pay_checkout.html", 200, demo.found, title="Checkout (demo)",
+                   checkout=checkout, session_id=session_id,
+                   amount=_money(checkout.amount, checkout.currency, digits),
+                   total=_money(total, checkout.currency, digits),
+                   page=page_link(demo.found.campaign.public_url, checkout.token),
+                   expires=checkout.expires_at.strftime("%H:%M UTC"))
+
+
+@blueprint.post("/demo/checkout/<session_id>")
+def demo_checkout_action(session_id: str) -> Response:
+    """"Pay": a signed ``checkout.session.completed`` through the real webhook path; "Cancel": back to the page."""
+    from .webhooks import receive  # the webhook module imports this one's amounts
+
+    demo = _demo_session(session_id)
+    checkout = demo.checkout
+    if request.form.get("action") != "pay":
+        return redirect(checkout.cancel_url, 303)
+    if demo.payment["status"] == "paid":
+        return redirect(checkout.success_url, 303)
+    if demo.payment["status"] != "pending" or checkout.expires_at <= datetime.now(UTC):
+        return message(demo.found, "session_expired", 410)
+    payload = json.dumps(demo_event(session_id, checkout), separators=(",", ":"))
+    header = stripe.WebhookSignature.generate_signature_header(payload, service().settings.webhook_secret)
+    status, answer = receive(payload.encode(), header)
+    if status != 200:
+        log.error("demo checkout %s: the webhook answered %s %s", session_id, status, answer)
+        return message(demo.found, "provider_error", 502, retry=request.path)
+    return redirect(checkout.success_url, 303)
+
+
+def demo_event(session_id: str, checkout: Checkout) -> dict[str, Any]:
+    """A ``checkout.session.completed`` event as Stripe sends one for a card paid at once."""
+    created = int(time.time())
+    return {
+        "id": "evt_demo_" + secrets.token_hex(12), "object": "event", "api_version": stripe.api_version,
+        "created": created, "livemode": False, "pending_webhooks": 1, "type": "checkout.session.completed",
+        "request": {"id": None, "idempotency_key": None},
+        "data": {"object": {
+            "id": session_id, "object": "checkout.session", "mode": "payment", "status": "complete",
+            "payment_status": "paid", "client_reference_id": checkout.token,
+            "amount_subtotal": checkout.amount, "amount_total": checkout.amount,
+            "currency": checkout.currency.lower(), "metadata": checkout.metadata,
+            "payment_intent": "pi_demo_" + secrets.token_hex(12), "created": created, "livemode": False,
+            "expires_at": int(checkout.expires_at.timestamp()),
+            "success_url": checkout.success_url, "cancel_url": checkout.cancel_url,
+        }},
+    }
+
+
+# --- pages --------------------------------------------------------------------------------------
+
+
+def _money(amount: int, currency: str, digits: int) -> str:
+    return format_currency(Decimal(amount).scaleb(-digits), currency, locale="en")
+
+
+@cache
+def _logo() -> str:
+    data = (Path(__file__).parent / "static" / "logo.png").read_bytes()
+    return "data:image/png;base64," + b64encode(data).decode()
+
+
+def _render(template: str, status: int, found: Found | None, **context: Any) -> Response:
+    """A service page: the brand, a per-response nonce for its one style block, a strict CSP."""
+    nonce = secrets.token_urlsafe(16)
+    brand = _brand(found) if found else _catalog_brand()
+    public = found.campaign.public_url if found else ""
+    contact = ""
+    if found is not None:
+        contact = (found.campaign.contact_url or f"{public}/contact").replace("{token}", found.recipient.token)
+    html = render_template(template, nonce=nonce, brand=brand, logo=_logo(), contact=contact, **context)
+    response = Response(html, status, mimetype="text/html")
+    forms = " ".join(dict.fromkeys(["'self'", origin(public)] if public else ["'self'"]))
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'nonce-{nonce}'; img-src data:; form-action {forms}; "
+        "base-uri 'none'; frame-ancestors 'none'")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+_MESSAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    # kind: (tone, title, paragraphs)
+    "expired": ("warn", "This link has expired", (
+        "The link to your bill was open for a limited time, and that time has passed. Nothing was charged.",
+        "To pay, or to get a new link, contact us: we will tell you what is still due.")),
+    "paid": ("ok", "Paid – thank you", (
+        "We have received your payment. There is nothing more to pay on this bill.",
+        "You do not need to do anything else.")),
+    "plan_started": ("ok", "Your payment plan has started – thank you", (
+        "We have received the first installment of your payment plan.",
+        "The next installments are charged to the same card on their due dates; we will remind you before each "
+        "one. You do not need to pay again from this link.")),
+    "nothing_due": ("ok", "There is nothing to pay", (
+        "This bill has nothing left to pay.",)),
+    "no_plan": ("warn", "No payment plan for this bill", (
+        "This bill has no payment plan on offer, so it cannot be paid in installments from this link.",
+        "You can pay it in full, or contact us to talk about a plan.")),
+    "processing": ("ok", "Your payment is being confirmed", (
+        "We have your payment details and are confirming the payment. This takes a moment.",
+        "Your page will show the payment once it is confirmed.")),
+    "unavailable": ("error", "We cannot take this payment online", (
+        "Something about this bill stops us from taking the payment online. Nothing was charged.",
+        "Please contact us and we will sort it out.")),
+    "provider_error": ("error", "Payment is not available right now", (
+        "We could not reach our payment provider. Nothing was charged.",
+        "Please try again in a few minutes.")),
+    "session_expired": ("warn", "This checkout has expired", (
+        "This checkout was open for a limited time. Nothing was charged.",
+        "Go back to your page to pay.")),
+}
+
+
+def message(found: Found, kind: str, status: int, *, full: str | None = None, retry: str | None = None) -> Response:
+    """One of the short pages the pay link can answer with, by ``kind`` (see ``_MESSAGES``)."""
+    tone, title, paragraphs = _MESSAGES[kind]
+    page = None if kind == "expired" else page_link(found.campaign.public_url, found.recipient.token)
+    return _render("service/pay_message.html", status, found, title=title, tone=tone, paragraphs=paragraphs,
+                   page=page, full=full, retry=retry)

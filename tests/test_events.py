@@ -1,0 +1,335 @@
+"""``POST /e/<token>``: the pages' engagement beacons, through Flask's test client.
+
+Good beacons become ledger events; every bad one is refused naming the problem;
+unknown tokens are answered alike and dropped; the rate limit is per token and
+address; the client's address is never written anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from jobs.campaign import Campaign, load_campaign
+from jobs.ledger import Ledger
+from microsite import events
+from microsite.service import ServiceSettings, create_app
+
+from conftest import ROOT
+
+CAMPAIGN = "ev-2026-11"
+PUBLIC = "https://bills.lumen.test"
+PAY = "https://pay.lumen.test"
+TOKEN = "EvTok3n_0123456789abcd"     # published
+OTHER = "EvTok3n_other_56789abc"     # published
+PENDING = "EvTok3n_pending_789abc"   # reserved, never published
+UNKNOWN = "EvTok3n_unknown_789abc"   # in no ledger
+ADDRESS = "203.0.113.77"
+NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+BEACON = "text/plain;charset=UTF-8"  # what navigator.sendBeacon sends with a string
+LIMIT = 10  # events per minute per token and address, in these tests
+
+
+# --- shared with test_reports.py and test_browser_events.py ------------------------------------
+
+def write_campaign(folder: Path, campaign_id: str = CAMPAIGN, *, public_url: str = PUBLIC, pay_url: str = PAY,
+                   store: str = "file://store") -> Campaign:
+    """A loadable campaign file in ``folder`` (its ledger and store there too), loaded."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "customers.jsonl").write_text("", encoding="utf-8")
+    boards = ROOT / "storyboards"
+    (folder / "campaign.toml").write_text(f"""\
+id = "{campaign_id}"
+input = "customers.jsonl"
+store = "{store}"
+public_url = "{public_url}"
+pay_url = "{pay_url}"
+link_days = 60
+ledger = "sqlite:///ledger.db"
+out = "out"
+
+[[rules]]
+when = "debt and debt.days_past_due > 30"
+storyboard = "{boards / 'firm_reminder.yaml'}"
+
+[[rules]]
+when = "debt"
+variants = {{ "{boards / 'soft_reminder.yaml'}" = 50, "{boards / 'soft_reminder_b.yaml'}" = 50 }}
+
+[[rules]]
+storyboard = "{boards / 'bill_explainer.yaml'}"
+""", encoding="utf-8")
+    return load_campaign(folder / "campaign.toml")
+
+
+def settings_for(*campaigns: Campaign, **overrides: object) -> ServiceSettings:
+    values: dict[str, object] = {"campaigns": campaigns, "webhook_secret": "whsec_test", "session_secret": b"s" * 32,
+                                 "admin_token": "admin-test-token-0123456789", "secure_cookies": False}
+    values.update(overrides)
+    return ServiceSettings(**values)  # type: ignore[arg-type]
+
+
+def service_app(settings: ServiceSettings) -> Flask:
+    return create_app(settings)
+
+
+def publish(ledger: Ledger, campaign_id: str, customer_id: str, token: str, *, storyboard: str = "bill_explainer",
+            variant: str = "", amount_due: str = "42.00", currency: str = "EUR", **extra: object) -> None:
+    ledger.record_published(campaign_id=campaign_id, customer_id=customer_id, token=token, storyboard=storyboard,
+                            variant=variant, amount_due=Decimal(amount_due), currency=currency,
+                            content_hash=f"h-{customer_id}", published_at=NOW, expires_at=NOW + timedelta(days=60),
+                            **extra)
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Campaign:
+    return write_campaign(tmp_path_factory.mktemp("campaign"))
+
+
+@pytest.fixture
+def campaign(loaded: Campaign, tmp_path: Path) -> Campaign:
+    """The campaign, with a ledger of its own for each test: two recipients published, one pending."""
+    campaign = dataclasses.replace(loaded, ledger=f"sqlite:///{tmp_path / 'ledger.db'}")
+    with Ledger(campaign.ledger) as ledger:
+        ledger.ensure_campaign(campaign.id, link_days=60)
+        publish(ledger, campaign.id, "IT-000123", TOKEN)
+        publish(ledger, campaign.id, "IT-000124", OTHER)
+        ledger.reserve(campaign_id=campaign.id, customer_id="IT-000125", token=PENDING, storyboard="bill_explainer",
+                       variant="", amount_due=Decimal("10.00"), currency="EUR")
+    return campaign
+
+
+@pytest.fixture
+def app(campaign: Campaign):
+    app = service_app(settings_for(campaign, events_per_minute=LIMIT))
+    app.extensions[events.EXTENSION].clock = Clock()
+    yield app
+    app.extensions["billcast"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def send(client, body: object, token: str = TOKEN, *, content_type: str = BEACON, address: str = ADDRESS,
+         headers: dict | None = None):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return client.post(f"/e/{token}", data=data, content_type=content_type, headers=headers or {},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def stored(campaign: Campaign) -> list[tuple[str, str, int | None]]:
+    with Ledger(campaign.ledger) as ledger:
+        return [(e["token"], e["kind"], e["value"]) for e in ledger.events(campaign.id)]
+
+
+# --- good beacons --------------------------------------------------------------------------------
+
+def test_good_beacons_are_recorded_in_order(client, campaign) -> None:
+    beacons = [{"kind": "view"}, {"kind": "play"}, *({"kind": "progress", "value": v} for v in (25, 50, 75, 100)),
+               {"kind": "cta_click", "src": "video"}, {"kind": "pay_click", "src": "site"}]
+    before = datetime.now(UTC)
+    for beacon in beacons:
+        response = send(client, beacon)
+        assert (response.status_code, response.data) == (204, b"")
+    assert stored(campaign) == [(TOKEN, "view", None), (TOKEN, "play", None), (TOKEN, "progress", 25),
+                                (TOKEN, "progress", 50), (TOKEN, "progress", 75), (TOKEN, "progress", 100),
+                                (TOKEN, "cta_click", None), (TOKEN, "pay_click", None)]
+    with Ledger(campaign.ledger) as ledger:
+        times = [e["at"] for e in ledger.events(campaign.id)]
+    assert all(before <= t <= datetime.now(UTC) for t in times)
+
+
+@pytest.mark.parametrize("content_type", [BEACON, "text/plain", "application/json", "application/json; charset=utf-8"])
+def test_sendbeacon_text_plain_and_json_are_both_taken(client, campaign, content_type) -> None:
+    assert send(client, {"kind": "pay_click"}, content_type=content_type).status_code == 204
+    assert stored(campaign) == [(TOKEN, "pay_click", None)]
+
+
+# --- bad beacons ---------------------------------------------------------------------------------
+
+BAD = [
+    (b"", "body: is empty"),
+    (b"   ", "body: is empty"),
+    (b"\xff\xfe{}", "body: is not UTF-8 text"),
+    (b"{kind: view}", "body: is not JSON"),
+    (b'{"kind": "view"} trailing', "body: is not JSON"),
+    (b'["view"]', "body: must be a JSON object"),
+    (b'"view"', "body: must be a JSON object"),
+    ({"kind": "view", "name": "Maria"}, 'body: unknown key "name"'),
+    ({"kind": "view", "email": "m@example.com"}, 'body: unknown key "email"'),
+    ({"value": 25}, "kind: is required"),
+    ({"kind": "watch"}, 'kind: must be one of view, play, progress, cta_click, pay_click; got "watch"'),
+    ({"kind": 5}, "kind: must be one of"),
+    ({"kind": ["view"]}, "kind: must be one of"),
+    ({"kind": "progress"}, "value: is required for progress"),
+    ({"kind": "progress", "value": 33}, "value: must be 25, 50, 75 or 100 for progress; got 33"),
+    ({"kind": "progress", "value": "50"}, "value: must be 25, 50, 75 or 100"),
+    ({"kind": "progress", "value": 50.0}, "value: must be 25, 50, 75 or 100"),
+    ({"kind": "progress", "value": True}, "value: must be 25, 50, 75 or 100"),
+    ({"kind": "progress", "value": None}, "value: must be 25, 50, 75 or 100"),
+    (b'{"kind": "progress", "value": NaN}', "body: NaN is not a JSON number"),
+    ({"kind": "view", "value": 25}, "value: only progress carries a value, not view"),
+    ({"kind": "view", "src": "site"}, "src: only cta_click and pay_click carry a src, not view"),
+    ({"kind": "pay_click", "src": "sms"}, 'src: must be one of site, video, qr, email; got "sms"'),
+    ({"kind": "pay_click", "src": None}, "src: must be one of"),
+    (b'{"kind": "view", "kind": "play"}', 'body: key "kind" appears twice'),
+]
+
+
+@pytest.mark.parametrize(("body", "problem"), BAD, ids=[f"bad{i}" for i in range(len(BAD))])
+def test_a_bad_beacon_is_refused_naming_the_problem(client, campaign, body, problem) -> None:
+    response = send(client, body)
+    assert response.status_code == 400
+    assert response.mimetype == "text/plain"
+    assert problem in response.get_data(as_text=True)
+    assert stored(campaign) == []
+
+
+@pytest.mark.parametrize(("content_type", "problem"), [
+    ("application/x-www-form-urlencoded", "got application/x-www-form-urlencoded"),
+    ("multipart/form-data; boundary=x", "got multipart/form-data"),
+    ("", "got none"),
+    ("text/plain; charset=latin-1", 'charset must be UTF-8; got "latin-1"'),
+])
+def test_other_content_types_are_refused(client, campaign, content_type, problem) -> None:
+    response = send(client, {"kind": "view"}, content_type=content_type)
+    assert response.status_code == 415
+    assert "Content-Type: " in response.get_data(as_text=True) and problem in response.get_data(as_text=True)
+    assert stored(campaign) == []
+
+
+def test_an_oversize_body_is_refused_before_it_is_read(client, campaign) -> None:
+    body = json.dumps({"kind": "view", "pad": "x" * 600}).encode()
+    response = send(client, body)
+    assert response.status_code == 413
+    assert f"is {len(body)} bytes; a beacon is at most 512" in response.get_data(as_text=True)
+    exactly = b'{"kind": "view"}' + b" " * (512 - 16)
+    assert send(client, exactly).status_code == 204
+    assert stored(campaign) == [(TOKEN, "view", None)]
+
+
+def test_an_oversize_body_without_a_length_is_cut_off(client, campaign) -> None:
+    big = io.BytesIO(b'{"kind": "view"}' + b" " * 1000)
+    response = client.post(f"/e/{TOKEN}", input_stream=big, content_type=BEACON,
+                           environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": ""},
+                           environ_base={"REMOTE_ADDR": ADDRESS})
+    assert response.status_code == 413
+    assert "is over 512 bytes" in response.get_data(as_text=True)
+    assert stored(campaign) == []
+
+
+@pytest.mark.parametrize("token", ["short", "has.dot_0123456789abcd", "x" * 129])
+def test_a_malformed_token_is_refused(client, campaign, token) -> None:
+    response = send(client, {"kind": "view"}, token=token)
+    assert response.status_code == 400
+    assert response.get_data(as_text=True).startswith("token: must be 16-128")
+
+
+@pytest.mark.parametrize("token", [UNKNOWN, PENDING, "A" * 16, "B" * 128])
+def test_unknown_or_unpublished_tokens_are_answered_alike_and_dropped(client, campaign, token) -> None:
+    response = send(client, {"kind": "view"}, token=token)
+    assert (response.status_code, response.data) == (204, b"")
+    assert stored(campaign) == []
+
+
+def test_get_is_not_a_beacon(client, campaign) -> None:
+    assert client.get(f"/e/{TOKEN}").status_code in (404, 405)
+    assert stored(campaign) == []
+
+
+# --- the rate limit ------------------------------------------------------------------------------
+
+def test_rate_limit_is_per_token_and_address_over_a_sliding_minute(app, client, campaign) -> None:
+    clock = app.extensions[events.EXTENSION].clock
+    for _ in range(LIMIT):
+        assert send(client, {"kind": "view"}).status_code == 204
+        clock.now += 5
+    response = send(client, {"kind": "view"})
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "10"  # the first of the ten, sent 50 s ago, leaves the window in 10 s
+    assert "too many events" in response.get_data(as_text=True)
+    assert send(client, {"kind": "play"}, address="198.51.100.9").status_code == 204   # another address
+    assert send(client, {"kind": "play"}, token=OTHER).status_code == 204              # another page
+    clock.now += 10
+    assert send(client, {"kind": "progress", "value": 25}).status_code == 204           # the window slid
+    assert send(client, {"kind": "progress", "value": 50}).status_code == 429
+    assert [kind for token, kind, _ in stored(campaign) if token == TOKEN] == ["view"] * LIMIT + ["play", "progress"]
+
+
+def test_rate_limit_counts_bad_and_unknown_beacons_too(client, campaign) -> None:
+    for _ in range(LIMIT):
+        send(client, b"nonsense", token=UNKNOWN)
+    assert send(client, {"kind": "view"}, token=UNKNOWN).status_code == 429
+    assert send(client, {"kind": "view"}).status_code == 204
+
+
+def test_idle_keys_are_swept_from_memory() -> None:
+    clock = Clock()
+    limiter = events.RateLimiter(clock=clock)
+    for i in range(50):
+        assert limiter.hit(TOKEN, f"10.0.0.{i}", 1) is None
+    assert len(limiter) == 50
+    clock.now += 61
+    limiter.hit(TOKEN, "10.0.1.1", 1)
+    assert len(limiter) == 1
+
+
+# --- privacy -------------------------------------------------------------------------------------
+
+def test_the_address_is_never_stored(app, client, campaign) -> None:
+    for beacon in ({"kind": "view"}, {"kind": "play"}, {"kind": "pay_click", "src": "qr"}):
+        send(client, beacon, headers={"User-Agent": "Mozilla/5.0 TestAgent", "X-Forwarded-For": "192.0.2.44"})
+    app.extensions["billcast"].close()
+    db = Path(campaign.ledger.removeprefix("sqlite:///"))
+    raw = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))  # the file, its WAL and shm
+    for secret in (ADDRESS, "192.0.2.44", "TestAgent"):
+        assert secret.encode() not in raw
+    with sqlite3.connect(db) as conn:
+        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        values = [str(v) for t in tables for row in conn.execute(f'SELECT * FROM "{t}"') for v in row]
+    assert len(stored(campaign)) == 3
+    assert not any(ADDRESS in v or "192.0.2.44" in v for v in values)
+    assert ADDRESS not in repr(vars(app.extensions[events.EXTENSION]))  # in memory: a keyed hash only
+
+
+# --- CORS ----------------------------------------------------------------------------------------
+
+def test_a_beacon_from_the_page_origin_may_read_the_answer(client, campaign) -> None:
+    response = send(client, {"kind": "view"}, headers={"Origin": PUBLIC})
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == PUBLIC
+    assert "Origin" in response.headers["Vary"]
+    assert response.headers["Cache-Control"] == "no-store"
+    other = send(client, {"kind": "view"}, headers={"Origin": "https://elsewhere.example"})
+    assert other.status_code == 204 and "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_preflight_allows_a_json_post_from_the_page(client, campaign) -> None:
+    response = client.options(f"/e/{TOKEN}", headers={
+        "Origin": PUBLIC, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == PUBLIC
+    assert response.headers["Access-Control-Allow-Methods"] == "POST"
+    assert response.headers["Access-Control-Allow-Headers"] == "Content-Type"
+    assert int(response.headers["Access-Control-Max-Age"]) > 0
+    assert stored(campaign) == []
