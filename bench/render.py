@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jobs.links import recipient_links  # noqa: E402
+from jobs.links import recipient_links, recipient_token  # noqa: E402
 from jobs import Record, load_records, record_values  # noqa: E402
 from renderer import (Compositor, Drawer, SegmentCache, VideoSettings, default_fonts_dir, load_storyboard,  # noqa: E402
                       plan, preview, render)
@@ -51,7 +51,13 @@ from renderer.engine_ffmpeg import run as run_ffmpeg  # noqa: E402
 from renderer import segments  # noqa: E402
 from renderer.segments import split_scene  # noqa: E402
 
-LINKS = recipient_links("https://bills.example.com", "https://pay.example.com", "x" * 22)
+SECRET = b"bench-link-secret-" + b"x" * 16
+
+
+def links_of(values: dict) -> dict[str, str]:
+    """Each customer's own links (as in a campaign), so the QR code on the pay scene is theirs too."""
+    return recipient_links("https://bills.example.com", "https://pay.example.com",
+                           recipient_token(SECRET, "bench", values["customer_id"]))
 SIZE, FPS = (1280, 720), 25
 
 
@@ -118,7 +124,7 @@ def _moved(values: dict, k: int) -> dict:
 
 
 def timeline_of(board, values: dict):
-    return plan(board, values, LINKS, size=SIZE, fps=FPS)
+    return plan(board, values, links_of(values), size=SIZE, fps=FPS)
 
 
 def measured(fn: Callable[[], Path]) -> tuple[float, Path]:
