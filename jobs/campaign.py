@@ -139,6 +139,7 @@ class Campaign:
     contact_url: str | None
     optout_url: str | None
     rules: tuple[Rule, ...]
+    shared_cache: bool = False  # share encoded segments between hosts through the store (docs/SCALING.md)
 
     @property
     def storyboards(self) -> tuple[Path, ...]:
@@ -316,6 +317,7 @@ class _CampaignModel(_Strict):
     out: str | None = None
     cache: str | None = None
     workers: int | None = None
+    shared_cache: bool = False
     size: list[int] | None = None
     brand_name: Annotated[str, Field(max_length=100)] | None = None
     contact_url: str | None = None
@@ -504,7 +506,7 @@ def _resolve(model: _CampaignModel, file: Path, report: _Report) -> Campaign:
         cache=_path(folder, model.cache) if model.cache else None,
         workers=model.workers, size=(model.size[0], model.size[1]) if model.size else None,
         brand_name=model.brand_name, contact_url=model.contact_url, optout_url=model.optout_url,
-        rules=rules,
+        rules=rules, shared_cache=model.shared_cache,
     )
 
 

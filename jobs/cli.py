@@ -162,16 +162,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     secret = link_secret(campaign.link_secret_env, environ=os.environ)
     workers = args.workers or campaign.workers or os.cpu_count() or 1
     started = time.monotonic()
-    counts = run_campaign(campaign, secret=secret, workers=workers, show_progress=not args.quiet)
+    counts = run_campaign(campaign, secret=secret, workers=workers, show_progress=not args.quiet,
+                          executor=args.executor, chunk=args.chunk, shared_cache=args.shared_cache or None)
     minutes = (time.monotonic() - started) / 60
+    where = (f"{workers} workers" if counts.executor == "local"
+             else f"{counts.slots} Dask worker threads at {args.executor}")
     print(f"{campaign.id}: {counts.published} published, {counts.unchanged} unchanged, {counts.refused} refused, "
-          f"{counts.failed} failed in {minutes * 60:.1f} s with {workers} workers"
+          f"{counts.failed} failed in {minutes * 60:.1f} s with {where}"
           + (f" ({counts.published / minutes:.0f} recipients/min)" if counts.published and minutes > 0 else ""))
     print(f"manifest: {campaign.out / 'manifest.csv'}")
     if counts.refused or counts.failed:
         print(f"errors:   {campaign.out / 'errors.csv'}" + ("; run again to retry the failed ones"
                                                            if counts.failed else ""))
     return counts.exit_code
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from microsite.service import ServiceSettings, create_app
+
+    from .demo import DEFAULT_CAMPAIGN
+
+    campaigns = tuple(_campaign(path) for path in args.campaigns or [str(DEFAULT_CAMPAIGN)])
+    keep = campaigns[0].out.parent / ".billcast-service"  # the demo webhook secret and the session key, kept
+    settings = ServiceSettings.from_environ(campaigns, os.environ, keep=keep,
+                                            secure_cookies=not args.insecure_cookies)
+    app = create_app(settings)
+    print(f"Serving {', '.join(c.id for c in campaigns)} on http://{args.host}:{args.port}/ "
+          f"({'demo payments' if settings.demo_payments else 'Stripe'}; reports at /reports/)")
+    app.run(host=args.host, port=args.port, threaded=True)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import report_command
+
+    return report_command(Path(args.campaign), args.payments_csv, sys.stdout)
 
 
 def cmd_expire(args: argparse.Namespace) -> int:
@@ -227,9 +252,32 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="render, build and publish every recipient of a campaign (resumable)")
     p.add_argument("campaign", help="a campaign TOML file (see docs/CAMPAIGNS.md)")
-    p.add_argument("--workers", type=int, help="worker processes (default: the campaign's, else one per core)")
+    p.add_argument("--workers", type=int, help="worker processes with --executor local (default: the campaign's, "
+                   "else one per core)")
+    p.add_argument("--executor", default="local", metavar="local|tcp://HOST:PORT|FILE.json",
+                   help="where recipients are rendered: 'local' (a process pool, the default), or a Dask "
+                        "scheduler's address or scheduler file (see docs/SCALING.md)")
+    p.add_argument("--chunk", type=int, metavar="N",
+                   help="recipients a task (default: enough for four tasks a worker, at most 8)")
+    p.add_argument("--shared-cache", action="store_true",
+                   help="share encoded segments between hosts through the store (cache/segments/); for many "
+                        "workers on many hosts")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("serve", help="serve campaigns' pages locally and take payments, webhooks and events")
+    p.add_argument("campaigns", nargs="*", help="campaign TOML files (default: the sample campaign)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--insecure-cookies", action="store_true",
+                   help="let the admin sign-in cookie travel over plain http (local use only)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("report", help="print a campaign's funnel, collection and payments; write the paid ones as CSV")
+    p.add_argument("campaign", help="a campaign TOML file")
+    p.add_argument("--payments-csv", type=Path, metavar="FILE",
+                   help="also write the paid payments to FILE, for reconciliation")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("expire", help="take down the pages of recipients whose links have expired")
     p.add_argument("campaign", help="a campaign TOML file")

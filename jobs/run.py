@@ -2,11 +2,20 @@
 
 The driver streams the input, refuses bad records (``errors.csv``), picks each
 recipient's storyboard and variant, and skips whoever the ledger already shows
-published with the same content hash. The rest go to workers, which render,
-build and publish; the driver alone writes the ledger and the manifest. Killed at
-any moment, a run leaves no page half-published (``jobs.publish`` writes the
-page last), and the next run picks up where it stopped: a recipient whose page
-is live with the right hash is recorded without being rendered again.
+published with the same content hash. The rest go out in chunks to an executor
+(``jobs.executors``: in the driver, a local process pool, or a Dask cluster)
+whose workers render, build and publish; the driver alone writes the ledger, the
+manifest and the recipients' local files. At most a few chunks per worker are in
+flight and the manifest waits for at most that many rows, so memory stays flat
+however long the input.
+
+A chunk may run more than once (its worker died and it was retried
+elsewhere); that is safe because publishing is idempotent: the same record
+gives the same bytes at the same keys, the page is written last, and a
+recipient whose page is live with the right hash is not rendered again. The
+driver takes each chunk's result once and records it once. Killed at any
+moment, a run leaves no page half-published, and the next run picks up where
+it stopped.
 """
 
 from __future__ import annotations
@@ -19,9 +28,8 @@ import os
 import resource
 import shutil
 import sys
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
@@ -31,9 +39,10 @@ from typing import Any, TextIO
 
 from microsite import Disclosure, SiteSettings, build_site, load_catalogs, page_link, read_video, static_files
 from renderer import (ENGINE_VERSION, BillcastError, SegmentCache, StoryboardError, default_assets_dir,
-                      default_cache_dir, load_storyboard, plan, render)
+                      default_cache_dir, parse_storyboard, plan, render)
 
 from .campaign import Campaign, ChoiceError, choose, campaign_hash
+from .executors import Executor, open_executor
 from .ledger import Ledger
 from .links import recipient_links, recipient_token
 from .mailmerge import email_gif, email_html, qr_png, qr_target
@@ -45,11 +54,17 @@ from .store import ObjectStore, open_store
 MANIFEST_FIELDS = ("customer_id", "link", "poster_url", "thumb_url", "qr_url", "storyboard", "variant", "status")
 ERROR_FIELDS = ("line", "customer_id", "field", "message")
 STAGES = ("render", "build", "publish")
+MAX_CHUNK = 8  # recipients a task: amortizes scheduling (see docs/SCALING.md), small enough to share the tail
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What a worker needs to render, build and publish any recipient of the campaign (picklable)."""
+    """What a worker needs to render, build and publish any recipient of the campaign (picklable).
+
+    Nothing in it needs the driver's disk: the storyboards travel as text, a
+    worker elsewhere uses its own temporary folder (``work_dir`` None) and, when
+    ``worker_cache``, its own segment cache folder.
+    """
 
     store_url: str
     store_endpoint_url: str | None
@@ -60,8 +75,12 @@ class Settings:
     site: SiteSettings
     cache_dir: Path | None
     size: tuple[int, int] | None
-    work_dir: Path
-    recipients_dir: Path
+    work_dir: Path | None  # None: the worker's own temporary folder
+    recipients_dir: Path  # the driver's: it alone writes there
+    boards: tuple[tuple[str, str], ...] = ()  # storyboard path -> its text, as the driver hashed it
+    code: str = ""  # the driver's code_digest(): a worker running other code refuses to render
+    worker_cache: bool = False  # the segment cache is the worker's $BILLCAST_CACHE_DIR or default, not cache_dir
+    shared_cache: bool = False  # share segments between hosts through the store (jobs.shared_cache)
 
 
 @dataclass(frozen=True)
@@ -87,6 +106,8 @@ class Outcome:
     stage: str = ""
     message: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
+    thumb_size: tuple[int, int] | None = None  # the email thumbnail's, for email.html (published only)
+    qr: bytes | None = None  # qr.png as published, for the driver to keep beside email.html (published only)
 
 
 @dataclass
@@ -96,6 +117,9 @@ class Counts:
     refused: int = 0
     failed: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    executor: str = "local"
+    slots: int = 1  # chunks that could run at once at the end of the run (workers x threads)
+    chunk: int = 1  # recipients a chunk
 
     @property
     def done(self) -> int:
@@ -153,8 +177,49 @@ def settings_store(settings: Settings) -> ObjectStore:
 
 
 @lru_cache(maxsize=16)
-def _board(path: str, mtime_ns: int):
-    return load_storyboard(path)
+def _board(path: str, text: str):
+    return parse_storyboard(text, path=path)
+
+
+def _storyboard(settings: Settings, task: Task):
+    """The task's storyboard from the text the driver hashed (a worker elsewhere has no campaign folder)."""
+    for path, text in settings.boards:
+        if path == str(task.storyboard):
+            return _board(path, text)
+    return _board(str(task.storyboard), task.storyboard.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _own_code() -> str:
+    return code_digest()
+
+
+@lru_cache(maxsize=4)
+def _cache(folder: Path, shared: bool, store_args: tuple[str, str | None, str | None, int]) -> SegmentCache:
+    """One cache object per folder and process, so its eviction scan runs every few puts, not every recipient."""
+    if not shared:
+        return SegmentCache(folder)
+    from .shared_cache import SharedSegmentCache
+
+    return SharedSegmentCache(folder, _store(*store_args))
+
+
+def segment_cache(settings: Settings) -> SegmentCache | None:
+    """The worker's segment cache: the campaign's folder (or this worker's own), shared through the store if asked."""
+    folder = settings.cache_dir
+    if settings.worker_cache:
+        env = os.environ.get("BILLCAST_CACHE_DIR")
+        folder = None if env == "off" else Path(env) if env else default_cache_dir()
+    if folder is None:
+        return None
+    return _cache(folder, settings.shared_cache, (settings.store_url, settings.store_endpoint_url,
+                                                   settings.store_region, settings.max_connections))
+
+
+def _work_folder(settings: Settings, task: Task) -> Path:
+    """Where a worker renders one recipient: its own per process, so a retried chunk never meets a stale one."""
+    root = settings.work_dir if settings.work_dir is not None else Path(tempfile.gettempdir()) / "billcast-work"
+    return root / f"{task.content_hash[:16]}-{os.getpid()}"
 
 
 def _local_name(customer_id: str) -> str:
@@ -168,24 +233,19 @@ def recipient_urls(public_url: str, token: str) -> dict[str, str]:
             "qr_url": base + "qr.png"}
 
 
-def _mail_files(settings: Settings, task: Task, video_dir: Path | None) -> None:
-    """``email.html`` and ``qr.png`` in the recipient's local folder (replaced whole)."""
+def _mail_files(settings: Settings, task: Task, size: tuple[int, int] | None = None, qr: bytes | None = None) -> None:
+    """``email.html`` and ``qr.png`` in the recipient's local folder (replaced whole); written by the driver."""
     folder = settings.recipients_dir / _local_name(task.record.customer_id)
     urls = recipient_urls(settings.public_url, task.token)
-    size = (480, 270)
-    if video_dir is not None and (video_dir / "email.gif").exists():
-        from PIL import Image
-
-        with Image.open(video_dir / "email.gif") as im:
-            size = im.size
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     locale = task.record.locale or settings.site.default_locale
     (tmp / "email.html").write_text(email_html(locale=locale, brand=settings.site.brand_name, link=urls["link"],
-                                               thumb_url=urls["thumb_url"], size=size), encoding="utf-8")
-    if video_dir is not None and (video_dir / "qr.png").exists():
-        shutil.copyfile(video_dir / "qr.png", tmp / "qr.png")
+                                               thumb_url=urls["thumb_url"], size=size or (480, 270)),
+                                    encoding="utf-8")
+    if qr is not None:
+        (tmp / "qr.png").write_bytes(qr)
     else:
         qr_png(qr_target(settings.public_url, settings.pay_url, task.token, task.amount_due), tmp / "qr.png")
     shutil.rmtree(folder, ignore_errors=True)
@@ -198,16 +258,17 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _render_and_publish(settings: Settings, task: Task, store: ObjectStore, seconds: dict[str, float]) -> None:
-    board = _board(str(task.storyboard), task.storyboard.stat().st_mtime_ns)
+def _render_and_publish(settings: Settings, task: Task, store: ObjectStore,
+                        seconds: dict[str, float]) -> tuple[tuple[int, int], bytes]:
+    """Render, build and publish one recipient; return the email thumbnail's size and the QR code's bytes."""
+    board = _storyboard(settings, task)
     values = record_values(task.record)
-    work = settings.work_dir / task.content_hash[:16]
+    work = _work_folder(settings, task)
     started = _cpu()
     timeline = plan(board, values, recipient_links(settings.public_url, settings.pay_url, task.token),
                     size=settings.size)
-    cache = SegmentCache(settings.cache_dir) if settings.cache_dir else None
-    render(timeline, work / "video", cache=cache)
-    email_gif(work / "video" / "thumb.gif", work / "video" / "email.gif", rtl=timeline.direction == "rtl")
+    render(timeline, work / "video", cache=segment_cache(settings))
+    size = email_gif(work / "video" / "thumb.gif", work / "video" / "email.gif", rtl=timeline.direction == "rtl")
     qr_png(qr_target(settings.public_url, settings.pay_url, task.token, task.amount_due), work / "video" / "qr.png")
     seconds["render"] = _cpu() - started
 
@@ -226,9 +287,10 @@ def _render_and_publish(settings: Settings, task: Task, store: ObjectStore, seco
     publish_recipient(store, task.token, task.content_hash, site,
                       [Extra("poster.jpg", folder / "poster.jpg"), Extra("thumb.gif", folder / "email.gif"),
                        Extra("qr.png", folder / "qr.png")], paid_page=paid_site.files["index.html"], paid=task.paid)
-    _mail_files(settings, task, folder)
+    qr = (folder / "qr.png").read_bytes()
     seconds["publish"] = _cpu() - started
     shutil.rmtree(work, ignore_errors=True)
+    return size, qr
 
 
 def work(settings: Settings, task: Task) -> Outcome:
@@ -239,21 +301,31 @@ def work(settings: Settings, task: Task) -> Outcome:
     try:
         store = settings_store(settings)
         if published_hash(store, task.token) == task.content_hash:
-            _mail_files(settings, task, None)
             return Outcome(customer_id, "recorded", seconds=seconds)
         stage = "render"
-        _render_and_publish(settings, task, store, seconds)
+        size, qr = _render_and_publish(settings, task, store, seconds)
     except StoryboardError as exc:  # the storyboard cannot take this record: a refusal, not a failure
-        shutil.rmtree(settings.work_dir / task.content_hash[:16], ignore_errors=True)
+        shutil.rmtree(_work_folder(settings, task), ignore_errors=True)
         return Outcome(customer_id, "refused", stage=exc.field or "storyboard", message=str(exc), seconds=seconds)
     except BillcastError as exc:
-        shutil.rmtree(settings.work_dir / task.content_hash[:16], ignore_errors=True)
+        shutil.rmtree(_work_folder(settings, task), ignore_errors=True)
         return Outcome(customer_id, "failed", stage=stage, message=str(exc), seconds=seconds)
     except OSError as exc:
-        shutil.rmtree(settings.work_dir / task.content_hash[:16], ignore_errors=True)
+        shutil.rmtree(_work_folder(settings, task), ignore_errors=True)
         return Outcome(customer_id, "failed", stage=stage, message=f"{type(exc).__name__}: {exc.strerror or exc}",
                        seconds=seconds)
-    return Outcome(customer_id, "published", seconds=seconds)
+    return Outcome(customer_id, "published", seconds=seconds, thumb_size=size, qr=qr)
+
+
+def work_chunk(settings: Settings, tasks: Sequence[Task]) -> list[Outcome]:
+    """A chunk of recipients, in a worker, one after the other; an outcome for each, in order."""
+    if settings.code and _own_code() != settings.code:
+        _own_code.cache_clear()  # the files may have changed since this worker first looked
+    if settings.code and _own_code() != settings.code:
+        message = ("this worker runs other code than the driver (package version, assets or page templates "
+                   "differ): install the same Billcast on every worker")
+        return [Outcome(t.record.customer_id, "failed", stage="worker", message=message) for t in tasks]
+    return [work(settings, task) for task in tasks]
 
 
 # --- the driver ---------------------------------------------------------------------------------------
@@ -302,10 +374,10 @@ class _Run:
     progress: Any
     log: Callable[[str], None]
     boards: dict[Path, bytes] = field(default_factory=dict)
+    local_files: bool = True  # out/recipients/<id>/email.html and qr.png (off only for the driver benchmark)
+    fresh: bool = False  # the ledger knew no recipient of the campaign when the run began: nothing to look up
     rows: dict[int, dict[str, Any]] = field(default_factory=dict)
     next_row: int = 0
-    published: dict[str, str] = field(default_factory=dict)
-    tasks: dict[int, Task] = field(default_factory=dict)
 
     def board_bytes(self, path: Path) -> bytes:
         if path not in self.boards:
@@ -350,7 +422,16 @@ class _Run:
         return Task(seq, line, record, choice.storyboard, choice.name, choice.variant, token, content,
                     amount_due(record))
 
+    def unchanged(self, task: Task) -> None:
+        self.counts.unchanged += 1
+        self.emit(task.seq, self.manifest_row(task, "unchanged"))
+        folder = self.settings.recipients_dir / _local_name(task.record.customer_id)
+        if self.local_files and not (folder / "email.html").exists():
+            _mail_files(self.settings, task)
+        self._tick()
+
     def finish(self, task: Task, outcome: Outcome) -> None:
+        """Record what a worker did for one recipient: the only place the ledger is written (once a recipient)."""
         for stage, secs in outcome.seconds.items():
             self.counts.seconds[stage] = self.counts.seconds.get(stage, 0.0) + secs
         if outcome.status == "refused":
@@ -368,25 +449,34 @@ class _Run:
             self.emit(task.seq, {"customer_id": task.record.customer_id, "storyboard": task.name,
                                  "variant": task.variant, "status": "failed"})
         else:
+            if self.local_files:
+                _mail_files(self.settings, task, outcome.thumb_size, outcome.qr)
             now = dt.datetime.now(dt.timezone.utc)
+            debt = task.record.debt
             self.ledger.record_published(
                 campaign_id=self.campaign.id, customer_id=task.record.customer_id, token=task.token,
                 storyboard=task.name, variant=task.variant, amount_due=task.amount_due, currency=task.record.currency,
                 content_hash=task.content_hash, published_at=now,
-                expires_at=now + dt.timedelta(days=self.campaign.link_days))
+                expires_at=now + dt.timedelta(days=self.campaign.link_days),
+                plan_installments=debt.plan_offer.installments if debt and debt.plan_offer else None,
+                days_past_due=debt.days_past_due if debt else None)
             self.counts.published += 1
             self.emit(task.seq, self.manifest_row(task, "published"))
         self._tick()
 
 
-def _settings(campaign: Campaign, workers: int, cache_dir: Path | None, static_url: str) -> Settings:
+def _settings(campaign: Campaign, *, connections: int, cache_dir: Path | None, static_url: str,
+              remote: bool, shared_cache: bool, boards: dict[Path, bytes]) -> Settings:
     site = SiteSettings(pay_url=campaign.pay_url, public_url=campaign.public_url, contact_url=campaign.contact_url,
                         optout_url=campaign.optout_url, brand_name=campaign.brand_name,
                         default_locale=campaign.default_locale, static_url=static_url)
     return Settings(store_url=campaign.store, store_endpoint_url=campaign.store_endpoint_url,
-                    store_region=campaign.store_region, max_connections=max(4 * workers, 10),
+                    store_region=campaign.store_region, max_connections=connections,
                     public_url=campaign.public_url, pay_url=campaign.pay_url, site=site, cache_dir=cache_dir,
-                    size=campaign.size, work_dir=campaign.out / ".work", recipients_dir=campaign.out / "recipients")
+                    size=campaign.size, work_dir=None if remote else campaign.out / ".work",
+                    recipients_dir=campaign.out / "recipients",
+                    boards=tuple((str(path), data.decode("utf-8")) for path, data in boards.items()),
+                    code=code_digest(), worker_cache=remote and campaign.cache is None, shared_cache=shared_cache)
 
 
 def campaign_cache_dir(campaign: Campaign, environ: dict[str, str] | os._Environ) -> Path | None:
@@ -406,30 +496,62 @@ def _progress(total: int | None, show: bool):
                 bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]")
 
 
+def chunk_size(total: int | None, slots: int, chunk: int | None = None) -> int:
+    """Recipients a task: ``chunk`` if given, else enough to give every slot about four tasks, at most MAX_CHUNK."""
+    if chunk:
+        return max(chunk, 1)
+    if total is None:
+        return MAX_CHUNK
+    return min(max(-(-total // (4 * max(slots, 1))), 1), MAX_CHUNK)
+
+
+WorkFn = Callable[[Settings, Sequence[Task]], list[Outcome]]
+
+
 def run_campaign(campaign: Campaign, *, secret: bytes, workers: int = 1, show_progress: bool = False,
-                 log: Callable[[str], None] | None = None) -> Counts:
-    """Validate, render, build and publish every recipient of ``campaign``; return what happened."""
+                 log: Callable[[str], None] | None = None, executor: str = "local", chunk: int | None = None,
+                 shared_cache: bool | None = None, work_fn: WorkFn = work_chunk,
+                 local_files: bool = True) -> Counts:
+    """Validate, render, build and publish every recipient of ``campaign``; return what happened.
+
+    ``executor`` is ``local`` (a pool of ``workers`` processes) or a Dask scheduler's address
+    (``tcp://host:8786``) or scheduler file; ``chunk`` the recipients a task (default: see
+    :func:`chunk_size`); ``shared_cache`` shares the segment cache through the store
+    (default: the campaign's ``shared_cache``, if it has one). ``work_fn`` and
+    ``local_files`` are for benchmarks of the driver alone.
+    """
     log = log or (lambda text: print(text, file=sys.stderr))
+    if shared_cache is None:
+        shared_cache = bool(getattr(campaign, "shared_cache", False))
+    remote = executor != "local"
     campaign.out.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(campaign.ledger)
     ledger.ensure_campaign(campaign.id, link_days=campaign.link_days, config_hash=campaign_hash(campaign))
+    connections = 10 if remote else max(4 * workers, 10)
     store = open_store(campaign.store, endpoint_url=campaign.store_endpoint_url, region=campaign.store_region,
-                       max_connections=max(4 * workers, 10))
+                       max_connections=connections)
     static_folder = publish_static(store, static_files(arabic=True))
-    settings = _settings(campaign, workers, campaign_cache_dir(campaign, os.environ), "../../" + static_folder)
+    boards = {path: path.read_bytes() for path in campaign.storyboards}
+    settings = _settings(campaign, connections=connections, cache_dir=campaign_cache_dir(campaign, os.environ),
+                         static_url="../../" + static_folder, remote=remote, shared_cache=shared_cache, boards=boards)
     counts = Counts()
+    total = count_records(campaign.input)
     run = _Run(campaign, ledger, settings, secret, code_digest() + campaign_hash(campaign),
                _Csv(campaign.out / "manifest.csv", MANIFEST_FIELDS), _Csv(campaign.out / "errors.csv", ERROR_FIELDS),
-               counts, _progress(count_records(campaign.input), show_progress), log)
-    run.published = ledger.published_hashes(campaign.id)
+               counts, _progress(total, show_progress), log, boards=boards, local_files=local_files,
+               fresh=not any(ledger.counts(campaign.id).values()))
     try:
-        _drive(run, workers)
+        with open_executor(executor, work_fn, settings, workers=workers) as pool:
+            counts.executor, counts.chunk = pool.name, chunk_size(total, pool.slots, chunk)
+            _drive(run, pool, counts.chunk)
+            counts.slots = pool.slots
     finally:
         run.progress.close()
         ledger.close()
     run.manifest.close()
     run.errors.close()
-    shutil.rmtree(settings.work_dir, ignore_errors=True)
+    if settings.work_dir is not None:
+        shutil.rmtree(settings.work_dir, ignore_errors=True)
     return counts
 
 
@@ -438,56 +560,91 @@ def _inputs(run: _Run) -> Iterator[tuple[int, int, Record | RecordErrors]]:
         yield seq, line, item
 
 
-def _drive(run: _Run, workers: int) -> None:
-    window = max(4 * workers, 4)
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
-    pending: dict[Future, Task] = {}
+class _Feeder:
+    """Chunks out to the executor, results back, with a bounded number of records held anywhere.
 
-    def settle(block: bool) -> None:
-        done, _ = wait(pending, return_when=FIRST_COMPLETED, timeout=None if block else 0)
-        for future in done:
-            task = pending.pop(future)
-            try:
-                outcome = future.result()
-            except Exception as exc:  # noqa: BLE001 - a worker that died: the recipient failed, the run goes on
-                outcome = Outcome(task.record.customer_id, "failed", stage="worker",
-                                  message=f"{type(exc).__name__}: {exc}")
-            run.finish(task, outcome)
+    In flight: at most two chunks per slot (one running, one queued, so no worker
+    waits for the driver). Waiting for the manifest: at most ``window`` rows behind
+    the oldest unfinished recipient; past that, the driver stops reading input.
+    """
 
-    try:
-        for seq, line, item in _inputs(run):
-            if isinstance(item, RecordErrors):
-                first = item.errors[0]
-                for err in item.errors[1:]:
-                    run.errors.row({"line": err.line or line, "customer_id": err.customer_id or "",
-                                    "field": err.field or "", "message": err.message})
-                run.refuse(seq, first.line or line, first.customer_id, first.field or "", first.message)
-                continue
-            task = run.task_for(seq, line, item)
-            if task is None:
-                continue
-            if run.published.get(item.customer_id) == task.content_hash:
-                run.counts.unchanged += 1
-                run.emit(seq, run.manifest_row(task, "unchanged"))
-                folder = run.settings.recipients_dir / _local_name(item.customer_id)
-                if not (folder / "email.html").exists():
-                    _mail_files(run.settings, task, None)
-                run._tick()
-                continue
-            known = run.ledger.recipient(run.campaign.id, item.customer_id)
-            if known is not None and known.paid_at is not None:
-                task = replace(task, paid=True)
-            if pool is None:
-                run.finish(task, work(run.settings, task))
-                continue
-            while pending and (seq - run.next_row >= window or len(pending) >= 2 * workers):
-                settle(block=True)
-            pending[pool.submit(work, run.settings, task)] = task
-        while pending:
-            settle(block=True)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+    def __init__(self, run: _Run, pool: Executor, size: int) -> None:
+        self.run, self.pool, self.size = run, pool, size
+        self.chunk: list[Task] = []
+        self.sent: dict[int, list[Task]] = {}
+        self.next_id = 0
+
+    def limit(self) -> int:
+        return 2 * self.pool.slots
+
+    def window(self) -> int:
+        return (self.limit() + 2) * self.size
+
+    def add(self, task: Task) -> None:
+        self.chunk.append(task)
+        if len(self.chunk) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.chunk:
+            chunk, self.chunk = self.chunk, []
+            self.sent[self.next_id] = chunk
+            self.pool.submit(self.next_id, chunk)
+            self.next_id += 1
+
+    def settle(self) -> None:
+        for done in self.pool.next_done():
+            tasks = self.sent.pop(done.chunk_id)
+            if done.error is not None:  # the chunk never came back (its workers kept dying, or a bug): failed
+                message = f"{type(done.error).__name__}: {done.error}"
+                outcomes = [Outcome(t.record.customer_id, "failed", stage="worker", message=message) for t in tasks]
+            else:
+                outcomes = done.result
+            for task, outcome in zip(tasks, outcomes, strict=True):
+                self.run.finish(task, outcome)
+
+    def room(self, seq: int) -> None:
+        """Wait until record ``seq`` may be read: a free slot for its chunk, and the manifest window not full."""
+        while True:
+            if self.pool.in_flight >= self.limit():
+                self.settle()
+            elif seq - self.run.next_row >= self.window() and (self.chunk or self.pool.in_flight):
+                if self.chunk:
+                    self.flush()
+                else:
+                    self.settle()
+            else:
+                return
+
+    def drain(self) -> None:
+        self.flush()
+        while self.pool.in_flight:
+            self.settle()
+
+
+def _drive(run: _Run, pool: Executor, size: int) -> None:
+    feeder = _Feeder(run, pool, size)
+    for seq, line, item in _inputs(run):
+        feeder.room(seq)
+        if isinstance(item, RecordErrors):
+            first = item.errors[0]
+            for err in item.errors[1:]:
+                run.errors.row({"line": err.line or line, "customer_id": err.customer_id or "",
+                                "field": err.field or "", "message": err.message})
+            run.refuse(seq, first.line or line, first.customer_id, first.field or "", first.message)
+            continue
+        task = run.task_for(seq, line, item)
+        if task is None:
+            continue
+        # One query a record, nothing kept in memory (none at all on a campaign's first run).
+        known = None if run.fresh else run.ledger.recipient(run.campaign.id, item.customer_id)
+        if known is not None and known.status == "published" and known.content_hash == task.content_hash:
+            run.unchanged(task)
+            continue
+        if known is not None and known.paid_at is not None:
+            task = replace(task, paid=True)
+        feeder.add(task)
+    feeder.drain()
 
 
 def expire_campaign(campaign: Campaign, *, now: dt.datetime | None = None) -> int:

@@ -203,6 +203,8 @@ def test_ledger_holds_one_row_per_recipient_with_its_amount(published) -> None:
         assert r.amount_due == Decimal(debt["overdue_total"] if debt else record["bill"]["total"])
         assert r.currency == record["currency"] and r.status == "published" and r.token == token(r.customer_id)
         assert r.expires_at - r.published_at == dt.timedelta(days=60)
+        assert r.days_past_due == (debt["days_past_due"] if debt else None)
+        assert r.plan_installments == (debt["plan_offer"]["installments"] if debt and debt.get("plan_offer") else None)
 
 
 def test_no_personal_data_in_keys_urls_logs_errors_or_ledger(published) -> None:
