@@ -82,7 +82,7 @@ class Handler(SimpleHTTPRequestHandler):
                     {"Content-Range": f"bytes {start}-{end}/{len(data)}", "Accept-Ranges": "bytes"})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """Render, build and serve both pages; yields the base URL."""
     root = tmp_path_factory.mktemp("web")
@@ -105,7 +105,7 @@ def server(tmp_path_factory):
     httpd.server_close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # one Playwright at a time: other modules start their own
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
