@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,26 @@ DATA = HERE / "data"
 STORYBOARDS = sorted((ROOT / "storyboards").glob("*.yaml"))
 LINKS = {"page": "http://127.0.0.1:8000/r/TOKEN/", "pay": "http://127.0.0.1:8000/pay/TOKEN?option=full&src=qr",
          "plan": "http://127.0.0.1:8000/pay/TOKEN?option=plan&src=qr"}
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by `make test`; Playwright downloads no browser
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@contextlib.contextmanager
+def chromium_browser():
+    """Debian's Chromium driven by Playwright, for one test module (one Playwright runs at a time)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -26,14 +26,11 @@ from jobs.ledger import Ledger
 from microsite import SiteSettings, build_site, read_video, write_site
 from renderer import load_storyboard, plan, render
 
-from conftest import LINKS, ROOT, sample
+from conftest import LINKS, ROOT, sample, chromium_browser
 from test_events import publish, service_app, settings_for, write_campaign
 from test_reports import ADMIN, fill
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CUSTOMER = "IT-000124"  # in arrears: pay buttons on the page, a pay CTA at the end of the video
 TOKEN = "BrowserT0ken_012345678"
 PHONE = {"width": 390, "height": 844}
@@ -84,14 +81,8 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium_browser() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture

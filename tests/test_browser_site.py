@@ -24,12 +24,9 @@ from jobs import amount_due, parse_record, record_values
 from microsite import Disclosure, SiteSettings, build_site, read_video, write_site
 from renderer import load_storyboard, plan, render
 
-from conftest import LINKS, ROOT, sample
+from conftest import LINKS, ROOT, sample, chromium_browser
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 AXE = Path(os.environ.get("BILLCAST_AXE", ROOT / ".venv" / "npm" / "node_modules" / "axe-core" / "axe.min.js"))
 PAGES = {  # key: (customer, storyboard, token)
     "it": ("IT-000124", "firm_reminder", "ItPageT0ken_0123456789"),
@@ -107,14 +104,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")  # one Playwright at a time: other modules start their own
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium_browser() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture
