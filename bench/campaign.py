@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from jobs.campaign import load_campaign  # noqa: E402
+from jobs.demo import sample_rules  # noqa: E402
 from jobs.run import run_campaign  # noqa: E402
 
 SECRET = b"bench-secret-" + b"x" * 32
@@ -96,7 +97,6 @@ def write_campaign(folder: Path, count: int, size: tuple[int, int], workers: int
     with (folder / "customers.jsonl").open("w", encoding="utf-8") as f:
         for record in iter_recipients(count):
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    boards = ROOT / "storyboards"
     (folder / "campaign.toml").write_text(f"""\
 id = "bench"
 input = "customers.jsonl"
@@ -109,17 +109,7 @@ link_secret_env = "BILLCAST_BENCH_SECRET"
 size = [{size[0]}, {size[1]}]
 workers = {workers}
 
-[[rules]]
-when = "debt and debt.days_past_due > 30"
-storyboard = "{boards / 'firm_reminder.yaml'}"
-
-[[rules]]
-when = "debt"
-variants = {{ "{boards / 'soft_reminder.yaml'}" = 50, "{boards / 'soft_reminder_b.yaml'}" = 50 }}
-
-[[rules]]
-storyboard = "{boards / 'bill_explainer.yaml'}"
-""", encoding="utf-8")
+{sample_rules()}""", encoding="utf-8")
     return folder / "campaign.toml"
 
 

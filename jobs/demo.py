@@ -22,6 +22,17 @@ ROOT = default_assets_dir().parent
 DEFAULT_CAMPAIGN = ROOT / "examples" / "campaign.toml"
 
 
+def sample_rules() -> str:
+    """The sample campaign's ``[[rules]]`` tables, storyboards as absolute paths: for campaigns written elsewhere.
+
+    Benchmarks and tests that write a campaign file of their own take the demo's rules
+    from here, so there is one place that says which customer gets which storyboard.
+    """
+    text = DEFAULT_CAMPAIGN.read_text(encoding="utf-8")
+    rules = text[text.index("[[rules]]"):]
+    return rules.replace('"../storyboards/', f'"{ROOT / "storyboards"}/')
+
+
 def _store_folder(store_url: str) -> Path | None:
     return Path(store_url.removeprefix("file://")) if store_url.startswith("file://") else None
 

@@ -152,10 +152,8 @@ def published_hash_or_none(store: ObjectStore, token: str) -> str | None:
         return None
 
 
-def unpublish(store: ObjectStore, token: str) -> int:
-    """Take a recipient's page down (the page first, so nothing half-gone is ever shown); return keys deleted."""
+def unpublish(store: ObjectStore, token: str) -> None:
+    """Take a recipient's page down (the page first, so nothing half-gone is ever shown), then the rest."""
     prefix = recipient_prefix(token)
     store.delete([prefix + PAGE])
-    rest = list(store.list(prefix))
-    store.delete(rest)
-    return len(rest) + 1
+    store.delete(list(store.list(prefix)))

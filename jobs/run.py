@@ -122,10 +122,6 @@ class Counts:
     chunk: int = 1  # recipients a chunk
 
     @property
-    def done(self) -> int:
-        return self.published + self.unchanged
-
-    @property
     def exit_code(self) -> int:
         if self.failed:
             return 1

@@ -25,12 +25,13 @@ import pytest
 
 from jobs.campaign import load_campaign
 from jobs.cli import main
+from jobs.demo import sample_rules
 from jobs.ledger import Ledger
 from jobs.links import recipient_token
 from jobs.run import expire_campaign
 from jobs.store import open_store
 
-from conftest import ROOT, sample, sample_lines
+from conftest import ROOT, sample
 from s3server import aws_test_env
 
 pytest_plugins = ["s3server"]
@@ -42,7 +43,6 @@ PERSONAL = ("email", "birth_date", "postcode", "account_number", "service_addres
 
 
 def campaign_toml(folder: Path, *, store: str = "file://store", extra: str = "") -> str:
-    boards = ROOT / "storyboards"
     return f"""\
 id = "test-2026-11"
 input = "customers.jsonl"
@@ -57,17 +57,7 @@ out = "out"
 cache = "cache"
 size = [160, 90]
 {extra}
-[[rules]]
-when = "debt and debt.days_past_due > 30"
-storyboard = "{boards / 'firm_reminder.yaml'}"
-
-[[rules]]
-when = "debt"
-variants = {{ "{boards / 'soft_reminder.yaml'}" = 50, "{boards / 'soft_reminder_b.yaml'}" = 50 }}
-
-[[rules]]
-storyboard = "{boards / 'bill_explainer.yaml'}"
-"""
+{sample_rules()}"""
 
 
 def write_campaign(folder: Path, records: list, *, bad_lines: list[str] = (), **kw) -> Path:
@@ -375,3 +365,33 @@ def test_a_paid_recipient_page_goes_paid_and_stays_paid_when_republished(tmp_pat
     assert run(path) == 0  # changed after paying: republished, still paid
     page = store.get(f"r/{t}/index.html")
     assert page != paid and b"pay-card--paid" in page and b"/pay/" not in page
+
+
+def test_an_upload_that_fails_midway_leaves_the_old_page_and_no_new_media(tmp_path) -> None:
+    from jobs.publish import Extra, publish_recipient
+    from jobs.store import FolderStore
+    from microsite import Site
+    from renderer import PublishError
+
+    class Failing(FolderStore):
+        def put_file(self, key, path, **kw):
+            if key.endswith("captions.vtt"):
+                raise PublishError("the store went away")
+            super().put_file(key, path, **kw)
+
+    media = tmp_path / "media"
+    media.mkdir()
+    for name in ("video.mp4", "poster.jpg", "captions.vtt"):
+        (media / name).write_bytes(name.encode())
+    t = token("IT-000123")
+
+    def site(version: str) -> Site:
+        return Site(files={"index.html": version.encode()},
+                    copies={f"m/{version}/{name}": media / name for name in ("video.mp4", "poster.jpg", "captions.vtt")})
+
+    store = FolderStore(f"file://{tmp_path / 'store'}")
+    publish_recipient(store, t, "a" * 64, site("aaaaaaaaaaaaaaaa"), [Extra("qr.png", data=b"qr")])
+    before = {k: store.get(k) for k in store.list()}
+    with pytest.raises(PublishError):
+        publish_recipient(Failing(store.url), t, "b" * 64, site("bbbbbbbbbbbbbbbb"))
+    assert {k: store.get(k) for k in store.list()} == before  # the old page and its media, untouched

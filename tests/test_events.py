@@ -19,11 +19,11 @@ import pytest
 from flask import Flask
 
 from jobs.campaign import Campaign, load_campaign
+from jobs.demo import sample_rules
 from jobs.ledger import Ledger
 from microsite import events
 from microsite.service import ServiceSettings, create_app
 
-from conftest import ROOT
 
 CAMPAIGN = "ev-2026-11"
 PUBLIC = "https://bills.lumen.test"
@@ -45,7 +45,6 @@ def write_campaign(folder: Path, campaign_id: str = CAMPAIGN, *, public_url: str
     """A loadable campaign file in ``folder`` (its ledger and store there too), loaded."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "customers.jsonl").write_text("", encoding="utf-8")
-    boards = ROOT / "storyboards"
     (folder / "campaign.toml").write_text(f"""\
 id = "{campaign_id}"
 input = "customers.jsonl"
@@ -56,17 +55,7 @@ link_days = 60
 ledger = "sqlite:///ledger.db"
 out = "out"
 
-[[rules]]
-when = "debt and debt.days_past_due > 30"
-storyboard = "{boards / 'firm_reminder.yaml'}"
-
-[[rules]]
-when = "debt"
-variants = {{ "{boards / 'soft_reminder.yaml'}" = 50, "{boards / 'soft_reminder_b.yaml'}" = 50 }}
-
-[[rules]]
-storyboard = "{boards / 'bill_explainer.yaml'}"
-""", encoding="utf-8")
+{sample_rules()}""", encoding="utf-8")
     return load_campaign(folder / "campaign.toml")
 
 
