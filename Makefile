@@ -45,11 +45,11 @@ demo: $(STAMP)
 	$(BIN)/billcast demo
 
 test: $(TEST_STAMP) $(CHROMIUM_STAMP) $(JAVA_STAMP) $(AXE)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -P -m pytest -q
 
 # Regenerate the golden frames deliberately after an intended visual change.
 golden: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q tests/test_golden.py --regen-golden
+	$(BIN)/python -P -m pytest -q tests/test_golden.py --regen-golden
 
 clean:
 	rm -rf $(VENV) var

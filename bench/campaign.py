@@ -48,9 +48,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jobs.campaign import load_campaign  # noqa: E402
-from jobs.demo import sample_rules  # noqa: E402
-from jobs.run import run_campaign  # noqa: E402
+from billcast.jobs.campaign import load_campaign  # noqa: E402
+from billcast.demo import sample_rules  # noqa: E402
+from billcast.jobs.run import run_campaign  # noqa: E402
 
 SECRET = b"bench-secret-" + b"x" * 32
 
@@ -155,7 +155,7 @@ def _fresh(tmp: Path, name: str, count: int, size: tuple[int, int], workers: int
 
 
 def _warm_worker() -> None:
-    from jobs.run import _own_code
+    from billcast.jobs.run import _own_code
 
     _own_code()
 
@@ -216,7 +216,7 @@ def scaling(args: argparse.Namespace, size: tuple[int, int]) -> None:
 
 def fake_chunk(settings, tasks):
     """A worker that publishes nothing and takes no time: only the driver is measured."""
-    from jobs.run import Outcome
+    from billcast.jobs.run import Outcome
 
     return [Outcome(t.record.customer_id, "published", thumb_size=(160, 90), qr=b"") for t in tasks]
 
@@ -254,14 +254,14 @@ def driver_one(count: int, workers: int, ledger: str, executor: str = "local", c
     import threading
 
     if not duplicates:  # diagnosis only: what the driver holds without record_files' dict of every id seen
-        import jobs.record_files
+        import billcast.jobs.record_files
 
-        jobs.record_files._duplicate = lambda *args: []  # type: ignore[assignment]
+        billcast.jobs.record_files._duplicate = lambda *args: []  # type: ignore[assignment]
 
     if ledger == "stub":
-        import jobs.run
+        import billcast.jobs.run
 
-        jobs.run.Ledger = StubLedger  # type: ignore[misc]  # this process only: it exists for this one run
+        billcast.jobs.run.Ledger = StubLedger  # type: ignore[misc]  # this process only: it exists for this one run
 
     with tempfile.TemporaryDirectory(prefix="billcast-driver-") as tmp:
         written = time.monotonic()
@@ -336,9 +336,9 @@ def chunks(args: argparse.Namespace) -> None:
     import dask
     from distributed import LocalCluster
 
-    import jobs.run
+    import billcast.jobs.run
 
-    jobs.run.Ledger = StubLedger  # type: ignore[misc]  # only Dask's and the driver's own costs are measured
+    billcast.jobs.run.Ledger = StubLedger  # type: ignore[misc]  # only Dask's and the driver's own costs are measured
     rows = []
     with dask.config.set({"distributed.worker.profile.enabled": False}):
         cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None,

@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jobs.links import recipient_links  # noqa: E402
-from jobs import Record, load_records, record_values  # noqa: E402
-from renderer import Compositor, Drawer, default_fonts_dir, load_storyboard, plan, render  # noqa: E402
+from billcast.jobs.links import recipient_links  # noqa: E402
+from billcast.jobs import Record, load_records, record_values  # noqa: E402
+from billcast.renderer import Compositor, Drawer, default_fonts_dir, load_storyboard, plan, render  # noqa: E402
 
 CUSTOMERS = {"bill_explainer": "IT-000123", "soft_reminder": "DE-000456", "firm_reminder": "US-001235"}
 LINKS = recipient_links("http://127.0.0.1:8000", "http://127.0.0.1:8000", "x" * 22)
@@ -56,7 +56,7 @@ def measure(name: str, record: Record, do_render: bool) -> dict:
         fh.write(record.model_dump_json())
         fh.flush()
         s = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "jobs.cli", "preview", str(ROOT / "storyboards" / f"{name}.yaml"),
+        subprocess.run([sys.executable, "-m", "billcast.cli", "preview", str(ROOT / "storyboards" / f"{name}.yaml"),
                         "--customer", fh.name, "--at", f"{mid[len(mid) // 2]:.2f}", "--out",
                         str(Path(tempfile.gettempdir()) / "bench-preview.png")], check=True, cwd=ROOT,
                        stdout=subprocess.DEVNULL)

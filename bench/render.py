@@ -40,16 +40,16 @@ sys.path.insert(0, str(ROOT))
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jobs.links import recipient_links, recipient_token  # noqa: E402
-from jobs import Record, load_records, record_values  # noqa: E402
-from renderer import (Compositor, Drawer, SegmentCache, VideoSettings, default_fonts_dir, load_storyboard,  # noqa: E402
+from billcast.jobs.links import recipient_links, recipient_token  # noqa: E402
+from billcast.jobs import Record, load_records, record_values  # noqa: E402
+from billcast.renderer import (Compositor, Drawer, SegmentCache, VideoSettings, default_fonts_dir, load_storyboard,  # noqa: E402
                       plan, preview, render)
-from renderer.encoding import X264_ANALYSIS  # noqa: E402
-from renderer import engine_ffmpeg  # noqa: E402
-from renderer.engine_ffmpeg import ffmpeg_exe  # noqa: E402
-from renderer.engine_ffmpeg import run as run_ffmpeg  # noqa: E402
-from renderer import segments  # noqa: E402
-from renderer.segments import split_scene  # noqa: E402
+from billcast.renderer.encoding import X264_ANALYSIS  # noqa: E402
+from billcast.renderer import engine_ffmpeg  # noqa: E402
+from billcast.renderer.engine_ffmpeg import ffmpeg_exe  # noqa: E402
+from billcast.renderer.engine_ffmpeg import run as run_ffmpeg  # noqa: E402
+from billcast.renderer import segments  # noqa: E402
+from billcast.renderer.segments import split_scene  # noqa: E402
 
 SECRET = b"bench-link-secret-" + b"x" * 16
 

@@ -30,8 +30,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jobs import Record, amount_due, load_records, record_values  # noqa: E402
-from microsite import SiteSettings, build_site, parse_cta, qr_matrix, write_site  # noqa: E402
+from billcast.jobs import Record, amount_due, load_records, record_values  # noqa: E402
+from billcast.microsite import SiteSettings, build_site, parse_cta, qr_matrix, write_site  # noqa: E402
 
 CTA = ROOT / "tests" / "data" / "site" / "cta.json"
 SETTINGS = SiteSettings(pay_url="https://pay.lumen-energia.example", public_url="https://bills.lumen-energia.example")

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from renderer import RecordError, SourceError, StoryboardError, parse_storyboard
+from billcast.renderer import RecordError, SourceError, StoryboardError, parse_storyboard
 
 from .records import known_locale
 from .rules import SAFE_ERRORS, evaluate, when_problems

@@ -24,7 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-from renderer import BillcastError
+from billcast.renderer import BillcastError
 
 ALLOWED_FAILURES = 3  # deaths of the worker running a chunk before the chunk is given up (Dask's default too)
 DASK_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")

@@ -16,8 +16,8 @@ import numpy as np
 from jinja2 import Environment, StrictUndefined, Template
 from PIL import Image, ImageDraw
 
-from microsite import load_catalogs, page_link, pay_link, qr_matrix
-from renderer import parse_locale
+from billcast.microsite import load_catalogs, page_link, pay_link, qr_matrix
+from billcast.renderer import parse_locale
 
 QR_MODULE_PX = 10  # 10 px a module: about 2.5 cm across at 300 dpi for a typical link
 QR_QUIET = 4

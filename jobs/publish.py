@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from microsite import Site
+from billcast.microsite import Site
 
 from .store import IMMUTABLE, NO_STORE, ObjectNotFound, ObjectStore
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from renderer import RecordError
+from billcast.renderer import RecordError
 
 from .records import _CUSTOMER_ID, _SNIFF_ID, CSV_JSON_COLUMNS, Record, RecordErrors, _readable_id, parse_record
 

@@ -37,7 +37,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from renderer import RecordError
+from billcast.renderer import RecordError
 
 __all__ = [
     "Bill", "BillLine", "Debt", "Invoice", "PlanOffer", "Record", "RecordErrors", "UsagePeriod",

@@ -37,8 +37,8 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from microsite import Disclosure, SiteSettings, build_site, load_catalogs, page_link, read_video, static_files
-from renderer import (ENGINE_VERSION, BillcastError, SegmentCache, StoryboardError, default_assets_dir,
+from billcast.microsite import Disclosure, SiteSettings, build_site, load_catalogs, page_link, read_video, static_files
+from billcast.renderer import (ENGINE_VERSION, BillcastError, SegmentCache, StoryboardError, default_assets_dir,
                       default_cache_dir, parse_storyboard, plan, render)
 
 from .campaign import Campaign, ChoiceError, choose, campaign_hash
@@ -146,7 +146,7 @@ def code_digest() -> str:
         version = "0"
     digest.update(f"{version}\0{ENGINE_VERSION}\0".encode())
     digest.update(_tree_digest(default_assets_dir()).encode())
-    site_root = Path(str(resources.files("microsite")))
+    site_root = Path(str(resources.files("billcast.microsite")))
     for folder in ("templates", "catalogs", "static"):
         digest.update(_tree_digest(site_root / folder).encode())
     return digest.hexdigest()

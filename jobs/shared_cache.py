@@ -17,8 +17,8 @@ import os
 import uuid
 from pathlib import Path
 
-from renderer import BillcastError, SegmentCache
-from renderer.cache import DEFAULT_MAX_BYTES, file_digest
+from billcast.renderer import BillcastError, SegmentCache
+from billcast.renderer.cache import DEFAULT_MAX_BYTES, file_digest
 
 from .store import IMMUTABLE, ObjectNotFound, ObjectStore
 

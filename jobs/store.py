@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from renderer import PublishError
+from billcast.renderer import PublishError
 
 NO_STORE = "no-store"
 """Cache-Control for pages that carry personal data: never kept by browsers or proxies."""

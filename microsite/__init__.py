@@ -5,6 +5,7 @@ turns one recipient's record values, render outputs, token and the campaign's
 settings into a folder of static files.
 """
 
+from .assets import static_dir as static_dir
 from .assets import static_files as static_files
 from .build import Site as Site
 from .build import build_site as build_site
@@ -14,6 +15,7 @@ from .catalog import load_catalogs as load_catalogs
 from .errors import SiteError as SiteError
 from .links import PAY_OPTIONS as PAY_OPTIONS
 from .links import SOURCES as SOURCES
+from .links import origin as origin
 from .links import page_link as page_link
 from .links import pay_link as pay_link
 from .qr import qr_matrix as qr_matrix

@@ -50,7 +50,7 @@ class Site:
 
 @lru_cache(maxsize=1)
 def _template() -> Template:
-    env = Environment(loader=PackageLoader("microsite", "templates"), autoescape=True, undefined=StrictUndefined,
+    env = Environment(loader=PackageLoader(__package__, "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     return env.get_template("page.html")
 

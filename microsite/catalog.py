@@ -101,7 +101,7 @@ class Catalogs:
 
 
 def default_catalog_dir() -> Path:
-    return Path(str(resources.files("microsite") / "catalogs"))
+    return Path(str(resources.files("billcast.microsite") / "catalogs"))
 
 
 @lru_cache(maxsize=8)

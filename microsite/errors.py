@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from renderer import BillcastError
+from billcast.renderer import BillcastError
 
 
 class SiteError(BillcastError):

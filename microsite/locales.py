@@ -16,7 +16,7 @@ from babel import Locale
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 
-from renderer import parse_locale
+from billcast.renderer import parse_locale
 
 
 def bcp47(locale: Locale) -> str:

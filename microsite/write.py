@@ -10,7 +10,7 @@ import shutil
 import uuid
 from pathlib import Path, PurePosixPath
 
-from renderer import replace_dir
+from billcast.renderer import replace_dir
 
 from .build import Site
 from .errors import SiteError

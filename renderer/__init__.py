@@ -18,6 +18,7 @@ from .errors import PublishError as PublishError
 from .errors import RecordError as RecordError
 from .errors import SourceError as SourceError
 from .errors import StoryboardError as StoryboardError
+from .packaged import packaged as packaged
 from .plan import plan as plan
 from .render import ENGINES as ENGINES
 from .render import RenderResult as RenderResult

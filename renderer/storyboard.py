@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import AssetError, StoryboardError
+from .packaged import packaged
 
 COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -360,8 +361,8 @@ def _parse_yaml(text: str, path: str) -> tuple[Any, dict[tuple, int]]:
 
 
 def default_assets_dir() -> Path:
-    """The project's ``assets/`` folder, beside the packages."""
-    return Path(__file__).resolve().parent.parent / "assets"
+    """The packaged ``assets/`` folder: fonts, images and audio beds that ship with Billcast."""
+    return packaged("assets")
 
 
 def parse_storyboard(text: str, *, path: str = "<storyboard>", assets_dir: Path | None = None) -> Storyboard:

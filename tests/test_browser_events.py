@@ -21,10 +21,10 @@ import pytest
 from flask import Flask, send_from_directory
 from werkzeug.serving import make_server
 
-from jobs import amount_due, parse_record, record_values
-from jobs.ledger import Ledger
-from microsite import SiteSettings, build_site, read_video, write_site
-from renderer import load_storyboard, plan, render
+from billcast.jobs import amount_due, parse_record, record_values
+from billcast.jobs.ledger import Ledger
+from billcast.microsite import SiteSettings, build_site, read_video, write_site
+from billcast.renderer import load_storyboard, plan, render
 
 from conftest import LINKS, ROOT, sample, chromium_browser
 from test_events import publish, service_app, settings_for, write_campaign

@@ -20,9 +20,9 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from jobs import amount_due, parse_record, record_values
-from microsite import Disclosure, SiteSettings, build_site, read_video, write_site
-from renderer import load_storyboard, plan, render
+from billcast.jobs import amount_due, parse_record, record_values
+from billcast.microsite import Disclosure, SiteSettings, build_site, read_video, write_site
+from billcast.renderer import load_storyboard, plan, render
 
 from conftest import LINKS, ROOT, sample, chromium_browser
 

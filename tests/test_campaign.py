@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from jobs.campaign import (Campaign, CampaignError, CampaignErrors, ChoiceError, campaign_hash, choose,
+from billcast.jobs.campaign import (Campaign, CampaignError, CampaignErrors, ChoiceError, campaign_hash, choose,
                            load_campaign)
-from jobs.links import link_secret, recipient_token
-from jobs.records import parse_record, record_values
-from renderer import BillcastError
+from billcast.jobs.links import link_secret, recipient_token
+from billcast.jobs.records import parse_record, record_values
+from billcast.renderer import BillcastError
 
 from conftest import ROOT, sample
 

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from jobs.campaign import load_campaign
-from jobs.cli import main
-from jobs.demo import sample_rules
-from jobs.ledger import Ledger
-from jobs.links import recipient_token
-from jobs.run import expire_campaign
-from jobs.store import open_store
+from billcast.jobs.campaign import load_campaign
+from billcast.cli import main
+from billcast.demo import sample_rules
+from billcast.jobs.ledger import Ledger
+from billcast.jobs.links import recipient_token
+from billcast.jobs.run import expire_campaign
+from billcast.jobs.store import open_store
 
 from conftest import ROOT, sample
 from s3server import aws_test_env
@@ -257,7 +257,7 @@ def test_killed_midway_then_resumed_equals_an_uninterrupted_run(tmp_path) -> Non
 
     killed = write_campaign(tmp_path / "killed", records)
     env = {**os.environ, "BILLCAST_TEST_SECRET": SECRET}
-    proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", "run", str(killed), "--quiet", "--workers", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "billcast.cli", "run", str(killed), "--quiet", "--workers", "2"],
                             env=env, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     pages = tmp_path / "killed" / "store" / "r"
@@ -340,7 +340,7 @@ def test_a_campaign_publishes_to_s3(tmp_path, s3_server, s3_bucket, monkeypatch)
 
 
 def test_a_paid_recipient_page_goes_paid_and_stays_paid_when_republished(tmp_path) -> None:
-    from jobs.publish import show_paid
+    from billcast.jobs.publish import show_paid
 
     records = good_records()[1:2]  # a debtor
     path = write_campaign(tmp_path, records)
@@ -368,10 +368,10 @@ def test_a_paid_recipient_page_goes_paid_and_stays_paid_when_republished(tmp_pat
 
 
 def test_an_upload_that_fails_midway_leaves_the_old_page_and_no_new_media(tmp_path) -> None:
-    from jobs.publish import Extra, publish_recipient
-    from jobs.store import FolderStore
-    from microsite import Site
-    from renderer import PublishError
+    from billcast.jobs.publish import Extra, publish_recipient
+    from billcast.jobs.store import FolderStore
+    from billcast.microsite import Site
+    from billcast.renderer import PublishError
 
     class Failing(FolderStore):
         def put_file(self, key, path, **kw):

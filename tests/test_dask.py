@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from jobs.campaign import load_campaign
-from jobs.cli import main
-from jobs.executors import LocalExecutor
-from jobs.ledger import Ledger
-from jobs.store import IMMUTABLE, open_store
+from billcast.jobs.campaign import load_campaign
+from billcast.cli import main
+from billcast.jobs.executors import LocalExecutor
+from billcast.jobs.ledger import Ledger
+from billcast.jobs.store import IMMUTABLE, open_store
 
 from test_campaign_run import GOOD, SECRET, good_records, objects, read_csv, write_campaign
 
@@ -122,7 +122,7 @@ def local_run(tmp_path_factory) -> dict:
     Run once per version of the code: content hashes cover the page templates and
     assets, so a reference made before someone edited one would differ for that reason alone.
     """
-    from jobs.run import code_digest
+    from billcast.jobs.run import code_digest
 
     code = code_digest()
     if code not in _LOCAL:
@@ -175,7 +175,7 @@ def test_a_worker_killed_midway_is_replaced_and_every_recipient_published_once(l
     path = write_campaign(tmp_path / "campaign", good_records())
     pages = tmp_path / "campaign" / "store" / "r"
     with cluster(tmp_path / "cluster") as c:
-        driver = subprocess.Popen([sys.executable, "-m", "jobs.cli", "run", str(path), "--quiet", "--executor",
+        driver = subprocess.Popen([sys.executable, "-m", "billcast.cli", "run", str(path), "--quiet", "--executor",
                                    c.address, "--chunk", "1"], env={**os.environ, "BILLCAST_TEST_SECRET": SECRET},
                                   cwd=tmp_path, start_new_session=True, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT)
@@ -243,14 +243,14 @@ def test_the_local_pool_reruns_the_chunks_of_a_worker_that_died(tmp_path) -> Non
 # --- the driver holds a bounded number of records ----------------------------------------------------
 
 def _instant(settings, tasks):
-    from jobs.run import Outcome
+    from billcast.jobs.run import Outcome
 
     time.sleep(0.002 * (hash(tasks[0].token) % 5))  # chunks finish out of order
     return [Outcome(t.record.customer_id, "published", thumb_size=(160, 90), qr=b"") for t in tasks]
 
 
 def test_the_driver_holds_a_bounded_window_of_records(tmp_path, monkeypatch) -> None:
-    import jobs.run as run
+    import billcast.jobs.run as run
 
     records = good_records()
     lines = [json.dumps({**records[i % len(records)], "customer_id": f"C-{i}"}) for i in range(600)]
@@ -275,7 +275,7 @@ def test_the_driver_holds_a_bounded_window_of_records(tmp_path, monkeypatch) -> 
 # --- the shared segment cache ------------------------------------------------------------------------
 
 def test_the_shared_cache_fetches_what_another_host_encoded(tmp_path) -> None:
-    from jobs.shared_cache import SharedSegmentCache, segment_key
+    from billcast.jobs.shared_cache import SharedSegmentCache, segment_key
 
     store = open_store(f"file://{tmp_path / 'store'}")
     here, there = SharedSegmentCache(tmp_path / "a", store), SharedSegmentCache(tmp_path / "b", store)

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from jobs.campaign import Campaign, load_campaign
-from jobs.demo import sample_rules
-from jobs.ledger import Ledger
-from microsite import events
-from microsite.service import ServiceSettings, create_app
+from billcast.jobs.campaign import Campaign, load_campaign
+from billcast.demo import sample_rules
+from billcast.jobs.ledger import Ledger
+from billcast.service import events
+from billcast.service.app import ServiceSettings, create_app
 
 
 CAMPAIGN = "ev-2026-11"

@@ -13,13 +13,13 @@ import av
 import numpy as np
 import pytest
 
-import renderer.engine_ffmpeg as engine
-from jobs import parse_record, record_values
-from jobs.cli import main
-from renderer import (Compositor, Drawer, EncodeError, SegmentCache, VideoSettings, default_fonts_dir,
+import billcast.renderer.engine_ffmpeg as engine
+from billcast.jobs import parse_record, record_values
+from billcast.cli import main
+from billcast.renderer import (Compositor, Drawer, EncodeError, SegmentCache, VideoSettings, default_fonts_dir,
                       load_storyboard, plan, render)
-from renderer.encoding import X264_ANALYSIS
-from renderer.segments import MIN_HOLD, frame_states, part_key, split_scene
+from billcast.renderer.encoding import X264_ANALYSIS
+from billcast.renderer.segments import MIN_HOLD, frame_states, part_key, split_scene
 
 from conftest import LINKS, ROOT, sample
 
@@ -97,7 +97,7 @@ def test_joins_neither_drop_nor_repeat_frames(both_engines, name: str) -> None:
 
 
 def test_parts_pair_into_segments() -> None:
-    from renderer.segments import Part
+    from billcast.renderer.segments import Part
 
     m, h = Part("motion", 0, 5), Part("hold", 5, 20)
     assert engine.units((m, h, Part("motion", 25, 3))) == [(m, h), (Part("motion", 25, 3), None)]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageChops
 
-from renderer import load_storyboard, plan, preview
+from billcast.renderer import load_storyboard, plan, preview
 
 from conftest import DATA, HERE, LINKS
 

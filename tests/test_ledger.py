@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from jobs import ledger as ledger_module
-from jobs.ledger import Ledger, LedgerError, Recipient
-from renderer import BillcastError
+from billcast.jobs import ledger as ledger_module
+from billcast.jobs.ledger import Ledger, LedgerError, Recipient
+from billcast.renderer import BillcastError
 
 POSTGRES_ADMIN_URL = os.environ.get("BILLCAST_TEST_POSTGRES_URL")
 NOW = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)

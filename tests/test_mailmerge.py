@@ -10,7 +10,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from jobs.mailmerge import QR_MODULE_PX, email_gif, email_html, qr_png, qr_target
+from billcast.jobs.mailmerge import QR_MODULE_PX, email_gif, email_html, qr_png, qr_target
 
 TOKEN = "Tk3n-Tk3n_Tk3nTk3nTk3A"
 LINK = f"https://bills.lumen.test/r/{TOKEN}/"

@@ -26,17 +26,17 @@ import pytest
 import stripe
 from flask.testing import FlaskClient
 
-from jobs.campaign import Campaign, load_campaign
-from jobs.ledger import Ledger
-from jobs.publish import media_folder, publish_recipient
-from jobs.records import amount_due, parse_record, record_values
-from jobs.store import ObjectStore, open_store
-from microsite import SiteSettings, build_site
-from microsite import payments as payments_module
-from microsite import webhooks as webhooks_module
-from microsite.payments import expected_amount, idempotency_key, installments, minor_units
-from microsite.service import ServiceSettings, create_app
-from renderer import PaymentError
+from billcast.jobs.campaign import Campaign, load_campaign
+from billcast.jobs.ledger import Ledger
+from billcast.jobs.publish import media_folder, publish_recipient
+from billcast.jobs.records import amount_due, parse_record, record_values
+from billcast.jobs.store import ObjectStore, open_store
+from billcast.microsite import SiteSettings, build_site
+from billcast.service import payments as payments_module
+from billcast.service import webhooks as webhooks_module
+from billcast.service.payments import expected_amount, idempotency_key, installments, minor_units
+from billcast.service.app import ServiceSettings, create_app
+from billcast.renderer import PaymentError
 
 from conftest import ROOT, sample
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from jobs import parse_record, record_values
-from renderer import load_storyboard, parse_storyboard, plan
-from renderer.errors import StoryboardError
-from renderer.timeline import ChartSpec, QRSpec, TableSpec, TextSpec
+from billcast.jobs import parse_record, record_values
+from billcast.renderer import load_storyboard, parse_storyboard, plan
+from billcast.renderer.errors import StoryboardError
+from billcast.renderer.timeline import ChartSpec, QRSpec, TableSpec, TextSpec
 
 from conftest import LINKS, ROOT, sample
 from test_storyboard import BASE

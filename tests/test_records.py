@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from jobs import Record, RecordErrors, amount_due, load_record_file, load_records, parse_record, record_values
-from renderer import RecordError
+from billcast.jobs import Record, RecordErrors, amount_due, load_record_file, load_records, parse_record, record_values
+from billcast.renderer import RecordError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

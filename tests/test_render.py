@@ -15,9 +15,9 @@ import pytest
 import webvtt
 from PIL import Image
 
-from jobs import parse_record, record_values
-from jobs.cli import main
-from renderer import AssetError, load_storyboard, plan, preview, render
+from billcast.jobs import parse_record, record_values
+from billcast.cli import main
+from billcast.renderer import AssetError, load_storyboard, plan, preview, render
 
 from conftest import DATA, LINKS, ROOT, sample
 from test_storyboard import BASE
@@ -144,7 +144,7 @@ def test_a_silent_storyboard_has_no_audio_stream(tmp_path: Path) -> None:
 
 
 def test_captions_escape_markup(tmp_path: Path) -> None:
-    from renderer import webvtt as to_vtt
+    from billcast.renderer import webvtt as to_vtt
 
     board = load_storyboard(DATA / "golden.yaml")
     timeline = plan(board, {"first_name": "A", "usage": [], "lines": [], "locale": "en-US"}, LINKS)

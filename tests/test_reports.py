@@ -17,11 +17,11 @@ from decimal import Decimal
 
 import pytest
 
-from jobs.campaign import Campaign
-from jobs.ledger import Ledger, LedgerError
-from jobs.report import (CSV_COLUMNS, BucketRow, FunnelRow, SourceRow, build_report, campaign_report,
+from billcast.jobs.campaign import Campaign
+from billcast.jobs.ledger import Ledger, LedgerError
+from billcast.jobs.report import (CSV_COLUMNS, BucketRow, FunnelRow, SourceRow, build_report, campaign_report,
                          dpd_bucket, format_report, major_units, reconciliation_csv, report_command)
-from microsite.reports import CSP
+from billcast.service.reports import CSP
 
 from test_events import NOW, publish, service_app, settings_for, write_campaign
 
@@ -345,7 +345,7 @@ def test_a_ledger_that_cannot_be_read_is_a_503_naming_it(client, monkeypatch) ->
     def broken(ledger, campaign_id):
         raise LedgerError("OperationalError: unable to open database file", where="sqlite:///x.db", field="events")
 
-    monkeypatch.setattr("microsite.reports.campaign_report", broken)
+    monkeypatch.setattr("billcast.service.reports.campaign_report", broken)
     response = client.get(f"/reports/{CAMPAIGN}", headers=BEARER)
     assert response.status_code == 503 and response.headers["Content-Security-Policy"] == CSP
     assert "sqlite:///x.db: events: OperationalError: unable to open database file" in response.get_data(as_text=True)

@@ -7,11 +7,11 @@ import stat
 
 import pytest
 
-from jobs.campaign import load_campaign
-from jobs.links import recipient_token
-from jobs.run import run_campaign
-from microsite.service import ServiceSettings, create_app
-from renderer import PaymentError
+from billcast.jobs.campaign import load_campaign
+from billcast.jobs.links import recipient_token
+from billcast.jobs.run import run_campaign
+from billcast.service.app import ServiceSettings, create_app
+from billcast.renderer import PaymentError
 
 from test_campaign_run import SECRET, good_records, write_campaign
 

@@ -20,12 +20,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from jobs import amount_due, parse_record, record_values
-from microsite import (Disclosure, SiteError, SiteSettings, build_site, load_catalogs, parse_cta, read_video,
+from billcast.jobs import amount_due, parse_record, record_values
+from billcast.microsite import (Disclosure, SiteError, SiteSettings, build_site, load_catalogs, parse_cta, read_video,
                        write_site)
-from microsite.chart import usage_chart
-from microsite.locales import formatter
-from renderer import load_storyboard
+from billcast.microsite.chart import usage_chart
+from billcast.microsite.locales import formatter
+from billcast.renderer import load_storyboard
 
 from conftest import DATA, ROOT, sample, sample_lines
 
@@ -457,9 +457,9 @@ def test_a_corrupt_cta_json_is_named_with_its_field(tmp_path, text, message) -> 
     assert str(render / "cta.json") in str(caught.value)
 
 
-def test_the_builder_imports_nothing_of_jobs_and_does_no_work_at_import() -> None:
-    code = ("import sys, microsite, microsite.build as b, microsite.catalog as c\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jobs', 'playwright')),"
+def test_the_builder_imports_nothing_of_jobs_or_flask_and_does_no_work_at_import() -> None:
+    code = ("import sys, billcast.microsite, billcast.microsite.build as b, billcast.microsite.catalog as c\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('billcast.jobs', 'billcast.service', 'flask'))),"
             " b._template.cache_info().currsize, c.load_catalogs.cache_info().currsize)")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert run.stdout.split() == ["[]", "0", "0"]

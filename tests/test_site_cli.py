@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from jobs.cli import main
-from renderer.errors import RecordError
+from billcast.cli import main
+from billcast.renderer.errors import RecordError
 
 from conftest import ROOT, sample
 from test_site import Page, fake_render
 
-SITE_EXIT = 7  # microsite.SiteError.exit_code
+SITE_EXIT = 7  # billcast.microsite.SiteError.exit_code
 
 
 def leftovers(folder: Path) -> list[str]:

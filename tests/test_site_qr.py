@@ -11,8 +11,8 @@ import zxingcpp
 from PIL import Image
 from qrcode.util import MODE_8BIT_BYTE, QRData, lost_point
 
-from microsite import qr_matrix
-from microsite.qr import QUIET, qr_path
+from billcast.microsite import qr_matrix
+from billcast.microsite.qr import QUIET, qr_path
 
 # Byte lengths that land on every version 1-20 at level M (and a few boundaries).
 LENGTHS = [1, 14, 15, 26, 42, 62, 84, 106, 122, 152, 180, 213, 251, 287, 331, 362, 412, 450, 504, 560, 624, 666]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.store import (IMMUTABLE, NO_STORE, PRIVATE, FolderStore, ObjectInfo, ObjectNotFound, ObjectStore,
+from billcast.jobs.store import (IMMUTABLE, NO_STORE, PRIVATE, FolderStore, ObjectInfo, ObjectNotFound, ObjectStore,
                         S3Store, guess_content_type, open_store)
-from renderer import BillcastError, PublishError
+from billcast.renderer import BillcastError, PublishError
 from s3server import AWS_ENV, AWS_UNSET, aws_test_env, s3_client
 
 pytest_plugins = ["s3server"]
@@ -413,7 +413,7 @@ def test_folder_failed_overwrite_keeps_the_old_object_and_headers(tmp_path: Path
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 
-    monkeypatch.setattr("jobs.store.os.replace", failing_replace)
+    monkeypatch.setattr("billcast.jobs.store.os.replace", failing_replace)
     with pytest.raises(PublishError, match=r"r/t/index\.html: cannot store: No space left on device"):
         store.put_bytes("r/t/index.html", b"new", content_type="text/plain", metadata={"v": "2"})
     monkeypatch.undo()

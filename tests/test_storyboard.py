@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.cli import main
-from renderer import StoryboardErrors, load_storyboard, parse_storyboard
-from renderer.errors import StoryboardError
+from billcast.cli import main
+from billcast.renderer import StoryboardErrors, load_storyboard, parse_storyboard
+from billcast.renderer.errors import StoryboardError
 
 from conftest import ROOT, STORYBOARDS
 

@@ -20,9 +20,9 @@ import pytest
 from flask import Flask
 from PIL import Image, ImageChops
 
-from microsite import studio
-from microsite.service import Service, ServiceSettings, _signin, _signout
-from microsite.studio_files import HISTORY_KEEP
+from billcast.service import studio
+from billcast.service.app import Service, ServiceSettings, _signin, _signout
+from billcast.service.studio_files import HISTORY_KEEP
 
 from conftest import ROOT
 
@@ -42,7 +42,7 @@ def make_app(root: Path) -> Flask:
             shutil.copy(ROOT / "examples" / name, samples / name)
     settings = ServiceSettings(campaigns=(), webhook_secret="whsec_studio_tests", session_secret=b"k" * 32,
                                admin_token=ADMIN, secure_cookies=False)
-    app = Flask("microsite.service", instance_path=str(root / "instance"))
+    app = Flask("billcast.service.app", instance_path=str(root / "instance"))
     app.config.update(SECRET_KEY=settings.session_secret, SESSION_COOKIE_SECURE=False, SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_NAME="billcast_admin",
                       MAX_CONTENT_LENGTH=1024 * 1024, BILLCAST_STORYBOARDS=boards, BILLCAST_SAMPLES=samples,
@@ -242,7 +242,7 @@ def test_someone_elses_save_in_between_is_not_overwritten_without_asking(st) -> 
 
 
 def test_the_history_keeps_the_last_saves_only(st, monkeypatch) -> None:
-    from microsite import studio_files
+    from billcast.service import studio_files
 
     assert HISTORY_KEEP == 20
     monkeypatch.setattr(studio_files, "HISTORY_KEEP", 3)
@@ -350,7 +350,7 @@ def test_the_frame_is_drawn_from_the_editors_text_and_changes_with_the_greeting(
 
 
 def test_slider_moves_reuse_the_plan(st, monkeypatch) -> None:
-    from microsite import studio_check
+    from billcast.service import studio_check
 
     calls = []
     real = studio_check.plan

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jobs import parse_record, record_values
-from renderer import Drawer, default_fonts_dir, load_storyboard, plan
-from renderer.text import EMOJI_FILE, FontBook, fit, wrap
-from renderer.timeline import TextSpec
+from billcast.jobs import parse_record, record_values
+from billcast.renderer import Drawer, default_fonts_dir, load_storyboard, plan
+from billcast.renderer.text import EMOJI_FILE, FontBook, fit, wrap
+from billcast.renderer.timeline import TextSpec
 
 from conftest import LINKS, STORYBOARDS, sample_lines
 

@@ -33,10 +33,11 @@ import yaml
 from flask import (Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request, send_file,
                    session, url_for)
 
-from jobs.links import recipient_links
-from renderer import StoryboardError, default_assets_dir, default_cache_dir, parse_storyboard
+from billcast.microsite import static_dir
+from billcast.jobs.links import recipient_links
+from billcast.renderer import StoryboardError, default_cache_dir, packaged, parse_storyboard
 
-from .service import admin_required, service
+from .app import admin_required, service
 from .studio_check import (Checked, Checks, Customer, RecordProblem, check, default_sample, frame_jpeg,
                            load_samples, pasted_customer, video_timeline)
 from .studio_files import Conflict, StoryboardFolder, text_digest
@@ -84,16 +85,12 @@ def studio() -> Studio:
     return current_app.extensions["billcast_studio"]
 
 
-def _root() -> Path:
-    return default_assets_dir().parent
-
-
 def storyboards() -> StoryboardFolder:
-    return StoryboardFolder(Path(current_app.config.get("BILLCAST_STORYBOARDS") or _root() / "storyboards"))
+    return StoryboardFolder(Path(current_app.config.get("BILLCAST_STORYBOARDS") or packaged("storyboards")))
 
 
 def samples() -> tuple[Customer, ...]:
-    return studio().samples(Path(current_app.config.get("BILLCAST_SAMPLES") or _root() / "examples"))
+    return studio().samples(Path(current_app.config.get("BILLCAST_SAMPLES") or packaged("examples")))
 
 
 def segment_cache_dir() -> Path:
@@ -443,7 +440,7 @@ def _static_path(filename: str) -> Path | None:
     if filename in STUDIO_STATIC:
         return STATIC / "studio" / filename
     if filename in BRAND_STATIC:
-        return STATIC / BRAND_STATIC[filename] / filename
+        return static_dir() / BRAND_STATIC[filename] / filename
     return None
 
 

@@ -31,9 +31,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
 
-from jobs.ledger import EVENT_KINDS, LedgerError
+from billcast.jobs.ledger import EVENT_KINDS, LedgerError
 
-from .service import service
+from .app import service
 
 __all__ = ["MAX_BODY", "Beacon", "BeaconError", "RateLimiter", "blueprint", "parse_beacon"]
 

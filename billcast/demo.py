@@ -12,14 +12,13 @@ import os
 import time
 from pathlib import Path
 
-from renderer import default_assets_dir
+from billcast.renderer import packaged
 
-from .campaign import load_campaign
-from .links import link_secret
-from .run import run_campaign
+from billcast.jobs.campaign import load_campaign
+from billcast.jobs.links import link_secret
+from billcast.jobs.run import run_campaign
 
-ROOT = default_assets_dir().parent
-DEFAULT_CAMPAIGN = ROOT / "examples" / "campaign.toml"
+DEFAULT_CAMPAIGN = packaged("examples") / "campaign.toml"
 
 
 def sample_rules() -> str:
@@ -30,7 +29,7 @@ def sample_rules() -> str:
     """
     text = DEFAULT_CAMPAIGN.read_text(encoding="utf-8")
     rules = text[text.index("[[rules]]"):]
-    return rules.replace('"../storyboards/', f'"{ROOT / "storyboards"}/')
+    return rules.replace('"../storyboards/', f'"{packaged("storyboards")}/')
 
 
 def _store_folder(store_url: str) -> Path | None:
@@ -40,7 +39,7 @@ def _store_folder(store_url: str) -> Path | None:
 def run_demo(campaign_path: Path = DEFAULT_CAMPAIGN, *, workers: int | None = None,
              keep_secret: Path | None = None) -> int:
     campaign = load_campaign(campaign_path)
-    keep = keep_secret or ROOT / "var" / "link_secret"
+    keep = keep_secret or Path("var") / "link_secret"
     secret = link_secret(campaign.link_secret_env, environ=os.environ, keep=keep)
     workers = workers or campaign.workers or min(os.cpu_count() or 1, 4)
     print(f"Running the sample campaign {campaign.id} ({campaign.input.name}) with {workers} workers ...")

@@ -22,12 +22,12 @@ from babel.numbers import format_currency
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from werkzeug.routing import BuildError
 
-from jobs.campaign import Campaign
-from jobs.ledger import LedgerError
-from jobs.report import (STAGE_LABELS, STAGES, Amounts, BucketRow, FunnelRow, Report, SourceRow, campaign_report,
+from billcast.jobs.campaign import Campaign
+from billcast.jobs.ledger import LedgerError
+from billcast.jobs.report import (STAGE_LABELS, STAGES, Amounts, BucketRow, FunnelRow, Report, SourceRow, campaign_report,
                          reconciliation_csv)
 
-from .service import admin_required, service
+from .app import admin_required, service
 
 __all__ = ["CSP", "blueprint"]
 

@@ -27,8 +27,8 @@ from typing import Any
 import yaml
 from jinja2 import Environment, TemplateSyntaxError, nodes
 
-from jobs import RecordErrors, load_record_file, load_records, parse_record, record_values
-from renderer import (BillcastError, Storyboard, StoryboardError, StoryboardErrors, Timeline, parse_locale,
+from billcast.jobs import RecordErrors, load_record_file, load_records, parse_record, record_values
+from billcast.renderer import (BillcastError, Storyboard, StoryboardError, StoryboardErrors, Timeline, parse_locale,
                       parse_storyboard, plan, preview)
 
 FRAME_MAX = 1280  # longest side of a preview frame, in pixels

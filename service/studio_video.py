@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from renderer import BillcastError, SegmentCache, Timeline, render
+from billcast.renderer import BillcastError, SegmentCache, Timeline, render
 
 FILES = {  # what the page plays, and the Content-Type of each
     "video.mp4": "video/mp4",

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, redirect, request, send_file
 
-from jobs.store import ObjectInfo, ObjectStore
+from billcast.jobs.store import ObjectInfo, ObjectStore
 
-from .service import service
+from .app import service
 
 blueprint = Blueprint("serving", __name__)
 _META_CSP = re.compile(rb'<meta http-equiv="Content-Security-Policy" content="([^"]*)">')

@@ -18,13 +18,13 @@ from typing import Any
 import stripe
 from flask import Blueprint, Response, request
 
-from jobs.ledger import OPTIONS
-from jobs.publish import show_paid
-from renderer import PaymentError
+from billcast.jobs.ledger import OPTIONS
+from billcast.jobs.publish import show_paid
+from billcast.renderer import PaymentError
 
-from .links import SOURCES
+from billcast.microsite import SOURCES
 from .payments import expected_amount
-from .service import Found, service
+from .app import Found, service
 
 blueprint = Blueprint("webhooks", __name__)
 log = logging.getLogger("billcast.webhooks")

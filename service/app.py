@@ -25,9 +25,9 @@ from typing import Any
 
 from flask import Flask, Response, current_app, redirect, render_template_string, request, session, url_for
 
-from jobs.campaign import Campaign
-from jobs.ledger import Ledger, Recipient
-from jobs.store import ObjectStore, open_store
+from billcast.jobs.campaign import Campaign
+from billcast.jobs.ledger import Ledger, Recipient
+from billcast.jobs.store import ObjectStore, open_store
 
 ADMIN_ENV = "BILLCAST_ADMIN_TOKEN"
 STRIPE_KEY_ENV = "STRIPE_API_KEY"
@@ -64,7 +64,7 @@ class ServiceSettings:
         stripe_key = environ.get(STRIPE_KEY_ENV, "").strip() or None
         if not webhook:
             if stripe_key:
-                from renderer import PaymentError
+                from billcast.renderer import PaymentError
 
                 raise PaymentError(f"{STRIPE_WEBHOOK_ENV} is not set: with {STRIPE_KEY_ENV} set, give the webhook "
                                    "signing secret of the endpoint (whsec_...) from the Stripe dashboard")
@@ -239,7 +239,7 @@ def create_app(settings: ServiceSettings) -> Flask:
     """The service as a Flask app: local serving, pay, webhooks, events, reports (and the studio)."""
     from . import events, payments, reports, serving, studio, webhooks
 
-    app = Flask("microsite.service", static_folder=None)  # static/ paths belong to the published store
+    app = Flask("billcast.service.app", static_folder=None)  # static/ paths belong to the published store
     app.config.update(SECRET_KEY=settings.session_secret, SESSION_COOKIE_SECURE=settings.secure_cookies,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       SESSION_COOKIE_NAME="billcast_admin", PERMANENT_SESSION_LIFETIME=8 * 3600,

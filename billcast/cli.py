@@ -9,12 +9,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from renderer import (ENGINES, BillcastError, SegmentCache, Storyboard, StoryboardErrors, default_cache_dir,
+from billcast.renderer import (ENGINES, BillcastError, SegmentCache, Storyboard, StoryboardErrors, default_cache_dir,
                       load_storyboard, plan, preview, render)
 
-from .links import random_token, recipient_links
-from .record_files import load_record_file
-from .records import record_values
+from billcast.jobs.links import random_token, recipient_links
+from billcast.jobs.record_files import load_record_file
+from billcast.jobs.records import record_values
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -126,9 +126,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_site(args: argparse.Namespace) -> int:
-    from microsite import Disclosure, SiteSettings, build_site, load_catalogs, page_link, read_video, write_site
+    from billcast.microsite import Disclosure, SiteSettings, build_site, load_catalogs, page_link, read_video, write_site
 
-    from .records import amount_due
+    from billcast.jobs.records import amount_due
 
     record = load_record_file(args.customer)
     video = read_video(args.video_dir)
@@ -149,14 +149,14 @@ def cmd_site(args: argparse.Namespace) -> int:
 
 
 def _campaign(path: str):
-    from .campaign import load_campaign
+    from billcast.jobs.campaign import load_campaign
 
     return load_campaign(path)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .links import link_secret
-    from .run import run_campaign
+    from billcast.jobs.links import link_secret
+    from billcast.jobs.run import run_campaign
 
     campaign = _campaign(args.campaign)
     secret = link_secret(campaign.link_secret_env, environ=os.environ)
@@ -178,7 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from microsite.service import ServiceSettings, create_app
+    from billcast.service.app import ServiceSettings, create_app
 
     from .demo import DEFAULT_CAMPAIGN
 
@@ -194,13 +194,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import report_command
+    from billcast.jobs.report import report_command
 
     return report_command(Path(args.campaign), args.payments_csv, sys.stdout)
 
 
 def cmd_expire(args: argparse.Namespace) -> int:
-    from .run import expire_campaign
+    from billcast.jobs.run import expire_campaign
 
     campaign = _campaign(args.campaign)
     print(f"{campaign.id}: {expire_campaign(campaign)} expired links taken down")

@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,12 +30,11 @@ import stripe
 from babel.numbers import format_currency, get_currency_precision
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 
-from jobs.ledger import LedgerError, Recipient
-from renderer import PaymentError
+from billcast.jobs.ledger import LedgerError, Recipient
+from billcast.renderer import PaymentError
 
-from .catalog import load_catalogs
-from .links import PAY_OPTIONS, SOURCES, origin, page_link
-from .service import Found, service
+from billcast.microsite import PAY_OPTIONS, SOURCES, load_catalogs, origin, page_link, static_files
+from .app import Found, service
 
 blueprint = Blueprint("payments", __name__, template_folder="templates")
 log = logging.getLogger("billcast.payments")
@@ -347,7 +345,7 @@ def demo_checkout(session_id: str) -> Response:
         return message(demo.found, "session_expired", 410)
     digits = get_currency_precision(checkout.currency)
     total = minor_units(demo.found.recipient.amount_due, demo.found.recipient.currency)
-    return _render("service/pay_checkout.html", 200, demo.found, title="Checkout (demo)",
+    return _render("pay/pay_checkout.html", 200, demo.found, title="Checkout (demo)",
                    checkout=checkout, session_id=session_id,
                    amount=_money(checkout.amount, checkout.currency, digits),
                    total=_money(total, checkout.currency, digits),
@@ -405,7 +403,7 @@ def _money(amount: int, currency: str, digits: int) -> str:
 
 @cache
 def _logo() -> str:
-    data = (Path(__file__).parent / "static" / "logo.png").read_bytes()
+    data = static_files(arabic=False)["static/logo.png"]
     return "data:image/png;base64," + b64encode(data).decode()
 
 
@@ -463,5 +461,5 @@ def message(found: Found, kind: str, status: int, *, full: str | None = None, re
     """One of the short pages the pay link can answer with, by ``kind`` (see ``_MESSAGES``)."""
     tone, title, paragraphs = _MESSAGES[kind]
     page = None if kind == "expired" else page_link(found.campaign.public_url, found.recipient.token)
-    return _render("service/pay_message.html", status, found, title=title, tone=tone, paragraphs=paragraphs,
+    return _render("pay/pay_message.html", status, found, title=title, tone=tone, paragraphs=paragraphs,
                    page=page, full=full, retry=retry)

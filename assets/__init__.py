@@ -1,0 +1,1 @@
+"""Packaged data: fonts (with their licences), brand images and audio beds. No code."""

@@ -1,0 +1,1 @@
+"""Packaged data: the sample customer records and the sample campaign. No code."""
