@@ -178,7 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from billcast.service.app import ServiceSettings, create_app
+    from billcast.service import ServiceSettings, create_app
 
     from .demo import DEFAULT_CAMPAIGN
 

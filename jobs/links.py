@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
 from .campaign import CampaignError
+from .secret_file import SecretFileError, kept_secret
 
 SECRET_MIN_CHARS = 32
 
@@ -64,50 +64,16 @@ def link_secret(env_name: str, *, environ: Mapping[str, str], keep: Path | None 
         return value.encode("utf-8")
     if keep is None:
         raise CampaignError(f"${env_name} is not set. {_how_to_set(env_name)}", field="link_secret_env")
-    return _kept_secret(Path(keep), env_name)
+    try:
+        value = kept_secret(Path(keep))
+    except SecretFileError as exc:
+        raise CampaignError(f"{exc}, or set ${env_name}", field="link_secret_env") from None
+    if len(value) < SECRET_MIN_CHARS:
+        raise CampaignError(f"the kept link secret {keep} is shorter than {SECRET_MIN_CHARS} characters; "
+                            f"remove it to make a new one, or set ${env_name}", field="link_secret_env")
+    return value.encode("ascii")
 
 
 def _how_to_set(env_name: str) -> str:
     return (f"Set it to a random secret and keep it for the campaign's life (changing it changes every link): "
             f"export {env_name}=$(python3 -c 'import secrets; print(secrets.token_hex(32))')")
-
-
-def _kept_secret(keep: Path, env_name: str) -> bytes:
-    """The secret in ``keep``, written there first if the file does not exist yet."""
-    try:
-        return _read_kept(keep, env_name)
-    except FileNotFoundError:
-        pass
-    keep.parent.mkdir(parents=True, exist_ok=True)
-    temporary = keep.with_name(f".{keep.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # whatever the umask
-        os.write(fd, (secrets.token_hex(32) + "\n").encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(temporary, keep)  # never replaces: when two processes race, the first secret wins
-    except FileExistsError:
-        pass
-    except OSError:  # a file system without hard links
-        os.replace(temporary, keep)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return _read_kept(keep, env_name)
-
-
-def _read_kept(keep: Path, env_name: str) -> bytes:
-    try:
-        value = keep.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        raise
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not ASCII text"
-        raise CampaignError(f"cannot read the kept link secret {keep} ({reason}); remove it to make a new one, "
-                            f"or set ${env_name}", field="link_secret_env") from None
-    if len(value) < SECRET_MIN_CHARS:
-        raise CampaignError(f"the kept link secret {keep} is shorter than {SECRET_MIN_CHARS} characters; "
-                            f"remove it to make a new one, or set ${env_name}", field="link_secret_env")
-    return value.encode("ascii")

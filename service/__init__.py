@@ -2,9 +2,9 @@
 receives the pages' beacons, and shows reports and the storyboard studio.
 
 Made by :func:`create_app` from one :class:`ServiceSettings`. Blueprints reach what
-they share through ``current_app`` (:func:`billcast.service.app.service`), never
+they share through ``current_app`` (:func:`billcast.service.context.service`), never
 by importing the factory.
 """
 
-from .app import ServiceSettings as ServiceSettings
+from .settings import ServiceSettings as ServiceSettings
 from .app import create_app as create_app

@@ -33,7 +33,7 @@ from flask import Blueprint, Response, current_app, request
 
 from billcast.jobs.ledger import EVENT_KINDS, LedgerError
 
-from .app import service
+from .context import service
 
 __all__ = ["MAX_BODY", "Beacon", "BeaconError", "RateLimiter", "blueprint", "parse_beacon"]
 

@@ -34,7 +34,7 @@ from billcast.jobs.ledger import LedgerError, Recipient
 from billcast.renderer import PaymentError
 
 from billcast.microsite import PAY_OPTIONS, SOURCES, load_catalogs, origin, page_link, static_files
-from .app import Found, service
+from .context import Found, service
 
 blueprint = Blueprint("payments", __name__, template_folder="templates")
 log = logging.getLogger("billcast.payments")

@@ -27,7 +27,8 @@ from billcast.jobs.ledger import LedgerError
 from billcast.jobs.report import (STAGE_LABELS, STAGES, Amounts, BucketRow, FunnelRow, Report, SourceRow, campaign_report,
                          reconciliation_csv)
 
-from .app import admin_required, service
+from .auth import admin_required
+from .context import service
 
 __all__ = ["CSP", "blueprint"]
 

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, abort, redirect, request, send_file
 
 from billcast.jobs.store import ObjectInfo, ObjectStore
 
-from .app import service
+from .context import service
 
 blueprint = Blueprint("serving", __name__)
 _META_CSP = re.compile(rb'<meta http-equiv="Content-Security-Policy" content="([^"]*)">')

@@ -37,7 +37,8 @@ from billcast.microsite import static_dir
 from billcast.jobs.links import recipient_links
 from billcast.renderer import StoryboardError, default_cache_dir, packaged, parse_storyboard
 
-from .app import admin_required, service
+from .auth import admin_required
+from .context import service
 from .studio_check import (Checked, Checks, Customer, RecordProblem, check, default_sample, frame_jpeg,
                            load_samples, pasted_customer, video_timeline)
 from .studio_files import Conflict, StoryboardFolder, text_digest
@@ -201,7 +202,7 @@ def _when(value: datetime) -> str:
 
 def _page(template: str, **context: Any) -> Response:
     html = render_template(template, csrf=csrf_token(), static=_static_url, when=_when,
-                           signout=url_for("signout") if "signout" in current_app.view_functions else None,
+                           signout=url_for("auth.signout") if "auth.signout" in current_app.view_functions else None,
                            **context)
     return Response(html, mimetype="text/html")
 

@@ -24,7 +24,7 @@ from billcast.renderer import PaymentError
 
 from billcast.microsite import SOURCES
 from .payments import expected_amount
-from .app import Found, service
+from .context import Found, service
 
 blueprint = Blueprint("webhooks", __name__)
 log = logging.getLogger("billcast.webhooks")

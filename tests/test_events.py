@@ -22,7 +22,7 @@ from billcast.jobs.campaign import Campaign, load_campaign
 from billcast.demo import sample_rules
 from billcast.jobs.ledger import Ledger
 from billcast.service import events
-from billcast.service.app import ServiceSettings, create_app
+from billcast.service import ServiceSettings, create_app
 
 
 CAMPAIGN = "ev-2026-11"

@@ -35,7 +35,7 @@ from billcast.microsite import SiteSettings, build_site
 from billcast.service import payments as payments_module
 from billcast.service import webhooks as webhooks_module
 from billcast.service.payments import expected_amount, idempotency_key, installments, minor_units
-from billcast.service.app import ServiceSettings, create_app
+from billcast.service import ServiceSettings, create_app
 from billcast.renderer import PaymentError
 
 from conftest import ROOT, sample

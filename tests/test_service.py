@@ -10,7 +10,7 @@ import pytest
 from billcast.jobs.campaign import load_campaign
 from billcast.jobs.links import recipient_token
 from billcast.jobs.run import run_campaign
-from billcast.service.app import ServiceSettings, create_app
+from billcast.service import ServiceSettings, create_app
 from billcast.renderer import PaymentError
 
 from test_campaign_run import SECRET, good_records, write_campaign

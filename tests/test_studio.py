@@ -21,7 +21,8 @@ from flask import Flask
 from PIL import Image, ImageChops
 
 from billcast.service import studio
-from billcast.service.app import Service, ServiceSettings, _signin, _signout
+from billcast.service import ServiceSettings, auth
+from billcast.service.context import Service
 from billcast.service.studio_files import HISTORY_KEEP
 
 from conftest import ROOT
@@ -48,8 +49,7 @@ def make_app(root: Path) -> Flask:
                       MAX_CONTENT_LENGTH=1024 * 1024, BILLCAST_STORYBOARDS=boards, BILLCAST_SAMPLES=samples,
                       BILLCAST_STUDIO_CACHE=root / "instance" / "studio-segments")
     app.extensions["billcast"] = Service(settings)
-    app.add_url_rule("/signin", "signin", _signin, methods=["GET", "POST"])
-    app.add_url_rule("/signout", "signout", _signout, methods=["POST"])
+    app.register_blueprint(auth.blueprint)
     app.register_blueprint(studio.blueprint)
     return app
 

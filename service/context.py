@@ -1,0 +1,69 @@
+"""What every request shares, kept in ``app.extensions["billcast"]``: the campaigns, and one
+ledger and one store per campaign, opened once. Blueprints reach it through :func:`service`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import current_app
+
+from billcast.jobs.campaign import Campaign
+from billcast.jobs.ledger import Ledger, Recipient
+from billcast.jobs.store import ObjectStore, open_store
+
+from .settings import ServiceSettings
+
+
+@dataclass(frozen=True)
+class Found:
+    """A recipient found by token, with its campaign and that campaign's ledger and store."""
+
+    campaign: Campaign
+    ledger: Ledger
+    store: ObjectStore
+    recipient: Recipient
+
+
+@dataclass
+class Service:
+    """What the app's requests share: campaigns by id, and one ledger and one store per campaign."""
+
+    settings: ServiceSettings
+    _ledgers: dict[str, Ledger] = field(default_factory=dict)
+    _stores: dict[str, ObjectStore] = field(default_factory=dict)
+
+    @property
+    def campaigns(self) -> tuple[Campaign, ...]:
+        return self.settings.campaigns
+
+    def campaign(self, campaign_id: str) -> Campaign | None:
+        return next((c for c in self.campaigns if c.id == campaign_id), None)
+
+    def ledger(self, campaign: Campaign) -> Ledger:
+        if campaign.ledger not in self._ledgers:
+            self._ledgers[campaign.ledger] = Ledger(campaign.ledger)
+        return self._ledgers[campaign.ledger]
+
+    def store(self, campaign: Campaign) -> ObjectStore:
+        if campaign.store not in self._stores:
+            self._stores[campaign.store] = open_store(campaign.store, endpoint_url=campaign.store_endpoint_url,
+                                                      region=campaign.store_region)
+        return self._stores[campaign.store]
+
+    def find(self, token: str) -> Found | None:
+        """The recipient behind a token, in whichever campaign's ledger has it; None for an unknown token."""
+        for campaign in self.campaigns:
+            recipient = self.ledger(campaign).recipient_by_token(token)
+            if recipient is not None and recipient.campaign_id == campaign.id:
+                return Found(campaign, self.ledger(campaign), self.store(campaign), recipient)
+        return None
+
+    def close(self) -> None:
+        for ledger in self._ledgers.values():
+            ledger.close()
+
+
+def service() -> Service:
+    """The :class:`Service` of the app handling the current request."""
+    return current_app.extensions["billcast"]
