@@ -1,16 +1,23 @@
-"""The ``billcast`` command: the one place that ties the packages together."""
+"""The ``billcast`` command: the one place that ties the packages together.
+
+Every user error ends as one line on stderr naming the file or setting and what
+is wrong, and an exit code per kind of failure (:data:`EXIT_CODES`); ``--debug``
+shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from billcast.renderer import (ENGINES, BillcastError, SegmentCache, Storyboard, StoryboardErrors, default_cache_dir,
-                      load_storyboard, plan, preview, render)
+from billcast import __version__
+from billcast.renderer import (ENGINES, BillcastError, SegmentCache, SettingsError, Storyboard, StoryboardErrors,
+                               default_cache_dir, load_storyboard, plan, preview, render)
 
 from billcast.jobs.links import random_token, recipient_links
 from billcast.jobs.record_files import load_record_file
@@ -45,8 +52,20 @@ def _links(args: argparse.Namespace) -> dict[str, str]:
 _DEFAULT_LINK_ARGS = argparse.Namespace(public_url=DEFAULT_URL, pay_url=None, link=None)
 
 
+def assets_dir(args: argparse.Namespace) -> Path | None:
+    """``--assets``, else ``$BILLCAST_ASSETS_DIR``, else None (the packaged assets)."""
+    setting, folder = ("--assets", args.assets) if args.assets else ("BILLCAST_ASSETS_DIR",
+                                                                        os.environ.get("BILLCAST_ASSETS_DIR"))
+    if not folder:
+        return None
+    path = Path(folder)
+    if not path.is_dir():
+        raise SettingsError(setting, f"{folder} is not a folder (it should hold fonts/, images/ and audio/)")
+    return path.absolute()
+
+
 def _timeline(args: argparse.Namespace):
-    board = load_storyboard(args.storyboard)
+    board = load_storyboard(args.storyboard, assets_dir=assets_dir(args))
     record = load_record_file(args.customer)
     values = record_values(record)
     return plan(board, values, _links(args), size=args.size, fps=args.fps, locale=args.locale)
@@ -66,9 +85,10 @@ def _check_against(board: Storyboard, customers: Sequence[str]) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     bad = 0
+    assets = assets_dir(args)
     for path in args.storyboards:
         try:
-            board = load_storyboard(path)
+            board = load_storyboard(path, assets_dir=assets)
         except StoryboardErrors as exc:
             bad += 1
             for err in exc.errors:
@@ -120,9 +140,21 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import DEFAULT_CAMPAIGN, run_demo
+    from .demo import run_demo
 
-    return run_demo(Path(args.campaign) if args.campaign else DEFAULT_CAMPAIGN, workers=args.workers)
+    return run_demo(Path(args.out), campaign=Path(args.campaign) if args.campaign else None, workers=args.workers)
+
+
+SCHEMAS = ("storyboard", "campaign", "record")
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from .schemas import json_schema
+
+    print(json.dumps(json_schema(args.model), indent=2, ensure_ascii=False))
+    return 0
 
 
 def cmd_site(args: argparse.Namespace) -> int:
@@ -134,7 +166,7 @@ def cmd_site(args: argparse.Namespace) -> int:
     video = read_video(args.video_dir)
     disclosure = None
     if args.storyboard:
-        board = load_storyboard(args.storyboard)
+        board = load_storyboard(args.storyboard, assets_dir=assets_dir(args))
         disclosure = Disclosure.from_translations(board.model.translations, board.model.default_language)
     settings = SiteSettings(pay_url=args.pay_url or args.public_url, public_url=args.public_url,
                             contact_url=args.contact_url, optout_url=args.optout_url, brand_name=args.brand,
@@ -180,9 +212,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from billcast.service import ServiceSettings, create_app
 
-    from .demo import DEFAULT_CAMPAIGN
+    from .demo import DEMO_CAMPAIGN
 
-    campaigns = tuple(_campaign(path) for path in args.campaigns or [str(DEFAULT_CAMPAIGN)])
+    if not args.campaigns and not Path("var", DEMO_CAMPAIGN).is_file():
+        raise SettingsError("CAMPAIGN", "give the campaign files to serve (or run `billcast demo` here first, "
+                                        f"which writes var/{DEMO_CAMPAIGN})")
+    campaigns = tuple(_campaign(path) for path in args.campaigns or [str(Path("var", DEMO_CAMPAIGN))])
     keep = campaigns[0].out.parent / ".billcast-service"  # the demo webhook secret and the session key, kept
     settings = ServiceSettings.from_environ(campaigns, os.environ, keep=keep,
                                             secure_cookies=not args.insecure_cookies)
@@ -219,17 +254,77 @@ def _render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pay-url", default=None, help="base of the pay links (default: --public-url)")
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="billcast", description="Personalized bill videos and microsites.")
-    sub = top.add_subparsers(dest="command", required=True)
+# Exit codes: 0 done, then one per kind of failure (each BillcastError kind carries its own, listed in
+# EXIT_CODES with these); usage, internal and I/O errors follow sysexits.h.
+EXIT_USAGE = 64
+EXIT_INTERNAL = 70
+EXIT_IO = 74
+EXIT_INTERRUPTED = 130
+EXIT_CODES = {
+    0: "done",
+    1: "some recipients failed and can be retried by running again; or any other Billcast error",
+    2: "a storyboard or a campaign file is invalid, or an asset it names is missing or unreadable",
+    3: "a customer record or records file breaks the record contract (billcast run: those records were "
+       "refused, all others published)",
+    4: "ffmpeg failed to encode (its command and last lines of output are printed)",
+    5: "the object store cannot be reached or written (names the store and key)",
+    6: "a payment setting or the payment provider failed",
+    7: "billcast site: a render's file is missing or unreadable",
+    8: "the ledger cannot be used",
+    9: "the executor cannot be used (a Dask scheduler out of reach, a cluster without workers)",
+    10: "a setting is missing or invalid (names the setting or option)",
+    EXIT_USAGE: "the command line is wrong (unknown command or option, a missing or malformed argument)",
+    EXIT_INTERNAL: "an unexpected internal error (run again with --debug for the traceback)",
+    EXIT_IO: "a file or folder given on the command line cannot be read or written",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
-    p = sub.add_parser("check", help="validate storyboards; exit 2 if any is invalid")
+ENV_CACHE = "BILLCAST_CACHE_DIR: segment cache folder (default ~/.cache/billcast/segments)"
+ENV_ASSETS = "BILLCAST_ASSETS_DIR: fonts, images and audio beds (default: the packaged ones); --assets wins"
+ENV_LINK = ("BILLCAST_LINK_SECRET (or the campaign's link_secret_env): the secret links are derived from; "
+            "AWS_* for an s3:// store")
+ENV_SERVICE = ("BILLCAST_ADMIN_TOKEN: opens reports and the studio; STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET: "
+               "real payments (without them, the demo provider)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 64 (EX_USAGE): 2 means an invalid storyboard."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _command(sub: argparse._SubParsersAction, name: str, help: str, env: Sequence[str] = ()) -> argparse.ArgumentParser:
+    epilog = ("environment:\n" + "\n".join(f"  {line}" for line in env)) if env else None
+    return sub.add_parser(name, help=help, description=help, epilog=epilog,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _exit_codes_text() -> str:
+    return "exit codes:\n" + "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
+
+
+def parser() -> argparse.ArgumentParser:
+    top = _Parser(prog="billcast", description="Personalized bill videos and microsites.",
+                  epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version=f"billcast {__version__}")
+    top.add_argument("-v", "--verbose", action="count", default=0, help="more log lines (-vv: debug)")
+    top.add_argument("-q", dest="quiet_logs", action="store_true", help="only errors in the log")
+    top.add_argument("--debug", action="store_true", help="show the traceback of a failure instead of one line")
+    top.add_argument("--assets", metavar="DIR",
+                     help="fonts, images and audio beds for storyboards (default: $BILLCAST_ASSETS_DIR, else the "
+                          "packaged ones)")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = _command(sub, "check", "validate storyboards; exit 2 if any is invalid", [ENV_ASSETS])
     p.add_argument("storyboards", nargs="+")
     p.add_argument("--customer", action="append", metavar="FILE",
                    help="also plan each storyboard for this customer record (JSON); repeatable")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("render", help="render one customer's video, poster, captions, thumbnail and CTAs")
+    p = _command(sub, "render", "render one customer's video, poster, captions, thumbnail and CTAs",
+                 [ENV_ASSETS, ENV_CACHE])
     _render_options(p)
     p.add_argument("--out", required=True, help="output folder (replaced whole when done)")
     p.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
@@ -239,18 +334,23 @@ def parser() -> argparse.ArgumentParser:
                         "'off' for none)")
     p.set_defaults(func=cmd_render)
 
-    p = sub.add_parser("preview", help="write the frame at a time, without encoding video")
+    p = _command(sub, "preview", "write the frame at a time, without encoding video", [ENV_ASSETS])
     _render_options(p)
     p.add_argument("--at", type=float, required=True, help="seconds from the start")
     p.add_argument("--out", required=True, help="a .png or .jpg file")
     p.set_defaults(func=cmd_preview)
 
-    p = sub.add_parser("demo", help="run the sample campaign end to end into ./var and print links to open")
-    p.add_argument("--campaign", help="another campaign file (default: examples/campaign.toml)")
+    p = _command(sub, "demo", "run the sample campaign end to end into a folder and print links to open",
+                 ["BILLCAST_LINK_SECRET: the link secret (default: one made and kept in OUT/link_secret)",
+                  ENV_CACHE])
+    p.add_argument("--out", default="var", metavar="DIR",
+                   help="where the store, ledger, outputs and the demo's campaign file go (default: ./var)")
+    p.add_argument("--campaign", help="run this campaign file instead of the packaged sample")
     p.add_argument("--workers", type=int, default=None)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("run", help="render, build and publish every recipient of a campaign (resumable)")
+    p = _command(sub, "run", "render, build and publish every recipient of a campaign (resumable)",
+                 [ENV_LINK, ENV_CACHE])
     p.add_argument("campaign", help="a campaign TOML file (see docs/CAMPAIGNS.md)")
     p.add_argument("--workers", type=int, help="worker processes with --executor local (default: the campaign's, "
                    "else one per core)")
@@ -265,25 +365,27 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("serve", help="serve campaigns' pages locally and take payments, webhooks and events")
-    p.add_argument("campaigns", nargs="*", help="campaign TOML files (default: the sample campaign)")
+    p = _command(sub, "serve", "serve campaigns' pages locally and take payments, webhooks and events",
+                 [ENV_SERVICE])
+    p.add_argument("campaigns", nargs="*", help="campaign TOML files (default: ./var/campaign.toml, the demo's)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--insecure-cookies", action="store_true",
                    help="let the admin sign-in cookie travel over plain http (local use only)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("report", help="print a campaign's funnel, collection and payments; write the paid ones as CSV")
+    p = _command(sub, "report", "print a campaign's funnel, collection and payments; write the paid ones as CSV")
     p.add_argument("campaign", help="a campaign TOML file")
     p.add_argument("--payments-csv", type=Path, metavar="FILE",
                    help="also write the paid payments to FILE, for reconciliation")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("expire", help="take down the pages of recipients whose links have expired")
+    p = _command(sub, "expire", "take down the pages of recipients whose links have expired", ["AWS_* for an s3:// store"])
     p.add_argument("campaign", help="a campaign TOML file")
     p.set_defaults(func=cmd_expire)
 
-    p = sub.add_parser("site", help="build one customer's personal page (a folder of static files) from a render")
+    p = _command(sub, "site", "build one customer's personal page (a folder of static files) from a render",
+                 [ENV_ASSETS])
     p.add_argument("--customer", required=True, help="one customer record as a JSON file")
     p.add_argument("--video-dir", required=True, help="the folder `billcast render` wrote for this customer")
     p.add_argument("--out", required=True, help="output folder (replaced whole when done)")
@@ -297,22 +399,48 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--brand", help="the brand name shown (default: the catalogue's)")
     p.add_argument("--catalogs", help="a folder of edited page catalogues (default: the shipped ones)")
     p.set_defaults(func=cmd_site)
+
+    p = _command(sub, "schema", "print the JSON Schema of a storyboard, a campaign file or a customer record")
+    p.add_argument("model", choices=SCHEMAS, help="which file's schema")
+    p.set_defaults(func=cmd_schema)
     return top
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    return (logging.ERROR if args.quiet_logs else
+            {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    logging.basicConfig(level=_log_level(args), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except StoryboardErrors as exc:
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if args.debug:
+            raise
+        return _report(exc)
+
+
+def _report(exc: Exception) -> int:
+    """One line per problem on stderr, and the exit code of the failure's kind."""
+    if isinstance(exc, StoryboardErrors):
         for err in exc.errors:
             print(err, file=sys.stderr)
         return exc.exit_code
-    except BillcastError as exc:
+    if isinstance(exc, BillcastError):
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_IO
+    print(f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback, and "
+          "report it)", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

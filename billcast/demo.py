@@ -1,24 +1,32 @@
-"""``billcast demo``: the sample campaign end to end into ``./var``, then a few links to open.
+"""``billcast demo``: the sample campaign end to end into a folder (``./var``), then a few links to open.
 
-It runs ``examples/campaign.toml`` exactly as ``billcast run`` would, except that
-when ``BILLCAST_LINK_SECRET`` is unset it makes a link secret once and keeps it
-in ``var/link_secret``, so every demo run gives the same links.
+It writes the packaged sample campaign (``examples/campaign.toml``) into that
+folder as ``campaign.toml``, its paths pointing at the packaged records and
+storyboards and its store, ledger and outputs inside the folder, and runs it
+exactly as ``billcast run`` would, except that when ``BILLCAST_LINK_SECRET`` is
+unset it makes a link secret once and keeps it in ``link_secret`` there, so
+every demo run gives the same links. Works from any folder with nothing but the
+installed package.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
+import re
 import time
 from pathlib import Path
 
 from billcast.renderer import packaged
 
-from billcast.jobs.campaign import load_campaign
+from billcast.jobs.campaign import Campaign, load_campaign
 from billcast.jobs.links import link_secret
 from billcast.jobs.run import run_campaign
 
 DEFAULT_CAMPAIGN = packaged("examples") / "campaign.toml"
+DEMO_CAMPAIGN = "campaign.toml"  # what the demo writes into its folder, and what `billcast serve` looks for
+_PATH_KEY = re.compile(r'^(input|store|ledger|out|cache) = "([^"]*)"$', re.MULTILINE)
 
 
 def sample_rules() -> str:
@@ -36,10 +44,38 @@ def _store_folder(store_url: str) -> Path | None:
     return Path(store_url.removeprefix("file://")) if store_url.startswith("file://") else None
 
 
-def run_demo(campaign_path: Path = DEFAULT_CAMPAIGN, *, workers: int | None = None,
-             keep_secret: Path | None = None) -> int:
-    campaign = load_campaign(campaign_path)
-    keep = keep_secret or Path("var") / "link_secret"
+def demo_campaign(folder: Path) -> str:
+    """The sample campaign's text with every path made absolute: records and storyboards packaged,
+    the store, ledger, outputs and cache inside ``folder``."""
+    folder = folder.absolute()
+    examples = packaged("examples")
+
+    def absolute(match: re.Match[str]) -> str:
+        key, value = match.groups()
+        scheme, _, path = value.rpartition("//") if key in ("store", "ledger") else ("", "", value)
+        if path.startswith("../var/"):
+            path = str(folder / path.removeprefix("../var/"))
+        elif not Path(path).is_absolute():
+            path = str(examples / path)
+        return f"{key} = {json.dumps(f'{scheme}//{path}' if scheme else path)}"
+
+    text = _PATH_KEY.sub(absolute, DEFAULT_CAMPAIGN.read_text(encoding="utf-8"))
+    return text.replace('"../storyboards/', f'"{packaged("storyboards")}/')
+
+
+def run_demo(folder: Path, *, campaign: Path | None = None, workers: int | None = None) -> int:
+    """Run the sample campaign (or ``campaign``) with its outputs in ``folder``; print links to open."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if campaign is None:
+        campaign_path = folder / DEMO_CAMPAIGN
+        campaign_path.write_text(demo_campaign(folder), encoding="utf-8")
+    else:
+        campaign_path = campaign
+    serve = "billcast serve" + ("" if folder.absolute() == Path("var").absolute() else f" {campaign_path}")
+    return _run(load_campaign(campaign_path), folder / "link_secret", workers, serve)
+
+
+def _run(campaign: Campaign, keep: Path, workers: int | None, serve: str) -> int:
     secret = link_secret(campaign.link_secret_env, environ=os.environ, keep=keep)
     workers = workers or campaign.workers or min(os.cpu_count() or 1, 4)
     print(f"Running the sample campaign {campaign.id} ({campaign.input.name}) with {workers} workers ...")
@@ -53,7 +89,7 @@ def run_demo(campaign_path: Path = DEFAULT_CAMPAIGN, *, workers: int | None = No
     for row in rows:
         shown.setdefault(f"{row['storyboard']}{'/' + row['variant'] if row['variant'] else ''}", row)
     store = _store_folder(campaign.store)
-    print("\nA few recipients (serve them with `.venv/bin/billcast serve`, then open a link; or open the file):")
+    print(f"\nA few recipients (serve them with `{serve}`, then open a link; or open the file):")
     for name, row in sorted(shown.items()):
         token = row["link"].rstrip("/").rsplit("/", 1)[-1]
         page = store / "r" / token / "index.html" if store else row["link"]
@@ -61,5 +97,5 @@ def run_demo(campaign_path: Path = DEFAULT_CAMPAIGN, *, workers: int | None = No
     print(f"\nManifest (links, posters, thumbnails, QR codes for mail merge): {campaign.out / 'manifest.csv'}\n"
           f"Email snippets and QR codes per recipient: {campaign.out / 'recipients'}/<customer_id>/\n"
           f"Refused records: {campaign.out / 'errors.csv'}\n"
-          f"Serve the pages and take demo payments: .venv/bin/billcast serve  (then open a link above)")
+          f"Serve the pages and take demo payments: {serve}  (then open a link above)")
     return counts.exit_code

@@ -35,7 +35,7 @@ ChunkFn = Callable[[Any, Sequence[Any]], Any]
 class ExecutorError(BillcastError):
     """The executor cannot be used: a scheduler that cannot be reached, a cluster with no workers."""
 
-    exit_code = 7
+    exit_code = 9
 
 
 @dataclass

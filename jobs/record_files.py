@@ -133,6 +133,8 @@ def _json_object(path: Path, source: str) -> Iterator[Item]:
 def _read_json_file(path: Path, source: str) -> Any:
     try:
         return _loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise RecordErrors([RecordError(f"cannot read: {exc.strerror or exc}", source=source)]) from None
     except UnicodeDecodeError:
         raise RecordErrors([RecordError("not valid UTF-8 text", source=source)]) from None
     except ValueError as exc:

@@ -16,6 +16,7 @@ from .errors import EncodeError as EncodeError
 from .errors import PaymentError as PaymentError
 from .errors import PublishError as PublishError
 from .errors import RecordError as RecordError
+from .errors import SettingsError as SettingsError
 from .errors import SourceError as SourceError
 from .errors import StoryboardError as StoryboardError
 from .packaged import packaged as packaged
@@ -29,6 +30,7 @@ from .render import render as render
 from .render import replace_dir as replace_dir
 from .segments import ENGINE_VERSION as ENGINE_VERSION
 from .storyboard import Storyboard as Storyboard
+from .storyboard import StoryboardModel as StoryboardModel
 from .templating import parse_locale as parse_locale
 from .storyboard import StoryboardErrors as StoryboardErrors
 from .storyboard import default_assets_dir as default_assets_dir

@@ -88,8 +88,23 @@ class EncodeError(BillcastError):
 
 
 class PublishError(BillcastError):
+    """The object store cannot be reached or written: names the store and key."""
+
     exit_code = 5
 
 
 class PaymentError(BillcastError):
+    """A payment setting or the payment provider failed."""
+
     exit_code = 6
+
+
+class SettingsError(BillcastError):
+    """A setting (an option, an environment variable, a configuration key) is missing or invalid: names it."""
+
+    exit_code = 10
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(f"{setting}: {message}")
+        self.setting = setting
+        self.message = message
