@@ -210,19 +210,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from billcast.service import ServiceSettings, create_app
+    from billcast.service import create_app
 
     from .demo import DEMO_CAMPAIGN
+    from .wsgi import service_settings
 
     if not args.campaigns and not Path("var", DEMO_CAMPAIGN).is_file():
         raise SettingsError("CAMPAIGN", "give the campaign files to serve (or run `billcast demo` here first, "
                                         f"which writes var/{DEMO_CAMPAIGN})")
-    campaigns = tuple(_campaign(path) for path in args.campaigns or [str(Path("var", DEMO_CAMPAIGN))])
-    keep = campaigns[0].out.parent / ".billcast-service"  # the demo webhook secret and the session key, kept
-    settings = ServiceSettings.from_environ(campaigns, os.environ, keep=keep,
-                                            secure_cookies=not args.insecure_cookies)
+    settings = service_settings(args.campaigns or [Path("var", DEMO_CAMPAIGN)], os.environ,
+                                secure_cookies=not args.insecure_cookies)
     app = create_app(settings)
-    print(f"Serving {', '.join(c.id for c in campaigns)} on http://{args.host}:{args.port}/ "
+    print(f"Serving {', '.join(c.id for c in settings.campaigns)} on http://{args.host}:{args.port}/ "
           f"({'demo payments' if settings.demo_payments else 'Stripe'}; reports at /reports/)")
     app.run(host=args.host, port=args.port, threaded=True)
     return 0

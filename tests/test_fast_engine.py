@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import billcast.renderer.engine_ffmpeg as engine
+import billcast.renderer.ffmpeg_graph as descriptions
 from billcast.jobs import parse_record, record_values
 from billcast.cli import main
 from billcast.renderer import (Compositor, Drawer, EncodeError, SegmentCache, VideoSettings, default_fonts_dir,
@@ -261,10 +262,10 @@ def test_customer_text_never_reaches_an_ffmpeg_argument(tmp_path: Path, monkeypa
 def test_the_description_is_built_without_running_anything(tmp_path: Path) -> None:
     size, fps = (160, 90), 10
     options = VideoSettings().segment_options(size, fps)
-    ov = engine.Overlay(3, 5, (engine.Anim("slide_in", 0.2, 0.7, (-40.0, 0.0)), engine.Anim("fade_in", 0, 0.5)),
-                        (engine.Shifted(0, 1, "a.rgba", (10, 10)), engine.Shifted(1, 1, "b.rgba", (11, 10))))
-    argv = engine.encode_command([engine.MotionJob("m.mp4", "base.rgb", 4, 12, (ov,), keyed=True),
-                                  engine.MotionJob("s.mp4", "still.rgb", 30, 0, (), keyed=True)],
+    ov = descriptions.Overlay(3, 5, (descriptions.Anim("slide_in", 0.2, 0.7, (-40.0, 0.0)), descriptions.Anim("fade_in", 0, 0.5)),
+                        (descriptions.Shifted(0, 1, "a.rgba", (10, 10)), descriptions.Shifted(1, 1, "b.rgba", (11, 10))))
+    argv = descriptions.encode_command([descriptions.MotionJob("m.mp4", "base.rgb", 4, 12, (ov,), keyed=True),
+                                  descriptions.MotionJob("s.mp4", "still.rgb", 30, 0, (), keyed=True)],
                                  size=size, fps=fps, options=options)
     graph = argv[argv.index("-filter_complex") + 1]
     assert graph.count("overlay=") == 2 and "enable=eq(mod(abs(3+round(" in graph
@@ -272,20 +273,20 @@ def test_the_description_is_built_without_running_anything(tmp_path: Path) -> No
     assert "loop=loop=12:size=1:start=0" in graph  # twelve moving frames, then the hold's keyframe
     assert argv.count("-crf") == 2 and "expr:eq(n,12)" in argv and "expr:eq(n,0)" in argv
     assert not any(a.endswith(".rgb") and a in graph for a in argv)  # inputs are files, never filter text
-    repeat = engine.repeat_command({30: "r.mp4"}, "grey.rgb", size=size, fps=fps, options=options)
+    repeat = descriptions.repeat_command({30: "r.mp4"}, "grey.rgb", size=size, fps=fps, options=options)
     assert "noise=drop=eq(n\\,0)" in repeat and repeat[repeat.index("-g") + 1] == "32"
-    cut = engine.cut_command("run.mp4", {12: "a.mp4"})
+    cut = descriptions.cut_command("run.mp4", {12: "a.mp4"})
     assert "-copyinkf" in cut and cut[cut.index("-frames:v") + 1] == "12" and cut[cut.index("-c") + 1] == "copy"
-    listing = engine.concat_listing([Path("/c/it's.mp4")])
+    listing = descriptions.concat_listing([Path("/c/it's.mp4")])
     assert "file '/c/it'\\''s.mp4'" in listing
 
 
 def test_a_layer_is_overlaid_only_on_the_frames_it_shows_on() -> None:
-    Span = engine.Span
-    assert engine.spans_of([0, 0.25, 0.75, 1, 1], 1) == (Span(1, 3, True), Span(3, 5, False))  # fades in, stays
-    assert engine.spans_of([0.8, 0.8, 0.4, 0], 0.8) == (Span(0, 2, False), Span(2, 3, True))  # fades out
-    assert engine.spans_of([1, 1, 1], 1) == (Span(0, 3, False),)
-    assert engine.spans_of([0, 0], 1) == ()
+    Span = descriptions.Span
+    assert descriptions.spans_of([0, 0.25, 0.75, 1, 1], 1) == (Span(1, 3, True), Span(3, 5, False))  # fades in, stays
+    assert descriptions.spans_of([0.8, 0.8, 0.4, 0], 0.8) == (Span(0, 2, False), Span(2, 3, True))  # fades out
+    assert descriptions.spans_of([1, 1, 1], 1) == (Span(0, 3, False),)
+    assert descriptions.spans_of([0, 0], 1) == ()
 
 
 def test_a_job_overlays_each_layer_from_when_it_appears(tmp_path: Path) -> None:
@@ -296,11 +297,11 @@ def test_a_job_overlays_each_layer_from_when_it_appears(tmp_path: Path) -> None:
     job = engine.FastEncoder(comp, tmp_path, VideoSettings(), None)._job(greeting, motion, hold, tmp_path / "g.mp4",
                                                                          "pic")
     name, period = job.overlays  # the logo does not move, and nothing moves over it: it is in the base picture
-    Span = engine.Span
+    Span = descriptions.Span
     assert name.spans == (Span(1, 5, True), Span(5, job.encoded, False))  # fades in over 0.5 s, slides on
     assert period.spans == (Span(7, 12, True), Span(12, job.encoded, False))  # appears after 0.6 s, for 0.6 s
     size, fps = timeline.size, timeline.fps
-    graph = engine.encode_command([job], size=size, fps=fps, options=VideoSettings().segment_options(size, fps))
+    graph = descriptions.encode_command([job], size=size, fps=fps, options=VideoSettings().segment_options(size, fps))
     graph = graph[graph.index("-filter_complex") + 1]
     assert graph.count("overlay=") == 6 and graph.count("eof_action=pass") == 6  # two parities of the name
     assert graph.count("fade=") == 3  # fades only on the frames that fade
@@ -319,7 +320,7 @@ def test_spans_change_no_pixel(tmp_path: Path) -> None:
     assert all(ov.spans and ov.spans[0].first > 0 for ov in job.overlays[1:])
     whole = replace(job, out=str(tmp_path / "whole.mp4"),
                     overlays=tuple(replace(ov, spans=None) for ov in job.overlays))
-    engine.run(engine.encode_command([job, whole], size=encoder.size, fps=encoder.fps, options=encoder.options,
+    engine.run(descriptions.encode_command([job, whole], size=encoder.size, fps=encoder.fps, options=encoder.options,
                                      exe=encoder.exe))
     spans, every_frame = decoded(Path(job.out)), decoded(Path(whole.out))
     assert len(spans) == len(every_frame) == job.encoded
@@ -327,8 +328,8 @@ def test_spans_change_no_pixel(tmp_path: Path) -> None:
 
 
 def test_filter_text_is_escaped_as_the_graph_syntax_reads_it() -> None:
-    assert engine._filter("overlay", x="a,b:c", eval="init") == "overlay=eval=init:x=a\\,b\\\\:c"
-    assert engine._filter("setpts", "(N+4)*100") == "setpts=(N+4)*100"
+    assert descriptions._filter("overlay", x="a,b:c", eval="init") == "overlay=eval=init:x=a\\,b\\\\:c"
+    assert descriptions._filter("setpts", "(N+4)*100") == "setpts=(N+4)*100"
 
 
 def test_segments_of_other_x264_analysis_are_other_segments() -> None:
