@@ -44,7 +44,9 @@ $(AXE): | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/billcast demo
 
+# The wheel check first (build, install outside the checkout, use from an empty folder), then the suite.
 test: $(TEST_STAMP) $(CHROMIUM_STAMP) $(JAVA_STAMP) $(AXE)
+	bash tests/check_wheel.sh $(BIN)/python
 	$(BIN)/python -P -m pytest -q
 
 # Regenerate the golden frames deliberately after an intended visual change.
@@ -52,4 +54,4 @@ golden: $(TEST_STAMP)
 	$(BIN)/python -P -m pytest -q tests/test_golden.py --regen-golden
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var build dist
