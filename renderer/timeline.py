@@ -6,7 +6,6 @@ Nothing here refers to storyboards, records or files' contents.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 RENDERER_VERSION = "1"
@@ -103,10 +102,6 @@ class PlannedLayer:
     anims: tuple[Anim, ...] = ()
     name: str = ""
 
-    @property
-    def static(self) -> bool:
-        return not self.anims
-
 
 @dataclass(frozen=True)
 class BackgroundSpec:
@@ -151,11 +146,6 @@ class PlannedScene:
     @property
     def end(self) -> float:
         return (self.start_frame + self.frames) / self.fps
-
-    def content_key(self) -> str:
-        """A hash of everything that shapes this scene's pixels (not its place in the video)."""
-        text = repr((RENDERER_VERSION, self.size, self.fps, self.frames, self.background, self.layers))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
