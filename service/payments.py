@@ -4,7 +4,7 @@ The amount comes from the ledger by the token, never from the link. With a
 Stripe key the session is a Stripe Checkout Session made through the ``stripe``
 library; without one (the demo) it is a local checkout page, ``/demo/checkout/<id>``,
 whose "Pay" button sends the service a webhook signed exactly as Stripe signs
-one, handled by the very code that handles Stripe's (``webhooks.receive``).
+one, handled by the very code that handles Stripe's (``demo_provider``).
 
 Nothing personal goes to the provider: the session carries the token (as
 ``client_reference_id``), the campaign id, the option and the source, a neutral
@@ -14,27 +14,25 @@ product label and the amount. See ``docs/PAYMENTS.md``.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import secrets
 import time
-from base64 import b64encode
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
-from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
 import stripe
-from babel.numbers import format_currency, get_currency_precision
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, request, url_for
 
-from billcast.jobs.ledger import LedgerError, Recipient
+from billcast.jobs.amounts import expected_amount
+from billcast.jobs.ledger import LedgerError
 from billcast.renderer import PaymentError
 
-from billcast.microsite import PAY_OPTIONS, SOURCES, load_catalogs, origin, page_link, static_files
+from billcast.microsite import PAY_OPTIONS, SOURCES, page_link
+from . import pay_pages
 from .context import Found, service
+from .pay_pages import message
 
 blueprint = Blueprint("payments", __name__, template_folder="templates")
 log = logging.getLogger("billcast.payments")
@@ -43,37 +41,6 @@ SESSION_LIFETIME = timedelta(hours=1)  # Stripe allows 30 minutes to 24 hours
 REUSE_MARGIN = timedelta(minutes=10)  # an open session with less time left than this is not handed out again
 NETWORK_RETRIES = 2  # a StripeClient retries nothing unless told; retries reuse the idempotency key
 _STRIPE_CLIENT = "billcast.stripe"  # where the app keeps its one StripeClient (app.extensions)
-
-
-# --- amounts: exact minor units -----------------------------------------------------------------
-
-
-def minor_units(amount: Decimal, currency: str) -> int:
-    """``amount`` in the currency's minor units (Babel's precision: JPY 0, EUR 2, KWD 3), exactly.
-
-    Raises :class:`PaymentError` when the amount has more decimals than the currency has.
-    """
-    digits = get_currency_precision(currency)
-    scaled = Decimal(amount).scaleb(digits)
-    if not scaled.is_finite() or scaled != scaled.to_integral_value():
-        raise PaymentError(f"amount_due: {amount} {currency} has more decimals than {currency}'s {digits}")
-    return int(scaled)
-
-
-def installments(total: int, count: int) -> list[int]:
-    """``total`` minor units in ``count`` installments that differ by at most one unit, larger ones first."""
-    base, extra = divmod(total, count)
-    return [base + (1 if n < extra else 0) for n in range(count)]
-
-
-def expected_amount(recipient: Recipient, option: str) -> int:
-    """What a payment of ``option`` should be, in minor units: the amount due, or the plan's first installment."""
-    total = minor_units(recipient.amount_due, recipient.currency)
-    if option == "plan":
-        if not recipient.plan_installments:
-            raise PaymentError("option: plan, but the recipient has no payment plan on offer")
-        return installments(total, recipient.plan_installments)[0]
-    return total
 
 
 def idempotency_key(token: str, option: str, amount: int, currency: str, day: date, attempt: int = 0) -> str:
@@ -132,22 +99,16 @@ class Checkout:
         return params
 
 
-def _label(brand: str, option: str, count: int | None) -> str:
+def checkout_label(found: Found, option: str, count: int | None) -> str:
+    """The neutral product name the provider shows: the brand and what is paid, nothing personal."""
+    brand = pay_pages.brand(found)
     if option == "plan":
         return f"{brand} payment plan: first installment of {count}"
     return f"{brand} bill payment"
 
 
-def _brand(found: Found) -> str:
-    return found.campaign.brand_name or _catalog_brand()
-
-
-@cache
-def _catalog_brand() -> str:
-    return load_catalogs().messages("en").plain("brand")
-
-
-def _return_urls(public_url: str, token: str) -> tuple[str, str]:
+def return_urls(public_url: str, token: str) -> tuple[str, str]:
+    """Where the provider sends the payer back: the page, marked paid or cancelled."""
     page = page_link(public_url, token)
     return f"{page}?paid=1", f"{page}?cancelled=1"
 
@@ -155,14 +116,14 @@ def _return_urls(public_url: str, token: str) -> tuple[str, str]:
 def _plan(found: Found, option: str, source: str, amount: int, provider: str, now: datetime) -> Checkout:
     """The session to open for this click: the open one again (same key, same parameters), else a new one."""
     recipient = found.recipient
-    success, cancel = _return_urls(found.campaign.public_url, recipient.token)
+    success, cancel = return_urls(found.campaign.public_url, recipient.token)
     count = recipient.plan_installments if option == "plan" else None
     same = [p for p in found.ledger.payments_for_token(recipient.token)
             if (p["provider"], p["option"], p["amount"], p["currency"]) == (provider, option, amount,
                                                                           recipient.currency)]
     checkout = Checkout(campaign_id=found.campaign.id, token=recipient.token, option=option, source=source,
                         amount=amount, currency=recipient.currency, installments=count,
-                        label=_label(_brand(found), option, count), expires_at=now, key="",
+                        label=checkout_label(found, option, count), expires_at=now, key="",
                         success_url=success, cancel_url=cancel)
     for earlier in reversed(same):
         if (earlier["status"] == "pending" and earlier["idempotency_key"] and earlier["expires_at"] is not None
@@ -299,167 +260,6 @@ def _open_demo(found: Found, checkout: Checkout) -> Response:
     session_id = existing["provider_ref"] if existing else "cs_demo_" + secrets.token_hex(12)
     if existing is None:
         _record(found, checkout, session_id, "demo")
-    return redirect(url_for("payments.demo_checkout", session_id=session_id), 303)
+    return redirect(url_for("demo.checkout", session_id=session_id), 303)
 
 
-@dataclass(frozen=True)
-class _DemoSession:
-    found: Found
-    payment: dict[str, Any]
-
-    @property
-    def checkout(self) -> Checkout:
-        """The session as it was opened, from its ledger row."""
-        p, recipient = self.payment, self.found.recipient
-        count = recipient.plan_installments if p["option"] == "plan" else None
-        success, cancel = _return_urls(self.found.campaign.public_url, recipient.token)
-        return Checkout(campaign_id=p["campaign_id"], token=p["token"], option=p["option"], source=p["source"],
-                        amount=p["amount"], currency=p["currency"], installments=count,
-                        label=_label(_brand(self.found), p["option"], count),
-                        expires_at=p["expires_at"] or datetime.now(UTC), key=p["idempotency_key"] or "",
-                        success_url=success, cancel_url=cancel)
-
-
-def _demo_session(session_id: str) -> _DemoSession:
-    """The demo session by id, or 404 (also whenever a real provider is configured)."""
-    svc = service()
-    if not svc.settings.demo_payments or not session_id.startswith("cs_demo_"):
-        abort(404)
-    for campaign in svc.campaigns:
-        payment = svc.ledger(campaign).payment(session_id)
-        if payment is not None and payment["provider"] == "demo" and payment["campaign_id"] == campaign.id:
-            found = svc.find(payment["token"])
-            if found is not None:
-                return _DemoSession(found, payment)
-    abort(404)
-
-
-@blueprint.get("/demo/checkout/<session_id>")
-def demo_checkout(session_id: str) -> Response:
-    """The demo's stand-in for Stripe Checkout: the amount, what it is for, Pay and Cancel."""
-    demo = _demo_session(session_id)
-    checkout = demo.checkout
-    if demo.payment["status"] == "paid":
-        return redirect(checkout.success_url, 303)
-    if demo.payment["status"] != "pending" or checkout.expires_at <= datetime.now(UTC):
-        return message(demo.found, "session_expired", 410)
-    digits = get_currency_precision(checkout.currency)
-    total = minor_units(demo.found.recipient.amount_due, demo.found.recipient.currency)
-    return _render("pay/pay_checkout.html", 200, demo.found, title="Checkout (demo)",
-                   checkout=checkout, session_id=session_id,
-                   amount=_money(checkout.amount, checkout.currency, digits),
-                   total=_money(total, checkout.currency, digits),
-                   page=page_link(demo.found.campaign.public_url, checkout.token),
-                   expires=checkout.expires_at.strftime("%H:%M UTC"))
-
-
-@blueprint.post("/demo/checkout/<session_id>")
-def demo_checkout_action(session_id: str) -> Response:
-    """"Pay": a signed ``checkout.session.completed`` through the real webhook path; "Cancel": back to the page."""
-    from .webhooks import receive  # the webhook module imports this one's amounts
-
-    demo = _demo_session(session_id)
-    checkout = demo.checkout
-    if request.form.get("action") != "pay":
-        return redirect(checkout.cancel_url, 303)
-    if demo.payment["status"] == "paid":
-        return redirect(checkout.success_url, 303)
-    if demo.payment["status"] != "pending" or checkout.expires_at <= datetime.now(UTC):
-        return message(demo.found, "session_expired", 410)
-    payload = json.dumps(demo_event(session_id, checkout), separators=(",", ":"))
-    header = stripe.WebhookSignature.generate_signature_header(payload, service().settings.webhook_secret)
-    status, answer = receive(payload.encode(), header)
-    if status != 200:
-        log.error("demo checkout %s: the webhook answered %s %s", session_id, status, answer)
-        return message(demo.found, "provider_error", 502, retry=request.path)
-    return redirect(checkout.success_url, 303)
-
-
-def demo_event(session_id: str, checkout: Checkout) -> dict[str, Any]:
-    """A ``checkout.session.completed`` event as Stripe sends one for a card paid at once."""
-    created = int(time.time())
-    return {
-        "id": "evt_demo_" + secrets.token_hex(12), "object": "event", "api_version": stripe.api_version,
-        "created": created, "livemode": False, "pending_webhooks": 1, "type": "checkout.session.completed",
-        "request": {"id": None, "idempotency_key": None},
-        "data": {"object": {
-            "id": session_id, "object": "checkout.session", "mode": "payment", "status": "complete",
-            "payment_status": "paid", "client_reference_id": checkout.token,
-            "amount_subtotal": checkout.amount, "amount_total": checkout.amount,
-            "currency": checkout.currency.lower(), "metadata": checkout.metadata,
-            "payment_intent": "pi_demo_" + secrets.token_hex(12), "created": created, "livemode": False,
-            "expires_at": int(checkout.expires_at.timestamp()),
-            "success_url": checkout.success_url, "cancel_url": checkout.cancel_url,
-        }},
-    }
-
-
-# --- pages --------------------------------------------------------------------------------------
-
-
-def _money(amount: int, currency: str, digits: int) -> str:
-    return format_currency(Decimal(amount).scaleb(-digits), currency, locale="en")
-
-
-@cache
-def _logo() -> str:
-    data = static_files(arabic=False)["static/logo.png"]
-    return "data:image/png;base64," + b64encode(data).decode()
-
-
-def _render(template: str, status: int, found: Found | None, **context: Any) -> Response:
-    """A service page: the brand, a per-response nonce for its one style block, a strict CSP."""
-    nonce = secrets.token_urlsafe(16)
-    brand = _brand(found) if found else _catalog_brand()
-    public = found.campaign.public_url if found else ""
-    contact = ""
-    if found is not None:
-        contact = (found.campaign.contact_url or f"{public}/contact").replace("{token}", found.recipient.token)
-    html = render_template(template, nonce=nonce, brand=brand, logo=_logo(), contact=contact, **context)
-    response = Response(html, status, mimetype="text/html")
-    forms = " ".join(dict.fromkeys(["'self'", origin(public)] if public else ["'self'"]))
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; style-src 'nonce-{nonce}'; img-src data:; form-action {forms}; "
-        "base-uri 'none'; frame-ancestors 'none'")
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-_MESSAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    # kind: (tone, title, paragraphs)
-    "expired": ("warn", "This link has expired", (
-        "The link to your bill was open for a limited time, and that time has passed. Nothing was charged.",
-        "To pay, or to get a new link, contact us: we will tell you what is still due.")),
-    "paid": ("ok", "Paid – thank you", (
-        "We have received your payment. There is nothing more to pay on this bill.",
-        "You do not need to do anything else.")),
-    "plan_started": ("ok", "Your payment plan has started – thank you", (
-        "We have received the first installment of your payment plan.",
-        "The next installments are charged to the same card on their due dates; we will remind you before each "
-        "one. You do not need to pay again from this link.")),
-    "nothing_due": ("ok", "There is nothing to pay", (
-        "This bill has nothing left to pay.",)),
-    "no_plan": ("warn", "No payment plan for this bill", (
-        "This bill has no payment plan on offer, so it cannot be paid in installments from this link.",
-        "You can pay it in full, or contact us to talk about a plan.")),
-    "processing": ("ok", "Your payment is being confirmed", (
-        "We have your payment details and are confirming the payment. This takes a moment.",
-        "Your page will show the payment once it is confirmed.")),
-    "unavailable": ("error", "We cannot take this payment online", (
-        "Something about this bill stops us from taking the payment online. Nothing was charged.",
-        "Please contact us and we will sort it out.")),
-    "provider_error": ("error", "Payment is not available right now", (
-        "We could not reach our payment provider. Nothing was charged.",
-        "Please try again in a few minutes.")),
-    "session_expired": ("warn", "This checkout has expired", (
-        "This checkout was open for a limited time. Nothing was charged.",
-        "Go back to your page to pay.")),
-}
-
-
-def message(found: Found, kind: str, status: int, *, full: str | None = None, retry: str | None = None) -> Response:
-    """One of the short pages the pay link can answer with, by ``kind`` (see ``_MESSAGES``)."""
-    tone, title, paragraphs = _MESSAGES[kind]
-    page = None if kind == "expired" else page_link(found.campaign.public_url, found.recipient.token)
-    return _render("pay/pay_message.html", status, found, title=title, tone=tone, paragraphs=paragraphs,
-                   page=page, full=full, retry=retry)

@@ -18,12 +18,12 @@ from typing import Any
 import stripe
 from flask import Blueprint, Response, request
 
+from billcast.jobs.amounts import expected_amount
 from billcast.jobs.ledger import OPTIONS
 from billcast.jobs.publish import show_paid
+from billcast.microsite import SOURCES
 from billcast.renderer import PaymentError
 
-from billcast.microsite import SOURCES
-from .payments import expected_amount
 from .context import Found, service
 
 blueprint = Blueprint("webhooks", __name__)

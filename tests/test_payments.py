@@ -34,7 +34,8 @@ from billcast.jobs.store import ObjectStore, open_store
 from billcast.microsite import SiteSettings, build_site
 from billcast.service import payments as payments_module
 from billcast.service import webhooks as webhooks_module
-from billcast.service.payments import expected_amount, idempotency_key, installments, minor_units
+from billcast.jobs.amounts import expected_amount, installments, minor_units
+from billcast.service.payments import idempotency_key
 from billcast.service import ServiceSettings, create_app
 from billcast.renderer import PaymentError
 
