@@ -413,7 +413,7 @@ def test_folder_failed_overwrite_keeps_the_old_object_and_headers(tmp_path: Path
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 
-    monkeypatch.setattr("billcast.jobs.store.os.replace", failing_replace)
+    monkeypatch.setattr("billcast.jobs.store.folder.os.replace", failing_replace)
     with pytest.raises(PublishError, match=r"r/t/index\.html: cannot store: No space left on device"):
         store.put_bytes("r/t/index.html", b"new", content_type="text/plain", metadata={"v": "2"})
     monkeypatch.undo()
