@@ -18,5 +18,5 @@ from .base import ObjectNotFound as ObjectNotFound
 from .base import ObjectStore as ObjectStore
 from .base import guess_content_type as guess_content_type
 from .folder import FolderStore as FolderStore
-from .open import open_store as open_store
+from .from_url import open_store as open_store
 from .s3 import S3Store as S3Store
