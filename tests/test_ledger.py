@@ -21,8 +21,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from billcast.jobs import ledger as ledger_module
-from billcast.jobs.ledger import Ledger, LedgerError, Recipient
+from billcast.jobs.ledger import Ledger, LedgerError, Recipient, migrate, reads, schema
 from billcast.renderer import BillcastError
 
 POSTGRES_ADMIN_URL = os.environ.get("BILLCAST_TEST_POSTGRES_URL")
@@ -116,7 +115,7 @@ def test_schema_is_created_on_first_use_and_its_version_recorded(url: str, tmp_p
             assert not (tmp_path / "var").exists(), "opening a ledger must not touch the disk"
         assert ledger.counts("c1") == {"pending": 0, "published": 0, "expired": 0}
     assert table_names(url) == {"schema_version", "campaigns", "recipients", "payments", "webhook_events", "events"}
-    assert query(url, "SELECT version FROM schema_version") == [(len(ledger_module.MIGRATIONS),)] == [(VERSION,)]
+    assert query(url, "SELECT version FROM schema_version") == [(len(migrate.MIGRATIONS),)] == [(VERSION,)]
 
 
 def test_sqlite_file_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
@@ -163,7 +162,7 @@ def test_migrations_apply_in_order_on_new_and_old_databases(url: str, tmp_path: 
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     with Ledger(url) as old:
         old.ensure_campaign("c1", link_days=30)     # a database of the current version with a row in it
-    monkeypatch.setattr(ledger_module, "MIGRATIONS", (*ledger_module.MIGRATIONS, _notes_table, _notes_body))
+    monkeypatch.setattr(migrate, "MIGRATIONS", (*migrate.MIGRATIONS, _notes_table, _notes_body))
     with Ledger(url) as upgraded:
         assert upgraded.schema_version() == VERSION + 2
         upgraded.ensure_campaign("c1", link_days=7)
@@ -188,7 +187,7 @@ def _half_done(conn) -> None:
 def test_a_failing_migration_leaves_the_database_as_it_was(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     with Ledger(url) as old:
         old.ensure_campaign("c1", link_days=30)
-    monkeypatch.setattr(ledger_module, "MIGRATIONS", (*ledger_module.MIGRATIONS, _half_done))
+    monkeypatch.setattr(migrate, "MIGRATIONS", (*migrate.MIGRATIONS, _half_done))
     with Ledger(url) as upgraded, pytest.raises(LedgerError, match="schema"):
         upgraded.counts("c1")
     assert "notes" not in table_names(url)
@@ -199,7 +198,7 @@ def test_a_version_1_database_is_upgraded_to_version_2_in_place_keeping_its_rows
         url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     tok, later = token(), token()
     with monkeypatch.context() as patch:
-        patch.setattr(ledger_module, "MIGRATIONS", (ledger_module._v1,))
+        patch.setattr(migrate, "MIGRATIONS", (migrate._v1,))
         with Ledger(url) as old:                     # a database as Billcast made it before version 2
             old.ensure_campaign("c1", link_days=30)
             assert old.schema_version() == 1
@@ -253,7 +252,7 @@ def test_migrated_schema_is_the_schema_the_code_queries(url: str) -> None:
         found = {name: {c["name"] for c in inspect(engine).get_columns(name)} for name in table_names(url)}
     finally:
         engine.dispose()
-    assert found == {name: set(table.columns.keys()) for name, table in ledger_module._metadata.tables.items()}
+    assert found == {name: set(table.columns.keys()) for name, table in schema.metadata.tables.items()}
 
 
 def test_recipients_table_holds_no_personal_data(url: str) -> None:
@@ -369,7 +368,7 @@ def test_reserve_fixes_one_token_per_recipient(ledger: Ledger) -> None:
 
 def test_recipients_stream_in_customer_order_and_filter_by_status(ledger: Ledger,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ledger_module, "_PAGE", 2)    # several pages from five rows
+    monkeypatch.setattr(reads, "_PAGE", 2)    # several pages from five rows
     for customer_id in ["IT-5", "IT-3", "IT-1", "IT-4", "IT-2"]:
         publish(ledger, customer_id)
     ledger.ensure_campaign("c2", link_days=30)

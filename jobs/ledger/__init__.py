@@ -1,0 +1,30 @@
+"""The ledger: who was published under which link, what they owe, what they paid, what they did.
+
+SQLAlchemy Core on any SQLAlchemy URL: a SQLite file by default, PostgreSQL
+when configured. The schema is created on first use and versioned. The
+recipients table holds no personal data beyond the customer_id. Every call
+runs in its own short transaction. See ``docs/LEDGER.md``.
+
+``schema`` holds the tables, ``migrate`` the versions and the upgrade,
+``engine`` the engines and transactions, ``checks`` the argument checks; the
+``Ledger`` is put together from ``recipients``, ``payments``, ``events``
+(writes by area) and ``reads``.
+"""
+
+from .engine import DEFAULT_URL as DEFAULT_URL
+from .ledger import Ledger as Ledger
+from .migrate import MIGRATIONS as MIGRATIONS
+from .model import EVENT_KINDS as EVENT_KINDS
+from .model import OPTIONS as OPTIONS
+from .model import PAYMENT_STATUSES as PAYMENT_STATUSES
+from .model import PROVIDERS as PROVIDERS
+from .model import RECIPIENT_STATUSES as RECIPIENT_STATUSES
+from .model import SOURCES as SOURCES
+from .model import LedgerError as LedgerError
+from .model import Recipient as Recipient
+
+__all__ = [
+    "DEFAULT_URL", "EVENT_KINDS", "MIGRATIONS", "OPTIONS", "PAYMENT_STATUSES", "PROVIDERS", "RECIPIENT_STATUSES",
+    "SOURCES",
+    "Ledger", "LedgerError", "Recipient",
+]

@@ -1,0 +1,84 @@
+"""Engines and transactions: SQLite with WAL, a busy timeout and foreign keys; PostgreSQL with pre-ping.
+
+On SQLite a writing transaction opens with ``BEGIN IMMEDIATE``, so racing
+writers queue on the busy timeout instead of failing on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError
+
+from .model import LedgerError
+
+DEFAULT_URL = "sqlite:///var/billcast.db"
+SQLITE_BUSY_SECONDS = 30.0
+
+
+def new_engine(url: URL, where: str) -> Engine:
+    """An engine on ``url``; a SQLite file's folder is made when missing."""
+    is_sqlite = url.get_backend_name() == "sqlite"
+    if (path := _sqlite_file(url)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if is_sqlite:
+            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+    except (ImportError, NoSuchModuleError) as exc:
+        raise LedgerError(f"the database driver is not installed ({exc}); install it, e.g. "
+                          "`pip install 'psycopg[binary]'` for postgresql://", where=where, field="driver") from exc
+    if is_sqlite:
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
+    """One transaction on a connection of its own; a writing one takes SQLite's write lock up front."""
+    with engine.connect() as conn:
+        if write:
+            conn.execution_options(ledger_write=True)
+        with conn.begin():
+            yield conn
+
+
+def database_error(where: str, call: str, exc: DBAPIError) -> LedgerError:
+    """A driver's failure as a LedgerError naming the database and the call."""
+    # The first line only: PostgreSQL's DETAIL line would repeat values (tokens) into logs.
+    first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+    return LedgerError(f"{type(exc.orig).__name__}: {first}", where=where, field=call)
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    if url.database.startswith("file:"):
+        return None
+    return Path(url.database)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Hand transactions to SQLAlchemy (so DDL and savepoints are transactional); WAL, keys on."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_SECONDS * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Writers take the write lock up front: they queue on the busy timeout, never deadlock."""
+    writing = conn.get_execution_options().get("ledger_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")

@@ -1,0 +1,152 @@
+"""Schema versions and the in-place upgrade: ``MIGRATIONS`` lists the steps, never edited once released.
+
+A database that is behind is brought up to date in one transaction; one that
+is ahead of this code is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError
+
+from .engine import database_error, transaction
+from .model import LedgerError
+from .schema import UTCDateTime, version_table
+
+Migration = Callable[[Connection], None]
+
+
+def _v1(conn: Connection) -> None:
+    """Version 1: campaigns, recipients, payments, webhook events, events.
+
+    The tables are spelled out here rather than taken from ``schema``, so
+    that this step keeps creating version 1 after a later version changes them.
+    """
+    md = MetaData()
+    Table("campaigns", md,
+          Column("id", String(200), primary_key=True), Column("created_at", UTCDateTime, nullable=False),
+          Column("updated_at", UTCDateTime, nullable=False), Column("link_days", Integer, nullable=False),
+          Column("config_hash", String(128)))
+    Table("recipients", md,
+          Column("campaign_id", String(200), ForeignKey("campaigns.id"), primary_key=True),
+          Column("customer_id", String(64), primary_key=True), Column("token", String(32), nullable=False),
+          Column("storyboard", String(200), nullable=False), Column("variant", String(200), nullable=False),
+          Column("status", String(16), nullable=False), Column("amount_due", String(40), nullable=False),
+          Column("currency", String(3), nullable=False), Column("content_hash", String(128)),
+          Column("published_at", UTCDateTime), Column("expires_at", UTCDateTime), Column("paid_at", UTCDateTime),
+          Column("updated_at", UTCDateTime, nullable=False),
+          UniqueConstraint("token", name="uq_recipients_token"),
+          Index("ix_recipients_campaign_status", "campaign_id", "status"))
+    Table("payments", md,
+          Column("id", Integer, primary_key=True, autoincrement=True),
+          Column("campaign_id", String(200), ForeignKey("campaigns.id"), nullable=False),
+          Column("token", String(32), nullable=False), Column("provider", String(16), nullable=False),
+          Column("provider_ref", String(255), nullable=False), Column("payment_intent", String(255)),
+          Column("amount", Integer, nullable=False), Column("currency", String(3), nullable=False),
+          Column("option", String(16), nullable=False), Column("source", String(16), nullable=False),
+          Column("status", String(16), nullable=False), Column("flagged", Boolean, nullable=False),
+          Column("flag_reason", String(500)), Column("created_at", UTCDateTime, nullable=False),
+          Column("updated_at", UTCDateTime, nullable=False),
+          UniqueConstraint("provider_ref", name="uq_payments_provider_ref"),
+          Index("ix_payments_campaign", "campaign_id"), Index("ix_payments_token", "token"))
+    Table("webhook_events", md,
+          Column("event_id", String(255), primary_key=True), Column("type", String(100), nullable=False),
+          Column("received_at", UTCDateTime, nullable=False))
+    Table("events", md,
+          Column("id", Integer, primary_key=True, autoincrement=True),
+          Column("campaign_id", String(200), ForeignKey("campaigns.id"), nullable=False),
+          Column("token", String(32), nullable=False), Column("kind", String(16), nullable=False),
+          Column("value", Integer), Column("at", UTCDateTime, nullable=False),
+          Index("ix_events_campaign_kind", "campaign_id", "kind"), Index("ix_events_token", "token"))
+    md.create_all(conn)
+
+
+def _v2(conn: Connection) -> None:
+    """Version 2: what the payment service needs.
+
+    ``recipients.plan_installments`` and ``recipients.days_past_due`` (nullable
+    integers from the record's debt), and on ``payments`` the checkout session's
+    ``expires_at`` and the ``idempotency_key`` it was created with (so a second
+    click reuses the open session with the very same parameters). Rows already
+    there keep their values; the new columns are null in them.
+    """
+    timestamp = DateTime(timezone=True).compile(dialect=conn.dialect)
+    for table, column, kind in (("recipients", "plan_installments", "INTEGER"),
+                                ("recipients", "days_past_due", "INTEGER"),
+                                ("payments", "expires_at", timestamp),
+                                ("payments", "idempotency_key", "VARCHAR(255)")):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
+# Step n brings a database from version n-1 to n. Add a version by appending its
+# function here (and changing the tables in schema.py to match what it leaves).
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
+
+
+def bring_up_to_date(engine: Engine, where: str) -> None:
+    """Check the version with a read; upgrade in a write transaction only when behind."""
+    for attempt in range(3):
+        try:
+            with transaction(engine) as conn:
+                version = stored_version(conn)
+            if version is not None:
+                _refuse_newer(version, where)
+                if version == len(MIGRATIONS):
+                    return
+            with transaction(engine, write=True) as conn:
+                _upgrade(conn, where)
+            return
+        except DBAPIError as exc:
+            # Another process may have been creating the same tables (PostgreSQL): look again.
+            if attempt == 2:
+                raise database_error(where, "schema", exc) from exc
+
+
+def stored_version(conn: Connection) -> int | None:
+    """The database's schema version; None before the ledger was ever created there."""
+    if not inspect(conn).has_table("schema_version"):
+        return None
+    return conn.execute(select(func.max(version_table.c.version))).scalar_one_or_none() or 0
+
+
+def _upgrade(conn: Connection, where: str) -> None:
+    """Apply the steps the database lacks, in order, in the caller's transaction."""
+    steps = MIGRATIONS
+    current = stored_version(conn)
+    if current is None:
+        version_table.create(conn)
+        conn.execute(insert(version_table).values(version=0))
+        current = 0
+    _refuse_newer(current, where)
+    for step in steps[current:]:
+        step(conn)
+    if current < len(steps) and not conn.execute(update(version_table).values(version=len(steps))).rowcount:
+        conn.execute(insert(version_table).values(version=len(steps)))
+
+
+def _refuse_newer(version: int, where: str) -> None:
+    if version > len(MIGRATIONS):
+        raise LedgerError(
+            f"the database is at version {version}, this Billcast knows versions up to {len(MIGRATIONS)}; "
+            "upgrade Billcast, or point it at another database",
+            where=where, field="schema_version")

@@ -1,0 +1,127 @@
+"""Writing campaigns and recipients: a recipient's link is fixed once and kept, whoever calls and how often."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NoReturn
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from . import checks
+from .base import LedgerBase, now, try_insert
+from .model import LedgerError, Recipient, to_recipient
+from .schema import campaign_table, recipient_table
+
+_IN_CHUNK = 500    # values per IN (...) list
+
+
+class Recipients(LedgerBase):
+    """Campaigns and the recipients published in them."""
+
+    def ensure_campaign(self, campaign_id: str, *, link_days: int, config_hash: str | None = None) -> None:
+        """Insert the campaign, or update its link lifetime and config hash."""
+        call = "ensure_campaign"
+        checks.text(call, "campaign_id", campaign_id)
+        checks.integer(call, "link_days", link_days, least=1)
+        checks.optional_text(call, "config_hash", config_hash, limit=128)
+        stamp = now()
+        values = {"link_days": link_days, "config_hash": config_hash, "updated_at": stamp}
+        with self._tx(call, write=True) as conn:
+            if try_insert(conn, insert(campaign_table).values(id=campaign_id, created_at=stamp, **values)) is None:
+                conn.execute(update(campaign_table).where(campaign_table.c.id == campaign_id).values(**values))
+
+    def reserve(self, *, campaign_id: str, customer_id: str, token: str, storyboard: str, variant: str,
+                amount_due: Decimal, currency: str) -> Recipient:
+        """The recipient's row, inserting a pending one with ``token`` when there is none yet.
+
+        Fixes a recipient's link before rendering: processes that reserve the
+        same recipient at once all get the row that won, and so one token.
+        """
+        call = "reserve"
+        values = _recipient_values(call, campaign_id=campaign_id, customer_id=customer_id, token=token,
+                                   storyboard=storyboard, variant=variant, amount_due=amount_due, currency=currency)
+        key = (recipient_table.c.campaign_id == campaign_id, recipient_table.c.customer_id == customer_id)
+        with self._tx(call, write=True) as conn:
+            try_insert(conn, insert(recipient_table).values(**values, status="pending"))
+            row = conn.execute(select(recipient_table).where(*key)).first()
+            if row is None:
+                _explain_refusal(conn, call, campaign_id, customer_id, token)
+        return to_recipient(row)
+
+    def record_published(self, *, campaign_id: str, customer_id: str, token: str, storyboard: str, variant: str,
+                         amount_due: Decimal, currency: str, content_hash: str | None, published_at: datetime,
+                         expires_at: datetime, plan_installments: int | None = None,
+                         days_past_due: int | None = None) -> None:
+        """Record a recipient as published: one row per (campaign, customer), whoever calls it and how often.
+
+        ``plan_installments`` is the record's ``debt.plan_offer.installments``
+        (None: no plan on offer) and ``days_past_due`` its ``debt.days_past_due``
+        (None: no arrears); both are replaced by each call, as the record says.
+        """
+        call = "record_published"
+        values = _recipient_values(call, campaign_id=campaign_id, customer_id=customer_id, token=token,
+                                   storyboard=storyboard, variant=variant, amount_due=amount_due, currency=currency)
+        values |= {"status": "published",
+                   "content_hash": checks.optional_text(call, "content_hash", content_hash, limit=128),
+                   "published_at": checks.aware(call, "published_at", published_at),
+                   "expires_at": checks.aware(call, "expires_at", expires_at),
+                   "plan_installments": checks.optional_integer(call, "plan_installments", plan_installments,
+                                                                least=1),
+                   "days_past_due": checks.optional_integer(call, "days_past_due", days_past_due, least=0)}
+        key = (recipient_table.c.campaign_id == campaign_id, recipient_table.c.customer_id == customer_id)
+        with self._tx(call, write=True) as conn:
+            if try_insert(conn, insert(recipient_table).values(**values)) is not None:
+                return
+            changes = {k: v for k, v in values.items() if k not in ("campaign_id", "customer_id")}
+            try:
+                with conn.begin_nested():
+                    done = conn.execute(update(recipient_table).where(*key).values(**changes)).rowcount
+            except IntegrityError:
+                done = 0
+            if not done:
+                _explain_refusal(conn, call, campaign_id, customer_id, token)
+
+    def mark_expired(self, campaign_id: str, customer_ids: Iterable[str]) -> int:
+        """Mark published recipients expired; returns how many changed (others are left alone)."""
+        ids = list(dict.fromkeys(customer_ids))
+        changed = 0
+        stamp = now()
+        with self._tx("mark_expired", write=True) as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                changed += conn.execute(
+                    update(recipient_table).where(recipient_table.c.campaign_id == campaign_id,
+                                                  recipient_table.c.customer_id.in_(ids[start:start + _IN_CHUNK]),
+                                                  recipient_table.c.status == "published")
+                    .values(status="expired", updated_at=stamp)).rowcount
+        return changed
+
+
+def _recipient_values(call: str, *, campaign_id: str, customer_id: str, token: str, storyboard: str,
+                      variant: str, amount_due: Decimal, currency: str) -> dict[str, Any]:
+    """The checked columns ``reserve`` and ``record_published`` share."""
+    return {
+        "campaign_id": checks.text(call, "campaign_id", campaign_id),
+        "customer_id": checks.text(call, "customer_id", customer_id, limit=64),
+        "token": checks.token(call, token),
+        "storyboard": checks.text(call, "storyboard", storyboard),
+        "variant": checks.text(call, "variant", variant, empty_ok=True),
+        "amount_due": checks.amount(call, amount_due),
+        "currency": checks.currency(call, currency),
+        "updated_at": now(),
+    }
+
+
+def _explain_refusal(conn: Connection, call: str, campaign_id: str, customer_id: str, token: str) -> NoReturn:
+    """Raise the reason a recipient's row could be neither inserted nor updated."""
+    if conn.execute(select(campaign_table.c.id).where(campaign_table.c.id == campaign_id)).first() is None:
+        raise LedgerError(f"campaign {campaign_id!r} is not in the ledger; call ensure_campaign first",
+                          where=call, field="campaign_id")
+    owner = conn.execute(select(recipient_table.c.campaign_id, recipient_table.c.customer_id)
+                         .where(recipient_table.c.token == token)).first()
+    if owner is not None and (owner.campaign_id, owner.customer_id) != (campaign_id, customer_id):
+        raise LedgerError(f"{checks.hint(token)} already belongs to another recipient; draw a new token",
+                          where=f"{call}: customer {customer_id}", field="token")
+    raise LedgerError("the database refused the row", where=f"{call}: customer {customer_id}")
