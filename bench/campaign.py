@@ -259,9 +259,10 @@ def driver_one(count: int, workers: int, ledger: str, executor: str = "local", c
         billcast.jobs.record_files._duplicate = lambda *args: []  # type: ignore[assignment]
 
     if ledger == "stub":
-        import billcast.jobs.run
+        import billcast.jobs.run.driver
 
-        billcast.jobs.run.Ledger = StubLedger  # type: ignore[misc]  # this process only: it exists for this one run
+        # This process only: it exists for this one run.
+        billcast.jobs.run.driver.Ledger = StubLedger  # type: ignore[misc]
 
     with tempfile.TemporaryDirectory(prefix="billcast-driver-") as tmp:
         written = time.monotonic()
@@ -336,9 +337,10 @@ def chunks(args: argparse.Namespace) -> None:
     import dask
     from distributed import LocalCluster
 
-    import billcast.jobs.run
+    import billcast.jobs.run.driver
 
-    billcast.jobs.run.Ledger = StubLedger  # type: ignore[misc]  # only Dask's and the driver's own costs are measured
+    # Only Dask's and the driver's own costs are measured.
+    billcast.jobs.run.driver.Ledger = StubLedger  # type: ignore[misc]
     rows = []
     with dask.config.set({"distributed.worker.profile.enabled": False}):
         cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from billcast.jobs import Record, campaign_model
+from billcast.jobs import Record
+from billcast.jobs.campaign import CampaignModel
 from billcast.renderer import StoryboardModel
 
 TITLES = {"storyboard": "Billcast storyboard", "campaign": "Billcast campaign file", "record": "Billcast customer record"}
@@ -16,6 +17,6 @@ TITLES = {"storyboard": "Billcast storyboard", "campaign": "Billcast campaign fi
 
 def json_schema(name: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``storyboard``, ``campaign`` or ``record``."""
-    model = {"storyboard": StoryboardModel, "campaign": campaign_model(), "record": Record}[name]
+    model = {"storyboard": StoryboardModel, "campaign": CampaignModel, "record": Record}[name]
     schema = model.model_json_schema(mode="validation")
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": TITLES[name]}

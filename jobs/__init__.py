@@ -25,13 +25,6 @@ _LAZY = {
 }
 
 
-def campaign_model() -> type:
-    """The pydantic model of a campaign file (for its JSON Schema)."""
-    from .campaign import _CampaignModel
-
-    return _CampaignModel
-
-
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib
