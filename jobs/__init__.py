@@ -13,6 +13,9 @@ from .record_files import load_record_file as load_record_file
 from .record_files import load_records as load_records
 from .records import parse_record as parse_record
 from .records import record_values as record_values
+from .storyboard_check import Sample as Sample
+from .storyboard_check import check_storyboard as check_storyboard
+from .storyboard_check import check_storyboard_file as check_storyboard_file
 
 # Campaign, ledger, store and run pull in SQLAlchemy and boto3: re-exported lazily, so the
 # commands that do not need them (check, preview, render) start as fast as before.

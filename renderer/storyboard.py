@@ -269,18 +269,42 @@ def _line_of(lines: dict[tuple, int], loc: tuple) -> int | None:
 MAX_VALUES = 100_000  # values a storyboard may expand to; YAML aliases can make a few lines mean billions
 
 
-def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
-    """How many values ``node`` stands for once its aliases are expanded (each shared node counted once)."""
+class _SelfAlias(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> int:
+    """How many values ``node`` stands for once its aliases are expanded (each shared node counted once);
+    raises ``_SelfAlias`` for an alias used inside its own anchor."""
     if id(node) in sizes:
         return sizes[id(node)]
-    sizes[id(node)] = 1  # a node that refers to itself counts once (the loader refuses it anyway)
+    if id(node) in open_:
+        raise _SelfAlias(node.start_mark.line + 1)
+    open_.add(id(node))
     total = 1
     if isinstance(node, yaml.MappingNode):
-        total += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+        total += sum(_expanded_size(k, sizes, open_) + _expanded_size(v, sizes, open_) for k, v in node.value)
     elif isinstance(node, yaml.SequenceNode):
-        total += sum(_expanded_size(item, sizes) for item in node.value)
+        total += sum(_expanded_size(item, sizes, open_) for item in node.value)
+    open_.discard(id(node))
     sizes[id(node)] = total
     return total
+
+
+def _alias_error(node: yaml.Node, path: str) -> StoryboardError | None:
+    """A document whose aliases would take long to expand, refused before it is: a few lines of YAML
+    can mean billions of values ("billion laughs"), or an endless one."""
+    try:
+        size = _expanded_size(node, {}, set())
+    except _SelfAlias as exc:
+        return StoryboardError("a YAML alias (*name) is used inside its own anchor (&name)", path=path,
+                               line=exc.line)
+    if size <= MAX_VALUES:
+        return None
+    return StoryboardError(f"expands to more than {MAX_VALUES:,} values through YAML aliases (&, *); "
+                           "write the repeated parts out, or use fewer aliases", path=path, line=1)
 
 
 def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None,
@@ -344,15 +368,17 @@ def _parse_yaml(text: str, path: str) -> tuple[Any, dict[tuple, int]]:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
-        if node is not None and _expanded_size(node, {}) > MAX_VALUES:
-            raise StoryboardError(f"expands to more than {MAX_VALUES:,} values through YAML aliases (&, *); "
-                                  "write the repeated parts out, or use fewer aliases", path=path, line=1)
+        refused = _alias_error(node, path) if node is not None else None
+        if refused is not None:
+            raise refused
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise StoryboardError(f"not valid YAML: {problem}", path=path, line=line) from None
+    except RecursionError:
+        raise StoryboardError("not valid YAML: nested too deeply", path=path) from None
     finally:
         loader.dispose()
     if node is None or not isinstance(data, dict):
@@ -387,16 +413,19 @@ def parse_storyboard(text: str, *, path: str = "<storyboard>", assets_dir: Path 
     return board
 
 
+def read_storyboard(path: str | Path) -> str:
+    """A storyboard file's text; ``StoryboardError`` when it cannot be read as UTF-8."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StoryboardError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise StoryboardError("is not UTF-8 text", path=str(path)) from None
+
+
 def load_storyboard(path: str | Path, *, assets_dir: Path | None = None) -> Storyboard:
     """Read and validate a storyboard file."""
-    shown = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise StoryboardError(f"cannot read: {exc.strerror or exc}", path=shown) from None
-    except UnicodeDecodeError:
-        raise StoryboardError("is not UTF-8 text", path=shown) from None
-    return parse_storyboard(text, path=shown, assets_dir=assets_dir)
+    return parse_storyboard(read_storyboard(path), path=str(path), assets_dir=assets_dir)
 
 
 class StoryboardErrors(StoryboardError):

@@ -172,3 +172,26 @@ def translation_keys(ast: nodes.Template) -> set[str]:
         elif isinstance(node.arg, nodes.Const):
             keys.add(str(node.arg.value))
     return keys
+
+
+_INTERNAL = "names starting with _ are Python internals, which storyboard texts cannot read"
+
+
+def sandbox_refusals(ast: nodes.Template) -> list[tuple[int, str]]:
+    """What the sandbox would refuse in a parsed template, wherever it is written (also in a branch no
+    value ever takes), as (template line, message): Python internals, ``self``, ``attr``, includes."""
+    found: list[tuple[int, str]] = []
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Filter, nodes.Include,
+                              nodes.Import, nodes.FromImport, nodes.Extends)):
+        if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+            found.append((node.lineno, f"reads {node.attr!r}: {_INTERNAL}"))
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) \
+                and str(node.arg.value).startswith("_"):
+            found.append((node.lineno, f"reads {node.arg.value!r}: {_INTERNAL}"))
+        elif isinstance(node, nodes.Filter) and node.name == "attr":
+            found.append((node.lineno, "the attr filter is not available in storyboard texts: write a.b"))
+        elif isinstance(node, nodes.Name) and node.name == "self":
+            found.append((node.lineno, "'self' is the template itself, which storyboard texts cannot read"))
+        elif isinstance(node, (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+            found.append((node.lineno, "storyboard texts cannot include, import or extend templates or files"))
+    return found

@@ -1,7 +1,10 @@
 """Checks a storyboard needs beyond its shape: times, colours, templates, assets.
 
-All of them run when a storyboard is loaded, so ``billcast check`` and the
-studio report every problem at once, each with its line.
+All of them run when a storyboard is loaded (``parse_storyboard``), so
+``billcast check``, ``billcast run`` and the studio find the same problems, all
+at once, each with its line. Templates are refused here for anything the
+sandbox would stop (Python internals, ``self``, ``attr``, includes) wherever it
+is written, also in a branch no customer's values ever take.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from jinja2 import TemplateSyntaxError
 from .errors import StoryboardError
 from .storyboard import (COLOR_RE, NAME_RE, ChartLayer, ImageLayer, QRLayer, Storyboard, TableLayer, TextLayer,
                          dotted, resolve_asset)
-from .templating import environment, translation_keys
+from .templating import environment, sandbox_refusals, translation_keys
 
 _RESERVED_KEYS = {"get", "keys", "items", "values"}
 
@@ -111,9 +114,32 @@ def _color_errors(board: Storyboard) -> list[StoryboardError]:
 
 
 def _template_errors(board: Storyboard) -> list[StoryboardError]:
-    env = environment()
     m = board.model
     default = m.translations.get(m.default_language)
+    errors = _translation_errors(board, default)
+    known = set(default or ())
+    for loc, source, kind in template_fields(board):
+        if kind == "template" and "{" not in source:
+            continue  # plain text: nothing to parse, no keys read
+        try:
+            ast = environment().parse("{{ " + source + " }}" if kind == "expression" else source)
+        except TemplateSyntaxError as exc:
+            errors.append(_template_error(board, loc, exc.lineno, f"template error: {exc.message}"))
+            continue
+        errors += [_template_error(board, loc, lineno, message) for lineno, message in sandbox_refusals(ast)]
+        if m.translations and default is None:
+            continue  # reported once by _translation_errors; key checks need a default language
+        for key in sorted(translation_keys(ast) - known):
+            errors.append(board.error(loc, f"t.{key} is not a translation key of {m.default_language!r}"))
+    for si, scene in enumerate(m.scenes):
+        for li, layer in enumerate(scene.layers):
+            if isinstance(layer, QRLayer) and not NAME_RE.match(layer.link):
+                errors.append(board.error(("scenes", si, "layers", li, "link"), "a link name, like page or pay"))
+    return errors
+
+
+def _translation_errors(board: Storyboard, default: dict[str, str] | None) -> list[StoryboardError]:
+    m = board.model
     errors = []
     if m.translations and default is None:
         errors.append(board.error(("default_language",),
@@ -128,27 +154,15 @@ def _template_errors(board: Storyboard) -> list[StoryboardError]:
             elif default is not None and lang != m.default_language and key not in known:
                 errors.append(board.error(("translations", lang, key),
                                           f"not in the default language ({m.default_language})"))
-    for loc, source, kind in template_fields(board):
-        if kind == "template" and "{" not in source:
-            continue  # plain text: nothing to parse, no keys read
-        try:
-            ast = env.parse("{{ " + source + " }}" if kind == "expression" else source)
-        except TemplateSyntaxError as exc:
-            line = board.line_of(loc)
-            if line is not None and exc.lineno and exc.lineno > 1:
-                line += exc.lineno
-            errors.append(StoryboardError(f"template error: {exc.message}", path=board.path, line=line,
-                                          field=dotted(loc)))
-            continue
-        if m.translations and default is None:
-            continue  # reported once above; key checks need a default language
-        for key in sorted(translation_keys(ast) - known):
-            errors.append(board.error(loc, f"t.{key} is not a translation key of {m.default_language!r}"))
-    for si, scene in enumerate(m.scenes):
-        for li, layer in enumerate(scene.layers):
-            if isinstance(layer, QRLayer) and not NAME_RE.match(layer.link):
-                errors.append(board.error(("scenes", si, "layers", li, "link"), "a link name, like page or pay"))
     return errors
+
+
+def _template_error(board: Storyboard, loc: tuple, lineno: int | None, message: str) -> StoryboardError:
+    """A problem on line ``lineno`` of the template at ``loc``; a block text's lines follow its key's."""
+    line = board.line_of(loc)
+    if line is not None and lineno and lineno > 1:
+        line += lineno
+    return StoryboardError(message, path=board.path, line=line, field=dotted(loc))
 
 
 def _asset_errors(board: Storyboard) -> list[StoryboardError]:

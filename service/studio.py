@@ -35,12 +35,13 @@ from flask import (Blueprint, Flask, Response, abort, current_app, jsonify, rend
 
 from billcast.microsite import static_dir
 from billcast.jobs.links import recipient_links
+from billcast.jobs.storyboard_check import Checked
 from billcast.renderer import StoryboardError, default_cache_dir, packaged, parse_storyboard
 
 from .auth import admin_required
 from .context import service
-from .studio_check import (Checked, Checks, Customer, RecordProblem, check, default_sample, frame_jpeg,
-                           load_samples, pasted_customer, video_timeline)
+from .studio_check import (Checks, Customer, RecordProblem, check, default_sample, frame_jpeg, load_samples,
+                           pasted_customer, preview_plan, problem_json, video_timeline)
 from .studio_files import Conflict, StoryboardFolder, text_digest
 from .studio_video import FILES, VideoJobs
 
@@ -265,8 +266,7 @@ def _ask() -> Ask:
         try:
             customer: Customer | None = pasted_customer(record)
         except RecordProblem as exc:
-            raise BadAsk(_json({"ok": False, "errors": [], "record_errors": [p.as_json() for p in exc.problems]},
-                               422)) from None
+            raise BadAsk(_json({"ok": False, "errors": [], "record_errors": exc.problems}, 422)) from None
     else:
         people = samples()
         key = body.get("customer")
@@ -280,10 +280,10 @@ def _checked(name: str, ask: Ask) -> Checked:
 
 
 def _result(checked: Checked) -> dict[str, Any]:
-    body: dict[str, Any] = {"ok": checked.ok, "errors": [p.as_json() for p in checked.problems]}
-    timeline = checked.timeline
-    if timeline is not None:
-        board = checked.board
+    body: dict[str, Any] = {"ok": checked.ok, "errors": [problem_json(p) for p in checked.problems]}
+    planned = preview_plan(checked)
+    if planned is not None:
+        board, timeline = checked.board, planned.timeline
         body["preview"] = {
             "duration": timeline.duration, "fps": timeline.fps, "poster_time": timeline.poster_time,
             "size": list(timeline.size), "locale": timeline.locale, "language": timeline.language, "direction": timeline.direction,
@@ -320,13 +320,14 @@ def validate(name: str, ask: Ask) -> Response:
 def frame(name: str, ask: Ask) -> Response:
     """The frame at ``t`` of the editor's text (not the saved file), as JPEG; 422 with the problems otherwise."""
     checked = _checked(name, ask)
-    if checked.timeline is None:
+    planned = preview_plan(checked)
+    if planned is None:
         return _json(_result(checked), 422)
     try:
         t = float((request.get_json(silent=True) or {}).get("t", 0))
     except (TypeError, ValueError):
         t = 0.0
-    image, shown = frame_jpeg(checked.timeline, t if t == t else 0.0)  # NaN -> 0
+    image, shown = frame_jpeg(planned.timeline, t if t == t else 0.0)  # NaN -> 0
     return Response(image, mimetype="image/jpeg", headers={"X-Frame-Time": f"{shown:.3f}"})
 
 
@@ -387,9 +388,9 @@ def history_entry(name: str, entry: str) -> Response:
 def video(name: str, ask: Ask) -> Response:
     """Start rendering the editor's text small (or find the render already made); poll the status URL."""
     checked = _checked(name, ask)
-    if checked.timeline is None or ask.customer is None:
+    if preview_plan(checked) is None or ask.customer is None:
         return _json(_result(checked), 422)
-    timeline = video_timeline(checked, ask.customer, preview_links())
+    timeline = video_timeline(checked, preview_links())
     pasted = ask.customer.key.startswith("p")
     job = studio().videos.start(ask.key(name), timeline, None if pasted else segment_cache_dir())
     return _json(_job(name, job), 202)

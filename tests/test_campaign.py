@@ -280,6 +280,19 @@ def test_a_broken_storyboard_names_the_rule_and_includes_its_own_error(folder: P
     assert "fps: Input should be greater than or equal to 1" in error.message
 
 
+def test_a_storyboard_the_check_refuses_is_refused_by_the_campaign_with_the_same_words(folder: Path) -> None:
+    from billcast.jobs import check_storyboard
+
+    board = folder / "storyboards" / "soft_reminder_b.yaml"
+    text = TINY.replace('{hello: "Pay now, {{ first_name }}"}',
+                        "{hello: '{% if false %}{{ self }}{% endif %}Pay now, {{ first_name }}'}")
+    board.write_text(text, encoding="utf-8")
+    [checked] = check_storyboard(text, str(board), [], {}).problems
+    assert "'self'" in checked.message
+    error = problem(write(folder, BASE))
+    assert error.field == "rules[1].variants" and f"  {checked.text}" in error.message.splitlines()
+
+
 def test_a_toml_syntax_error_names_its_line(folder: Path) -> None:
     path = write(folder, edited('link_days = 60\n', "link_days = \n"))
     error = problem(path)

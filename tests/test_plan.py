@@ -9,10 +9,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from jinja2 import TemplateError
 
 from billcast.jobs import parse_record, record_values
-from billcast.renderer import load_storyboard, parse_storyboard, plan
+from billcast.renderer import StoryboardErrors, load_storyboard, parse_storyboard, plan
 from billcast.renderer.errors import StoryboardError
+from billcast.renderer.templating import compiled_template
 from billcast.renderer.timeline import ChartSpec, QRSpec, TableSpec, TextSpec
 
 from conftest import LINKS, ROOT, sample
@@ -120,11 +122,30 @@ def test_a_missing_field_inside_a_translation_points_at_the_translation() -> Non
     "{{ 2 ** 1000000 }}",
 ])
 def test_the_sandbox_holds(template: str) -> None:
-    board = parse_storyboard(BASE.replace("{{ t.hello }}\"\n        box", template.replace('"', "'") +
-                                          "\"\n        box"), path="b.yaml")
-    with pytest.raises(StoryboardError) as info:
-        plan(board, {"first_name": "Ada", "locale": "en-US"}, LINKS)
+    text = BASE.replace("{{ t.hello }}\"\n        box", template.replace('"', "'") + "\"\n        box")
+    values = {"first_name": "Ada", "locale": "en-US"}
+    with pytest.raises(StoryboardError) as info:  # refused when loaded (internals, self, include) or planned
+        plan(parse_storyboard(text, path="b.yaml"), values, LINKS)
     assert info.value.field == "scenes[0].layers[0].text"
+    with pytest.raises((TemplateError, ValueError, TypeError, ArithmeticError, LookupError, AttributeError)):
+        compiled_template(template).render(values)  # and the sandbox holds without the load's scan
+
+
+@pytest.mark.parametrize(("template", "word"), [
+    ("{% if false %}{{ range.__self__ }}{% endif %}", "__self__"),
+    ("{{ links['__class__'] }}", "__class__"),
+    ("{{ self }}", "self"),
+    ("{{ t|attr('_texts') }}", "attr"),
+    ("{% import 'os' as os %}", "import"),
+    ("{% extends 'base.html' %}", "extend"),
+])
+def test_what_the_sandbox_would_stop_is_refused_when_loaded_even_in_a_branch_never_taken(template: str,
+                                                                                      word: str) -> None:
+    text = BASE.replace("{{ t.hello }}\"\n        box", template.replace('"', "'") + "\"\n        box")
+    with pytest.raises(StoryboardErrors) as info:
+        parse_storyboard(text, path="b.yaml")
+    assert [(e.line, e.field) for e in info.value.errors] == [(18, "scenes[0].layers[0].text")]
+    assert word in info.value.errors[0].message
 
 
 def test_small_ranges_powers_and_repeats_still_work() -> None:

@@ -332,6 +332,43 @@ def test_yaml_that_would_expand_past_all_bounds_is_refused_before_it_is_parsed(s
     assert "inside its own anchor" in body["errors"][0]["message"]
 
 
+BROKEN = [  # (what, the live text's line, what replaces it, a word its problem says)
+    ("valid", GREETING, GREETING, ""),
+    ("yaml", "fps: 25\n", "fps: [25\n", "not valid YAML"),
+    ("field", "poster_time: 9.0", "poster_tme: 9.0", "unknown field"),
+    ("value", "fps: 25", "fps: 0", "greater than or equal to 1"),
+    ("merge field", GREETING, 'greeting: "Ciao {{ frist_name }},"', "frist_name"),
+    ("other language", 'greeting: "Hallo {{ first_name }},"', 'greeting: "Hallo {{ vorname }},"', "vorname"),
+    ("self", GREETING, "greeting: '{{ self }}'", "self"),
+    ("attr", GREETING, "greeting: '{{ first_name|attr(\"upper\") }}'", "attr"),
+    ("include", GREETING, "greeting: '{% include \"/etc/passwd\" %}'", "include"),
+    ("branch never taken", GREETING, "greeting: '{% if false %}{{ range.__self__ }}{% endif %}'", "__self__"),
+    ("alias", "name: bill_explainer", "name: &n [*n]", "inside its own anchor"),
+]
+
+
+@pytest.mark.parametrize("what,old,new,word", BROKEN, ids=[b[0] for b in BROKEN])
+def test_billcast_check_and_the_studio_find_the_same_problems(shared, tmp_path, monkeypatch, capsys, what, old, new,
+                                                               word) -> None:
+    from billcast.cli import main
+
+    st = shared
+    assert old in st.live()
+    text = st.live().replace(old, new, 1)
+    (tmp_path / "bill_explainer.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # so that the CLI names the file as the studio does
+    maria = ROOT / "examples" / "maria.json"
+    code = main(["check", "bill_explainer.yaml", "--customer", str(maria)])
+    printed = capsys.readouterr().err.replace(f"with {maria},", "with Maria Rossi,").splitlines()
+
+    body = st.validate(text, customer=st.sample("Maria")).get_json()
+    shown = [e["text"] + (f" ({e['context']})" if e["context"] else "") for e in body["errors"]]
+    assert printed == shown
+    assert (code == 0) == body["ok"] == (not word)
+    assert all(line.startswith("bill_explainer.yaml:") for line in shown)
+    assert word in "\n".join(shown)
+
+
 # --- previews -------------------------------------------------------------------------------------
 
 
@@ -350,11 +387,11 @@ def test_the_frame_is_drawn_from_the_editors_text_and_changes_with_the_greeting(
 
 
 def test_slider_moves_reuse_the_plan(st, monkeypatch) -> None:
-    from billcast.service import studio_check
+    from billcast.jobs import storyboard_check
 
     calls = []
-    real = studio_check.plan
-    monkeypatch.setattr(studio_check, "plan", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = storyboard_check.plan
+    monkeypatch.setattr(storyboard_check, "plan", lambda *a, **k: calls.append(1) or real(*a, **k))
     text = st.live()
     for t in (1.0, 5.0, 9.5, 20.0, 29.9):
         st.frame(text, t)
