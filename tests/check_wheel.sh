@@ -18,9 +18,17 @@ sdist=$(ls "$work"/dist/billcast-*.tar.gz)
 say "built $(basename "$wheel") and $(basename "$sdist")"
 
 # One top-level import package, with its data.
-"$python" - "$wheel" <<'PY'
+"$python" - "$wheel" "$root" <<'PY'
 import sys, zipfile
+from pathlib import Path
 names = zipfile.ZipFile(sys.argv[1]).namelist()
+root = Path(sys.argv[2])
+layers = {"billcast": "billcast", "renderer": "billcast/renderer", "microsite": "billcast/microsite",
+          "jobs": "billcast/jobs", "service": "billcast/service"}
+missing = [f"{target}/{path.relative_to(root / folder)}" for folder, target in layers.items()
+           for path in (root / folder).rglob("*.py")
+           if f"{target}/{path.relative_to(root / folder)}" not in names]
+assert not missing, f"modules missing from the wheel (add their packages to pyproject.toml): {missing}"
 top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
 assert top == {"billcast"}, f"top-level entries besides billcast: {sorted(top)}"
 for needed in ("billcast/assets/fonts/NotoSans-Regular.ttf", "billcast/storyboards/bill_explainer.yaml",

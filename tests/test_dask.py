@@ -210,7 +210,7 @@ def test_an_unreachable_scheduler_is_an_error_not_a_hang(tmp_path, capsys) -> No
 
     path = write_campaign(tmp_path, good_records()[:1])
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
-        assert main(["run", str(path), "--quiet", "--executor", "tcp://127.0.0.1:1"]) == 7
+        assert main(["run", str(path), "--quiet", "--executor", "tcp://127.0.0.1:1"]) == 9
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
 
 
