@@ -26,6 +26,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from billcast.microsite import SOURCES
+
 from .ledger import Ledger, LedgerError, Recipient
 
 __all__ = [
@@ -38,7 +40,6 @@ STAGES = ("published", "viewed", "played", "watched_half", "clicked", "paid")
 STAGE_LABELS = {"published": "published", "viewed": "viewed", "played": "played", "watched_half": "watched half",
                 "clicked": "clicked", "paid": "paid"}
 BUCKETS = ("no arrears", "1-30", "31-60", "61-90", "91+")
-SOURCES = ("video", "site", "qr", "email")
 CSV_COLUMNS = ("payment_id", "token", "customer_id", "amount", "currency", "option", "source", "paid_at",
                "flagged", "flag_reason")
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from .errors import SiteError
 
 PAY_OPTIONS = ("full", "plan")
-SOURCES = ("site", "video", "qr", "email")  # which part of the page (or the email) was clicked
+SOURCES = ("video", "site", "qr", "email")  # which part was clicked: the video, the page, the QR code, the email; one list for links, beacons, the ledger and reports
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 

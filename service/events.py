@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, request
 
 from billcast.jobs.ledger import EVENT_KINDS, LedgerError
+from billcast.microsite import SOURCES
+from billcast.renderer import BillcastError
 
 from .context import service
 
@@ -41,7 +43,6 @@ blueprint = Blueprint("events", __name__)
 
 MAX_BODY = 512  # bytes; a real beacon is under 60
 PROGRESS = (25, 50, 75, 100)
-SOURCES = ("site", "video", "qr", "email")
 CLICKS = ("cta_click", "pay_click")
 MEDIA_TYPES = ("text/plain", "application/json")  # sendBeacon with a string sends text/plain
 KEYS = ("kind", "value", "src")
@@ -50,7 +51,7 @@ EXTENSION = "billcast.events"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
-class BeaconError(ValueError):
+class BeaconError(BillcastError):
     """A beacon refused: the HTTP status and what was wrong, worded ``field: problem``."""
 
     def __init__(self, message: str, status: int = 400) -> None:

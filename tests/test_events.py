@@ -179,7 +179,7 @@ BAD = [
     (b'{"kind": "progress", "value": NaN}', "body: NaN is not a JSON number"),
     ({"kind": "view", "value": 25}, "value: only progress carries a value, not view"),
     ({"kind": "view", "src": "site"}, "src: only cta_click and pay_click carry a src, not view"),
-    ({"kind": "pay_click", "src": "sms"}, 'src: must be one of site, video, qr, email; got "sms"'),
+    ({"kind": "pay_click", "src": "sms"}, 'src: must be one of video, site, qr, email; got "sms"'),
     ({"kind": "pay_click", "src": None}, "src: must be one of"),
     (b'{"kind": "view", "kind": "play"}', 'body: key "kind" appears twice'),
 ]

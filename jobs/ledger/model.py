@@ -7,13 +7,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from billcast.microsite import SOURCES as LINK_SOURCES
 from billcast.renderer import BillcastError
 
 RECIPIENT_STATUSES = ("pending", "published", "expired")
 PAYMENT_STATUSES = ("pending", "paid", "failed", "expired")
 PROVIDERS = ("stripe", "demo")
 OPTIONS = ("full", "plan")
-SOURCES = ("site", "video", "qr", "email", "other")  # other: a session Billcast did not make (no source given)
+SOURCES = (*LINK_SOURCES, "other")  # other: a session Billcast did not make (no source given)
 EVENT_KINDS = ("view", "play", "progress", "cta_click", "pay_click")
 
 
