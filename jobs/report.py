@@ -139,10 +139,6 @@ class Report:
     def due(self) -> int:
         return sum(row.due for row in self.buckets)
 
-    @property
-    def paid_due(self) -> int:
-        return sum(row.paid for row in self.buckets)
-
 
 # --- pure helpers -------------------------------------------------------------------------------
 

@@ -51,14 +51,6 @@ class Reads(LedgerBase):
             query = query.where(recipient_table.c.status == status)
         return self._pages("recipients", query, recipient_table.c.customer_id, to_recipient)
 
-    def published_hashes(self, campaign_id: str) -> dict[str, str]:
-        """customer_id -> content_hash of the campaign's published recipients: what a resumed run may skip."""
-        query = select(recipient_table.c.customer_id, recipient_table.c.content_hash).where(
-            recipient_table.c.campaign_id == campaign_id, recipient_table.c.status == "published",
-            recipient_table.c.content_hash.is_not(None))
-        with self._tx("published_hashes") as conn:
-            return {row.customer_id: row.content_hash for row in conn.execute(query)}
-
     def due_for_expiry(self, campaign_id: str, now: datetime) -> list[Recipient]:
         """Published recipients whose link has expired by ``now``."""
         now = checks.aware("due_for_expiry", "now", now)
