@@ -172,10 +172,11 @@ def _campaign(path: str):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from billcast.jobs.campaign import load_campaign
     from billcast.jobs.links import link_secret
     from billcast.jobs.run import run_campaign
 
-    campaign = _campaign(args.campaign)
+    campaign = load_campaign(args.campaign, assets=assets_dir(args))
     secret = link_secret(campaign.link_secret_env, environ=os.environ)
     workers = args.workers or campaign.workers or os.cpu_count() or 1
     started = time.monotonic()
@@ -334,7 +335,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = _command(sub, "run", "render, build and publish every recipient of a campaign (resumable)",
-                 [ENV_LINK, ENV_CACHE])
+                 [ENV_LINK, ENV_CACHE, ENV_ASSETS + " and the campaign's `assets`"])
     p.add_argument("campaign", help="a campaign TOML file (see docs/CAMPAIGNS.md)")
     p.add_argument("--workers", type=int, help="worker processes with --executor local (default: the campaign's, "
                    "else one per core)")

@@ -242,3 +242,20 @@ def test_the_demo_campaign_points_at_packaged_data_and_keeps_everything_else_in_
 
 def test_serve_without_a_campaign_outside_a_demo_folder_says_what_to_do(tmp_path) -> None:
     one_line_error(run("serve", cwd=tmp_path), 10, "billcast demo")
+
+
+def test_a_campaigns_assets_folder_is_checked_and_used_for_its_storyboards(tmp_path) -> None:
+    from billcast.demo import sample_rules
+    from billcast.jobs.campaign import CampaignErrors
+
+    (tmp_path / "customers.jsonl").write_text("", encoding="utf-8")
+    text = f'id = "assets"\ninput = "customers.jsonl"\nassets = "brand"\n{sample_rules()}'
+    (tmp_path / "campaign.toml").write_text(text, encoding="utf-8")
+    one_line_error(run("run", str(tmp_path / "campaign.toml"), env={"BILLCAST_LINK_SECRET": "s" * 40}), 2,
+                   "assets: no such folder")
+    (tmp_path / "brand").mkdir()  # a folder without the logo the storyboards name: each is refused
+    with pytest.raises(CampaignErrors) as refused:
+        load_campaign(tmp_path / "campaign.toml")
+    assert "is not a valid storyboard" in str(refused.value) and "logo" in str(refused.value)
+    campaign = load_campaign(tmp_path / "campaign.toml", assets=packaged("assets"))  # --assets wins
+    assert campaign.assets == packaged("assets")

@@ -49,8 +49,11 @@ class CampaignErrors(CampaignError):
         return (type(self), (self.errors,))
 
 
-def load_campaign(path: str | os.PathLike[str]) -> Campaign:
-    """Read, validate and resolve a campaign file; raise :class:`CampaignErrors` listing every problem."""
+def load_campaign(path: str | os.PathLike[str], *, assets: Path | None = None) -> Campaign:
+    """Read, validate and resolve a campaign file; raise :class:`CampaignErrors` listing every problem.
+
+    ``assets`` (``--assets``) replaces the file's own ``assets`` folder.
+    """
     shown = os.fspath(path)
     file = Path(os.path.abspath(shown))
     try:
@@ -70,7 +73,7 @@ def load_campaign(path: str | os.PathLike[str]) -> Campaign:
         for loc, message, entry in problems(exc):
             report.add(loc, message, entry=entry)
         raise CampaignErrors(report.errors) from None
-    campaign = _resolve(model, file, report)
+    campaign = _resolve(model, file, report, assets)
     if report.errors:
         raise CampaignErrors(report.errors)
     return campaign
@@ -97,14 +100,19 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return text
 
 
-def _resolve(model: CampaignModel, file: Path, report: _Report) -> Campaign:
+def _resolve(model: CampaignModel, file: Path, report: _Report, assets: Path | None) -> Campaign:
     folder = file.parent
+    if assets is None and model.assets:
+        assets = _path(folder, model.assets)
+        if not assets.is_dir():
+            report.add(("assets",), f"no such folder: {assets}")
+            assets = None  # reported once, not again for every asset of every storyboard
     input_path = _path(folder, model.input)
     if not input_path.is_file():
         report.add(("input",), f"no such file: {input_path}")
     elif input_path.suffix.lower() not in INPUT_SUFFIXES:
         report.add(("input",), f"must be JSON Lines (.jsonl, .ndjson) or CSV (.csv), got {input_path.name!r}")
-    rules = tuple(_rule(index, rule, folder, report) for index, rule in enumerate(model.rules))
+    rules = tuple(_rule(index, rule, folder, report, assets) for index, rule in enumerate(model.rules))
     return Campaign(
         id=model.id, path=file, source=report.shown, folder=folder, input=input_path,
         default_locale=model.default_locale, store=_store(model.store, folder),
@@ -116,7 +124,7 @@ def _resolve(model: CampaignModel, file: Path, report: _Report) -> Campaign:
         cache=_path(folder, model.cache) if model.cache else None,
         workers=model.workers, size=(model.size[0], model.size[1]) if model.size else None,
         brand_name=model.brand_name, contact_url=model.contact_url, optout_url=model.optout_url,
-        rules=rules, shared_cache=model.shared_cache,
+        rules=rules, shared_cache=model.shared_cache, assets=assets,
     )
 
 
@@ -151,14 +159,15 @@ def _ledger(url: str, folder: Path, report: _Report) -> str:
     return parsed.set(database=str(_path(folder, database))).render_as_string(hide_password=False)
 
 
-def _rule(index: int, model: RuleModel, folder: Path, report: _Report) -> Rule:
+def _rule(index: int, model: RuleModel, folder: Path, report: _Report, assets: Path | None) -> Rule:
     if model.storyboard is not None:
         key = ("rules", index, "storyboard")
         targets = [(model.storyboard, "", 1)]
     else:
         key = ("rules", index, "variants")
         targets = [(name, chr(ord("a") + i), weight) for i, (name, weight) in enumerate((model.variants or {}).items())]
-    variants = tuple(_variant(name, letter, weight, folder, key, report, entry=None if letter == "" else name)
+    variants = tuple(_variant(name, letter, weight, folder, key, report, assets,
+                              entry=None if letter == "" else name)
                      for name, letter, weight in targets)
     if model.when is not None:
         for problem in when_problems(model.when):
@@ -167,8 +176,8 @@ def _rule(index: int, model: RuleModel, folder: Path, report: _Report) -> Rule:
     return Rule(index=index, when=model.when, variants=variants, line=line)
 
 
-def _variant(name: str, letter: str, weight: int, folder: Path, key: tuple[Any, ...], report: _Report, *,
-             entry: str | None) -> Variant:
+def _variant(name: str, letter: str, weight: int, folder: Path, key: tuple[Any, ...], report: _Report,
+             assets: Path | None, *, entry: str | None) -> Variant:
     path = _path(folder, name)
     digest = ""
     try:
@@ -178,7 +187,7 @@ def _variant(name: str, letter: str, weight: int, folder: Path, key: tuple[Any, 
         report.add(key, f"{what}: {path}", entry=entry)
     else:
         digest = hashlib.sha256(data).hexdigest()
-        problem = _storyboard_problem(data, _display(report.shown, name, path))
+        problem = _storyboard_problem(data, _display(report.shown, name, path), assets)
         if problem:
             report.add(key, problem, entry=entry)
     return Variant(storyboard=path, name=path.stem, variant=letter, weight=weight, digest=digest)
@@ -191,9 +200,9 @@ def _display(campaign_shown: str, name: str, path: Path) -> str:
     return os.path.normpath(os.path.join(os.path.dirname(campaign_shown), name))
 
 
-def _storyboard_problem(data: bytes, shown: str) -> str | None:
+def _storyboard_problem(data: bytes, shown: str, assets: Path | None) -> str | None:
     try:
-        parse_storyboard(data.decode("utf-8"), path=shown)
+        parse_storyboard(data.decode("utf-8"), path=shown, assets_dir=assets)
     except UnicodeDecodeError:
         return f"{shown} is not UTF-8 text"
     except StoryboardError as exc:

@@ -60,6 +60,7 @@ class Campaign:
     optout_url: str | None
     rules: tuple[Rule, ...]
     shared_cache: bool = False  # share encoded segments between hosts through the store (docs/SCALING.md)
+    assets: Path | None = None  # fonts, images and audio beds the storyboards name; None: the packaged ones
 
     @property
     def storyboards(self) -> tuple[Path, ...]:

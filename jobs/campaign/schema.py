@@ -110,6 +110,7 @@ class CampaignModel(_Strict):
     ledger: str = DEFAULTS["ledger"]
     out: str | None = None
     cache: str | None = None
+    assets: str | None = None
     workers: int | None = None
     shared_cache: bool = False
     size: list[int] | None = None
@@ -126,7 +127,7 @@ class CampaignModel(_Strict):
                            f"got {_shown(value)}")
         return value
 
-    _texts = field_validator("input", "out", "cache", "store_region", "brand_name")(_not_blank)
+    _texts = field_validator("input", "out", "cache", "assets", "store_region", "brand_name")(_not_blank)
 
     @field_validator("default_locale")
     @classmethod

@@ -29,15 +29,16 @@ def _tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def code_digest() -> str:
-    """The renderer's engine version, the package version, the assets and the page builder's files."""
+def code_digest(assets: Path | None = None) -> str:
+    """The renderer's engine version, the package version, the assets (``None``: the packaged ones) and the
+    page builder's files."""
     digest = hashlib.sha256()
     try:
         version = metadata.version("billcast")
     except metadata.PackageNotFoundError:
         version = "0"
     digest.update(f"{version}\0{ENGINE_VERSION}\0".encode())
-    digest.update(_tree_digest(default_assets_dir()).encode())
+    digest.update(_tree_digest(assets or default_assets_dir()).encode())
     site_root = Path(str(resources.files("billcast.microsite")))
     for folder in ("templates", "catalogs", "static"):
         digest.update(_tree_digest(site_root / folder).encode())

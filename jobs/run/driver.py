@@ -188,7 +188,8 @@ def _settings(campaign: Campaign, *, connections: int, cache_dir: Path | None, s
                     size=campaign.size, work_dir=None if remote else campaign.out / ".work",
                     recipients_dir=campaign.out / "recipients",
                     boards=tuple((str(path), data.decode("utf-8")) for path, data in boards.items()),
-                    code=code_digest(), worker_cache=remote and campaign.cache is None, shared_cache=shared_cache)
+                    code=code_digest(campaign.assets), worker_cache=remote and campaign.cache is None,
+                    shared_cache=shared_cache, assets=campaign.assets)
 
 
 def campaign_cache_dir(campaign: Campaign, environ: dict[str, str] | os._Environ) -> Path | None:
@@ -243,7 +244,7 @@ def run_campaign(campaign: Campaign, *, secret: bytes, workers: int = 1, show_pr
                          static_url="../../" + static_folder, remote=remote, shared_cache=shared_cache, boards=boards)
     counts = Counts()
     total = count_records(campaign.input)
-    run = _Run(campaign, ledger, settings, secret, code_digest() + campaign_hash(campaign),
+    run = _Run(campaign, ledger, settings, secret, code_digest(campaign.assets) + campaign_hash(campaign),
                CsvFile(campaign.out / "manifest.csv", MANIFEST_FIELDS),
                CsvFile(campaign.out / "errors.csv", ERROR_FIELDS),
                counts, _progress(total, show_progress), log, boards=boards, local_files=local_files,

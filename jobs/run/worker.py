@@ -52,6 +52,7 @@ class Settings:
     recipients_dir: Path  # the driver's: it alone writes there
     boards: tuple[tuple[str, str], ...] = ()  # storyboard path -> its text, as the driver hashed it
     code: str = ""  # the driver's code_digest(): a worker running other code refuses to render
+    assets: Path | None = None  # the campaign's assets folder (the same path on every worker); None: packaged
     worker_cache: bool = False  # the segment cache is the worker's $BILLCAST_CACHE_DIR or default, not cache_dir
     shared_cache: bool = False  # share segments between hosts through the store (jobs.shared_cache)
 
@@ -96,22 +97,22 @@ def settings_store(settings: Settings) -> ObjectStore:
 
 
 @lru_cache(maxsize=16)
-def _board(path: str, text: str):
-    return parse_storyboard(text, path=path)
+def _board(path: str, text: str, assets: Path | None):
+    return parse_storyboard(text, path=path, assets_dir=assets)
 
 
 def _storyboard(settings: Settings, task: Task):
     """The task's storyboard from the text the driver hashed (a worker elsewhere has no campaign folder)."""
     for path, text in settings.boards:
         if path == str(task.storyboard):
-            return _board(path, text)
-    return _board(str(task.storyboard), task.storyboard.read_text(encoding="utf-8"))
+            return _board(path, text, settings.assets)
+    return _board(str(task.storyboard), task.storyboard.read_text(encoding="utf-8"), settings.assets)
 
 
 @lru_cache(maxsize=1)
-def _own_code() -> str:
-    """This worker's code digest, computed once (it reads every asset and template)."""
-    return code_digest()
+def _own_code(assets: Path | None = None) -> str:
+    """This worker's code digest, computed once per assets folder (it reads every asset and template)."""
+    return code_digest(assets)
 
 
 @lru_cache(maxsize=4)
@@ -214,9 +215,9 @@ def work(settings: Settings, task: Task) -> Outcome:
 
 def work_chunk(settings: Settings, tasks: Sequence[Task]) -> list[Outcome]:
     """A chunk of recipients, in a worker, one after the other; an outcome for each, in order."""
-    if settings.code and _own_code() != settings.code:
+    if settings.code and _own_code(settings.assets) != settings.code:
         _own_code.cache_clear()  # the files may have changed since this worker first looked
-    if settings.code and _own_code() != settings.code:
+    if settings.code and _own_code(settings.assets) != settings.code:
         message = ("this worker runs other code than the driver (package version, assets or page templates "
                    "differ): install the same Billcast on every worker")
         return failed_all(tasks, message)
