@@ -18,6 +18,7 @@ from .errors import PublishError as PublishError
 from .errors import RecordError as RecordError
 from .errors import SettingsError as SettingsError
 from .errors import SourceError as SourceError
+from .errors import SourceErrors as SourceErrors
 from .errors import StoryboardError as StoryboardError
 from .packaged import packaged as packaged
 from .plan import plan as plan

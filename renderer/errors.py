@@ -33,6 +33,24 @@ class SourceError(BillcastError):
         return ": ".join(part for part in (where, self.field, self.message) if part)
 
 
+class SourceErrors(SourceError):
+    """Every problem of one hand-written file, in file order (``errors``); the first one is also its own."""
+
+    def __init__(self, errors: list[SourceError]) -> None:
+        if not errors:
+            raise ValueError(f"{type(self).__name__} needs at least one error")
+        errors = sorted(errors, key=lambda e: (e.line or 0, e.field or ""))
+        first = errors[0]
+        super().__init__(first.message, path=first.path, line=first.line, field=first.field)
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return "\n".join(SourceError.__str__(error) for error in self.errors)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.errors,))
+
+
 class StoryboardError(SourceError):
     """A storyboard that cannot be used: names its file, line and dotted field."""
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import AssetError, StoryboardError
+from .errors import AssetError, SourceErrors, StoryboardError
 from .packaged import packaged
 
 COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
@@ -428,17 +428,8 @@ def load_storyboard(path: str | Path, *, assets_dir: Path | None = None) -> Stor
     return parse_storyboard(read_storyboard(path), path=str(path), assets_dir=assets_dir)
 
 
-class StoryboardErrors(StoryboardError):
+class StoryboardErrors(SourceErrors, StoryboardError):
     """Several problems in one storyboard; ``errors`` lists each, in file order."""
-
-    def __init__(self, errors: list[StoryboardError]) -> None:
-        errors = sorted(errors, key=lambda e: (e.line or 0, e.field or ""))
-        first = errors[0]
-        super().__init__(first.message, path=first.path, line=first.line, field=first.field)
-        self.errors = errors
-
-    def __str__(self) -> str:
-        return "\n".join(StoryboardError.__str__(e) for e in self.errors)
 
 
 def resolve_asset(board: Storyboard, src: str, loc: tuple) -> Path:

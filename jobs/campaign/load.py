@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from billcast.renderer import SourceError, StoryboardError, parse_storyboard
+from billcast.renderer import SourceError, SourceErrors, StoryboardError, parse_storyboard
 
 from ..rules import when_problems
 from ..toml_lines import KeyLines
@@ -31,22 +31,8 @@ class CampaignError(SourceError):
     """A campaign file that cannot be used: names its file, line and dotted key."""
 
 
-class CampaignErrors(CampaignError):
+class CampaignErrors(SourceErrors, CampaignError):
     """Every problem of one campaign file, in file order; the first one is also its own."""
-
-    def __init__(self, errors: list[CampaignError]) -> None:
-        if not errors:
-            raise ValueError("CampaignErrors needs at least one error")
-        errors = sorted(errors, key=lambda e: (e.line or 0, e.field or ""))
-        first = errors[0]
-        super().__init__(first.message, path=first.path, line=first.line, field=first.field)
-        self.errors = errors
-
-    def __str__(self) -> str:
-        return "\n".join(CampaignError.__str__(error) for error in self.errors)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.errors,))
 
 
 def load_campaign(path: str | os.PathLike[str], *, assets: Path | None = None) -> Campaign:
