@@ -1,0 +1,1 @@
+"""Experiments: adaptive allocation of storyboards per segment, and the statistics to trust it."""
