@@ -32,6 +32,12 @@ def evaluate(source: str, values: Mapping[str, Any]) -> bool:
     return bool(_compiled(source)(values))
 
 
+def value_of(source: str, values: Mapping[str, Any]) -> Any:
+    """The expression's value for these values; a missing one is ``None``."""
+    result = _compiled(source)(values)
+    return None if isinstance(result, _Missing) else result
+
+
 class _Missing(ChainableUndefined):
     """A value the record does not have: false, and neither greater nor smaller than anything.
 

@@ -13,12 +13,13 @@ from .load import CampaignError as CampaignError
 from .load import CampaignErrors as CampaignErrors
 from .load import load_campaign as load_campaign
 from .model import Campaign as Campaign
+from .model import Experiment as Experiment
 from .model import Rule as Rule
 from .model import Variant as Variant
 from .model import campaign_hash as campaign_hash
 from .schema import CampaignModel as CampaignModel
 
 __all__ = [
-    "Campaign", "CampaignError", "CampaignErrors", "CampaignModel", "Choice", "ChoiceError", "Rule", "Variant",
+    "Campaign", "CampaignError", "CampaignErrors", "CampaignModel", "Experiment", "Choice", "ChoiceError", "Rule", "Variant",
     "campaign_hash", "choose", "load_campaign",
 ]

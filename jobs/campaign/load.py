@@ -21,8 +21,8 @@ from billcast.renderer import SourceError, SourceErrors, StoryboardError, parse_
 
 from ..rules import when_problems
 from ..toml_lines import KeyLines
-from .model import Campaign, Rule, Variant
-from .schema import CampaignModel, RuleModel, problems
+from .model import Campaign, Experiment, Rule, Variant
+from .schema import CampaignModel, ExperimentModel, RuleModel, problems
 
 INPUT_SUFFIXES = (".jsonl", ".ndjson", ".csv")
 
@@ -111,6 +111,7 @@ def _resolve(model: CampaignModel, file: Path, report: _Report, assets: Path | N
         workers=model.workers, size=(model.size[0], model.size[1]) if model.size else None,
         brand_name=model.brand_name, contact_url=model.contact_url, optout_url=model.optout_url,
         rules=rules, shared_cache=model.shared_cache, assets=assets,
+        experiment=_experiment(model.experiment, folder, report, assets) if model.experiment else None,
     )
 
 
@@ -160,6 +161,22 @@ def _rule(index: int, model: RuleModel, folder: Path, report: _Report, assets: P
             report.add(("rules", index, "when"), problem)
     line = report.lines.line_of(("rules", index, "when") if model.when is not None else ("rules", index))
     return Rule(index=index, when=model.when, variants=variants, line=line)
+
+
+def _experiment(model: ExperimentModel, folder: Path, report: _Report, assets: Path | None) -> Experiment:
+    key = ("experiment", "arms")
+    weights = model.weights or dict.fromkeys(model.arms, 1)
+    arms = tuple(_variant(path, name, weights[name], folder, key, report, assets, entry=name)
+                 for name, path in model.arms.items())
+    if model.when is not None:
+        for problem in when_problems(model.when):
+            report.add(("experiment", "when"), problem)
+    for dimension, source in model.segments.items():
+        for problem in when_problems(source):
+            report.add(("experiment", "segments"), f"{dimension}: {problem}", entry=dimension)
+    return Experiment(arms=arms, when=model.when, segments=tuple(model.segments.items()), policy=model.policy,
+                      holdout=float(model.holdout), metric=model.metric, window_days=model.window_days,
+                      floor=float(model.floor), seed=model.seed, waves=model.waves)
 
 
 def _variant(name: str, letter: str, weight: int, folder: Path, key: tuple[Any, ...], report: _Report,

@@ -34,6 +34,25 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Experiment:
+    """``[experiment]``, resolved: each arm is a :class:`Variant` whose ``variant`` is the arm's name."""
+
+    arms: tuple[Variant, ...]
+    when: str | None  # which records take part; None: every record
+    segments: tuple[tuple[str, str], ...]  # (dimension, expression over the record), in file order
+    policy: str  # "fixed" or "thompson"
+    holdout: float  # share of the experiment's recipients left uncontacted, for comparison
+    metric: str  # "paid" or "amount"
+    window_days: int  # outcomes count when paid within this many days of publishing
+    floor: float  # every arm keeps at least this share of a segment's traffic
+    seed: int
+    waves: int
+
+    def arm(self, name: str) -> Variant:
+        return next(arm for arm in self.arms if arm.variant == name)
+
+
+@dataclass(frozen=True)
 class Campaign:
     """A loaded campaign: every path absolute, every URL checked, every storyboard valid."""
 
@@ -61,11 +80,14 @@ class Campaign:
     rules: tuple[Rule, ...]
     shared_cache: bool = False  # share encoded segments between hosts through the store (docs/SCALING.md)
     assets: Path | None = None  # fonts, images and audio beds the storyboards name; None: the packaged ones
+    experiment: Experiment | None = None
 
     @property
     def storyboards(self) -> tuple[Path, ...]:
-        """Every storyboard the rules can pick, once each, in rule order."""
-        return tuple(dict.fromkeys(v.storyboard for rule in self.rules for v in rule.variants))
+        """Every storyboard the experiment and the rules can pick, once each, arms first, then in rule order."""
+        arms = self.experiment.arms if self.experiment else ()
+        return tuple(dict.fromkeys([*(a.storyboard for a in arms),
+                                    *(v.storyboard for rule in self.rules for v in rule.variants)]))
 
 
 def campaign_hash(campaign: Campaign) -> str:
@@ -88,5 +110,11 @@ def campaign_hash(campaign: Campaign) -> str:
                    "variants": [[v.name, v.variant, v.weight, v.digest] for v in rule.variants]}
                   for rule in campaign.rules],
     }
+    if campaign.experiment is not None:  # absent: the hash stays what it was before experiments existed
+        e = campaign.experiment
+        settings["experiment"] = {
+            "arms": [[a.variant, a.weight, a.digest] for a in e.arms], "when": e.when, "segments": e.segments,
+            "policy": e.policy, "holdout": e.holdout, "metric": e.metric, "window_days": e.window_days,
+            "floor": e.floor, "seed": e.seed, "waves": e.waves}
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -96,6 +96,106 @@ class RuleModel(_Strict):
         return self
 
 
+_ARM = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+MAX_ARMS = 8
+MAX_SEGMENT_DIMENSIONS = 4
+
+
+class ExperimentModel(_Strict):
+    """``[experiment]``: arms, segments, the policy, a holdout, the success metric, waves."""
+
+    arms: dict[str, Any]
+    when: str | None = None
+    segments: dict[str, Any] = Field(default_factory=dict)
+    policy: str = "thompson"
+    weights: dict[str, Any] | None = None
+    holdout: float | int = 0
+    metric: str = "paid"
+    window_days: int = 14
+    floor: float | int = 0.05
+    seed: int = 1
+    waves: int = 1
+
+    @field_validator("arms")
+    @classmethod
+    def _arms(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not 2 <= len(value) <= MAX_ARMS:
+            raise _invalid(f"needs 2 to {MAX_ARMS} arms, e.g. {{ friendly = \"a.yaml\", direct = \"b.yaml\" }}, "
+                           f"got {len(value)}")
+        for name, path in value.items():
+            if not _ARM.fullmatch(name):
+                raise _invalid(f"arm names are 1-32 lower-case letters, digits, '_' or '-', got {name!r}", entry=name)
+            if not isinstance(path, str) or not path.strip():
+                raise _invalid(f"each arm names a storyboard file, got {_shown(path)} for {name!r}", entry=name)
+        return value
+
+    @field_validator("segments")
+    @classmethod
+    def _segments(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > MAX_SEGMENT_DIMENSIONS:
+            raise _invalid(f"may have at most {MAX_SEGMENT_DIMENSIONS} dimensions, got {len(value)}")
+        for name, source in value.items():
+            if not _ARM.fullmatch(name):
+                raise _invalid(f"dimension names are 1-32 lower-case letters, digits, '_' or '-', got {name!r}",
+                               entry=name)
+            if not isinstance(source, str) or not source.strip():
+                raise _invalid(f"each dimension is an expression over the record, got {_shown(source)}", entry=name)
+        return value
+
+    @field_validator("policy")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        if value not in ("fixed", "thompson"):
+            raise _invalid(f"must be \"fixed\" (the weights, always) or \"thompson\" (learn from earlier waves), "
+                           f"got {value!r}")
+        return value
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        if value not in ("paid", "amount"):
+            raise _invalid(f"must be \"paid\" (paid within window_days) or \"amount\" (amount collected within "
+                           f"window_days), got {value!r}")
+        return value
+
+    @field_validator("holdout")
+    @classmethod
+    def _holdout(cls, value: float) -> float:
+        if not 0 <= value <= 0.5:
+            raise _invalid(f"must be a share from 0 to 0.5 of the experiment's recipients, got {value}")
+        return float(value)
+
+    @field_validator("window_days")
+    @classmethod
+    def _window(cls, value: int) -> int:
+        if not 1 <= value <= 365:
+            raise _invalid(f"must be 1 to 365 days, got {value}")
+        return value
+
+    @field_validator("waves")
+    @classmethod
+    def _waves(cls, value: int) -> int:
+        if not 1 <= value <= 100:
+            raise _invalid(f"must be 1 to 100, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if not 0 <= self.floor * len(self.arms) <= 1:
+            raise PydanticCustomError("campaign_key", "{key}: {message}", {
+                "key": "floor", "message": f"must be from 0 to 1/{len(self.arms)} (one share for each arm), "
+                                          f"got {self.floor}"})
+        if self.weights is not None:
+            if set(self.weights) != set(self.arms):
+                raise PydanticCustomError("campaign_key", "{key}: {message}", {
+                    "key": "weights", "message": f"must give a weight to each arm ({', '.join(self.arms)}) "
+                                                 "and to nothing else"})
+            if any(not isinstance(w, int) or isinstance(w, bool) or w <= 0 for w in self.weights.values()):
+                raise PydanticCustomError("campaign_key", "{key}: {message}", {
+                    "key": "weights", "message": "weights must be positive whole numbers"})
+        return self
+
+
 class CampaignModel(_Strict):
     id: str
     input: str
@@ -118,6 +218,7 @@ class CampaignModel(_Strict):
     contact_url: str | None = None
     optout_url: str | None = None
     rules: Annotated[list[RuleModel], Field(min_length=1)]
+    experiment: ExperimentModel | None = None
 
     @field_validator("id")
     @classmethod
@@ -235,6 +336,10 @@ def problems(exc: ValidationError) -> Iterator[tuple[tuple[Any, ...], str, str |
 def _unknown_key(loc: tuple[Any, ...]) -> str:
     key = str(loc[-1])
     top, rule = list(CampaignModel.model_fields), list(RuleModel.model_fields)
+    if loc[:1] == ("experiment",) and len(loc) == 2:
+        known = list(ExperimentModel.model_fields)
+        close = difflib.get_close_matches(key, known, n=1)
+        return f"is not an experiment key; {f'did you mean {close[0]!r}' if close else 'known: ' + ', '.join(known)}"
     if len(loc) == 1 and key in rule:
         return "is not a campaign key; it belongs in a [[rules]] table"
     if len(loc) == 3 and key in top:
