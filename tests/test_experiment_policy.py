@@ -112,3 +112,38 @@ def test_hajek_weights_each_outcome_by_its_inverse_propensity() -> None:
 
 def test_small_groups_are_flagged() -> None:
     assert too_small(29, 10) and too_small(500, 4) and not too_small(30, 5)
+
+
+def test_the_report_matches_a_small_example_computed_by_hand() -> None:
+    from billcast.jobs.experiments.report import Observation, experiment_rows, rows_csv
+
+    # arm a: 10 of 40 paid 10.00 each; arm b: 20 of 40 paid 5.00 each; holdout: 4 of 40 paid 10.00 each
+    observations = ([Observation("late", "a", 0.5, i < 10, 1000 if i < 10 else 0) for i in range(40)]
+                    + [Observation("late", "b", 0.5, i < 20, 500 if i < 20 else 0) for i in range(40)]
+                    + [Observation("late", None, 0.1, i < 4, 1000 if i < 4 else 0) for i in range(40)])
+    a, b, holdout = experiment_rows(observations, ["a", "b"], "paid")
+    assert (a.arm, a.recipients, a.paid, a.rate) == ("a", 40, 10, 0.25)
+    # Wilson: centre (0.25 + z^2/80) / (1 + z^2/40) = 0.27191, half-width 0.13003
+    assert (round(a.rate_interval.low, 4), round(a.rate_interval.high, 4)) == (0.1419, 0.4019)
+    # uplift 0.25 - 0.10; Newcombe: 0.15 -/+ sqrt((0.25-0.1419)^2 + (0.2305-0.10)^2), sqrt((0.4019-0.25)^2 + (0.10-0.0396)^2)
+    assert a.uplift == pytest.approx(0.15)
+    assert (round(a.uplift_interval.low, 3), round(a.uplift_interval.high, 3)) == (-0.019, 0.314)
+    assert b.uplift == pytest.approx(0.40) and b.uplift_interval.low > 0  # b's uplift is clearly above zero
+    # amounts per recipient: a 250 (minor units), the holdout 100: uplift 150
+    assert (a.amount_per_recipient, holdout.amount_per_recipient, a.amount_uplift) == (250.0, 100.0, 150.0)
+    assert b.probability_best > 0.95 and a.probability_best == pytest.approx(1 - b.probability_best)
+    assert holdout.arm == "holdout" and holdout.small and holdout.probability_best is None
+    assert a.ipw_rate is None  # one propensity for everyone: no adaptive weighting needed
+    lines = rows_csv([a, b, holdout], 2).splitlines()
+    assert lines[1] == "late,a,40,10,0.2500,0.1419,0.4019,2.50,1.14,3.86,0.1500,-0.0195,0.3135,1.50,-0.15,3.15,0.012,,no"
+
+
+def test_small_arms_are_flagged_not_ranked_and_adaptive_traffic_gets_an_ipw_estimate() -> None:
+    from billcast.jobs.experiments.report import Observation, experiment_rows
+
+    observations = ([Observation("s", "a", 0.8 if i % 2 else 0.2, i % 3 == 0, 100) for i in range(60)]
+                    + [Observation("s", "b", 0.5, True, 100) for _ in range(10)])
+    a, b = experiment_rows(observations, ["a", "b"], "paid")
+    assert b.small and b.probability_best is None and not b.ranked
+    assert a.probability_best is None  # nothing to rank it against
+    assert a.ipw_rate is not None and 0 <= a.ipw_rate <= 1
