@@ -24,6 +24,8 @@ from billcast.jobs.record_files import load_record_file
 from billcast.jobs.records import record_values
 from billcast.jobs.storyboard_check import Sample, check_storyboard_file
 
+from . import experiment_cli
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
@@ -177,16 +179,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     from billcast.jobs.run import run_campaign
 
     campaign = load_campaign(args.campaign, assets=assets_dir(args))
+    if args.wave is not None and (campaign.experiment is None or not 1 <= args.wave <= campaign.experiment.waves):
+        raise SettingsError("--wave", f"{args.campaign} has no [experiment]" if campaign.experiment is None else
+                            f"must be 1 to {campaign.experiment.waves} (the experiment's waves), got {args.wave}")
     secret = link_secret(campaign.link_secret_env, environ=os.environ)
     workers = args.workers or campaign.workers or os.cpu_count() or 1
     started = time.monotonic()
     counts = run_campaign(campaign, secret=secret, workers=workers, show_progress=not args.quiet,
-                          executor=args.executor, chunk=args.chunk, shared_cache=args.shared_cache or None)
+                          executor=args.executor, chunk=args.chunk, shared_cache=args.shared_cache or None,
+                          wave=args.wave)
     minutes = (time.monotonic() - started) / 60
     where = (f"{workers} workers" if counts.executor == "local"
              else f"{counts.slots} Dask worker threads at {args.executor}")
     print(f"{campaign.id}: {counts.published} published, {counts.unchanged} unchanged, {counts.refused} refused, "
-          f"{counts.failed} failed in {minutes * 60:.1f} s with {where}"
+          f"{counts.failed} failed"
+          + (f", {counts.held_out} held out, {counts.waiting} waiting for a later wave" if campaign.experiment else "")
+          + f" in {minutes * 60:.1f} s with {where}"
           + (f" ({counts.published / minutes:.0f} recipients/min)" if counts.published and minutes > 0 else ""))
     print(f"manifest: {campaign.out / 'manifest.csv'}")
     if counts.refused or counts.failed:
@@ -348,6 +356,8 @@ def parser() -> argparse.ArgumentParser:
                    help="share encoded segments between hosts through the store (cache/segments/); for many "
                         "workers on many hosts")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--wave", type=int, metavar="N",
+                   help="an [experiment]'s waves up to N (default: all); see docs/EXPERIMENTS.md")
     p.set_defaults(func=cmd_run)
 
     p = _command(sub, "serve", "serve campaigns' pages locally and take payments, webhooks and events",
@@ -384,6 +394,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--brand", help="the brand name shown (default: the catalogue's)")
     p.add_argument("--catalogs", help="a folder of edited page catalogues (default: the shipped ones)")
     p.set_defaults(func=cmd_site)
+
+    experiment_cli.add_parsers(sub, _command)
 
     p = _command(sub, "schema", "print the JSON Schema of a storyboard, a campaign file or a customer record")
     p.add_argument("model", choices=SCHEMAS, help="which file's schema")

@@ -99,6 +99,8 @@ def thompson_propensities(outcomes: Sequence[ArmOutcomes], *, metric: Metric, fl
     """
     if not outcomes:
         raise ValueError("an experiment needs at least one arm")
+    if len(set(outcomes)) == 1:  # nothing tells the arms apart: exactly even, not even up to sampling noise
+        return with_floor((1 / len(outcomes),) * len(outcomes), floor)
     draws = posterior_draws(outcomes, metric, _rng(seed, "thompson", segment, wave))
     return with_floor(probability_best(draws), floor)
 

@@ -12,6 +12,9 @@ runs in its own short transaction. See ``docs/LEDGER.md``.
 """
 
 from .engine import DEFAULT_URL as DEFAULT_URL
+from .experiments import Allocated as Allocated
+from .experiments import ImportedPayment as ImportedPayment
+from .experiments import Result as Result
 from .ledger import Ledger as Ledger
 from .migrate import MIGRATIONS as MIGRATIONS
 from .model import EVENT_KINDS as EVENT_KINDS
@@ -26,5 +29,5 @@ from .model import Recipient as Recipient
 __all__ = [
     "DEFAULT_URL", "EVENT_KINDS", "MIGRATIONS", "OPTIONS", "PAYMENT_STATUSES", "PROVIDERS", "RECIPIENT_STATUSES",
     "SOURCES",
-    "Ledger", "LedgerError", "Recipient",
+    "Allocated", "ImportedPayment", "Ledger", "LedgerError", "Recipient", "Result",
 ]

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -98,9 +99,36 @@ def _v2(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
+def _v3(conn: Connection) -> None:
+    """Version 3: experiments. Each customer's allocation (wave, segment, arm or holdout, propensity), each
+    wave's shares per segment, and payments imported from the creditor's books to measure every group."""
+    md = MetaData()
+    Table("campaigns", md, Column("id", String(200), primary_key=True))
+    Table("allocations", md,
+          Column("campaign_id", String(200), ForeignKey("campaigns.id"), primary_key=True),
+          Column("customer_id", String(64), primary_key=True), Column("wave", Integer, nullable=False),
+          Column("segment", String(300), nullable=False), Column("arm", String(32)),
+          Column("propensity", Float, nullable=False), Column("allocated_at", UTCDateTime, nullable=False),
+          Index("ix_allocations_campaign_segment_wave", "campaign_id", "segment", "wave"))
+    Table("experiment_shares", md,
+          Column("campaign_id", String(200), ForeignKey("campaigns.id"), primary_key=True),
+          Column("wave", Integer, primary_key=True), Column("segment", String(300), primary_key=True),
+          Column("shares", String(2000), nullable=False), Column("computed_at", UTCDateTime, nullable=False))
+    Table("experiment_outcomes", md,
+          Column("id", Integer, primary_key=True, autoincrement=True),
+          Column("campaign_id", String(200), ForeignKey("campaigns.id"), nullable=False),
+          Column("customer_id", String(64), nullable=False), Column("paid_at", UTCDateTime, nullable=False),
+          Column("amount", Integer, nullable=False), Column("currency", String(3), nullable=False),
+          Column("reference", String(200), nullable=False),
+          UniqueConstraint("campaign_id", "reference", name="uq_experiment_outcomes_reference"),
+          Index("ix_experiment_outcomes_customer", "campaign_id", "customer_id"))
+    for name in ("allocations", "experiment_shares", "experiment_outcomes"):
+        md.tables[name].create(conn)
+
+
 # Step n brings a database from version n-1 to n. Add a version by appending its
 # function here (and changing the tables in schema.py to match what it leaves).
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3)
 
 
 def bring_up_to_date(engine: Engine, where: str) -> None:

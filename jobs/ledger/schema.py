@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Dialect,
     ForeignKey,
     Index,
@@ -139,4 +140,38 @@ event_table = Table(
     Column("at", UTCDateTime, nullable=False),
     Index("ix_events_campaign_kind", "campaign_id", "kind"),
     Index("ix_events_token", "token"),
+)
+
+allocation_table = Table(  # v3: one row per customer an experiment covers, whatever was done for them
+    "allocations", metadata,
+    Column("campaign_id", String(200), ForeignKey("campaigns.id"), primary_key=True),
+    Column("customer_id", String(64), primary_key=True),
+    Column("wave", Integer, nullable=False),
+    Column("segment", String(300), nullable=False),
+    Column("arm", String(32)),  # NULL: held out
+    Column("propensity", Float, nullable=False),
+    Column("allocated_at", UTCDateTime, nullable=False),
+    Index("ix_allocations_campaign_segment_wave", "campaign_id", "segment", "wave"),
+)
+
+share_table = Table(  # v3: a wave's shares per segment, computed once and reused on every re-run
+    "experiment_shares", metadata,
+    Column("campaign_id", String(200), ForeignKey("campaigns.id"), primary_key=True),
+    Column("wave", Integer, primary_key=True),
+    Column("segment", String(300), primary_key=True),
+    Column("shares", String(2000), nullable=False),  # JSON: {"arm": share, ...}
+    Column("computed_at", UTCDateTime, nullable=False),
+)
+
+outcome_table = Table(  # v3: payments from the creditor's own books, imported to measure every group alike
+    "experiment_outcomes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign_id", String(200), ForeignKey("campaigns.id"), nullable=False),
+    Column("customer_id", String(64), nullable=False),
+    Column("paid_at", UTCDateTime, nullable=False),
+    Column("amount", Integer, nullable=False),  # minor units
+    Column("currency", String(3), nullable=False),
+    Column("reference", String(200), nullable=False),  # the import's own id for the payment: imported once
+    UniqueConstraint("campaign_id", "reference", name="uq_experiment_outcomes_reference"),
+    Index("ix_experiment_outcomes_customer", "campaign_id", "customer_id"),
 )

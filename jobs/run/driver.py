@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from billcast.microsite import SiteSettings, static_files
-from ..campaign import Campaign, ChoiceError, campaign_hash, choose
+from ..campaign import Campaign, Choice, ChoiceError, campaign_hash, choose
 from ..executors import Executor, open_executor
 from ..ledger import Ledger
 from ..links import recipient_token
@@ -32,6 +32,7 @@ from ..record_files import iter_records
 from ..records import Record, RecordErrors, amount_due, record_values
 from ..store import open_store
 from .digests import code_digest, is_unchanged, recipient_hash
+from .experiment import Allocator
 from .outputs import ERROR_FIELDS, MANIFEST_FIELDS, CsvFile, has_mail_files, recipient_urls, write_mail_files
 from .worker import Outcome, Settings, Task, env_cache_dir, failed_all, work_chunk
 
@@ -47,6 +48,8 @@ class Counts:
     unchanged: int = 0
     refused: int = 0
     failed: int = 0
+    held_out: int = 0  # an experiment's holdout: recorded, never contacted
+    waiting: int = 0  # an experiment's later waves
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     executor: str = "local"
     slots: int = 1  # chunks that could run at once at the end of the run (workers x threads)
@@ -91,6 +94,8 @@ class _Run:
     fresh: bool = False  # the ledger knew no recipient of the campaign when the run began: nothing to look up
     rows: dict[int, dict[str, Any]] = field(default_factory=dict)
     next_row: int = 0
+    allocator: Allocator | None = None  # the campaign's [experiment], if it has one
+    placed: dict[str, dict[str, Any]] = field(default_factory=dict)  # customer_id -> experiment manifest columns
 
     def board_bytes(self, path: Path) -> bytes:
         if path not in self.boards:
@@ -116,17 +121,44 @@ class _Run:
 
     def manifest_row(self, task: Task, status: str) -> dict[str, Any]:
         return {"customer_id": task.record.customer_id, **recipient_urls(self.settings.public_url, task.token),
-                "storyboard": task.name, "variant": task.variant, "status": status}
+                "storyboard": task.name, "variant": task.variant, "status": status,
+                **self.placed.pop(task.record.customer_id, {})}
+
+    def set_aside(self, seq: int, customer_id: str, status: str, columns: dict[str, Any]) -> None:
+        """A record the experiment covers but nothing is made for: held out, or of a later wave."""
+        if status == "holdout":
+            self.counts.held_out += 1
+        else:
+            self.counts.waiting += 1
+        self.emit(seq, {"customer_id": customer_id, "status": status, **columns})
+        self._tick()
+
+    def _choose(self, seq: int, record: Record, values: dict[str, Any]) -> Choice | None | bool:
+        """The experiment's arm, else the rules' storyboard; None when no rule holds, False when set aside."""
+        if self.allocator is None or not self.allocator.covers(values):
+            return choose(self.campaign, values, record.customer_id)
+        later = self.allocator.later_wave(record.customer_id)
+        if later is not None:
+            self.set_aside(seq, record.customer_id, "waiting", {"wave": later})
+            return False
+        placed = self.allocator.place(record.customer_id, values)
+        if placed.choice is None:
+            self.set_aside(seq, record.customer_id, "holdout", placed.manifest())
+            return False
+        self.placed[record.customer_id] = placed.manifest()
+        return placed.choice
 
     def task_for(self, seq: int, line: int, record: Record) -> Task | None:
-        """The recipient's task, or None when refused (no rule, or a rule's expression failed)."""
+        """The recipient's task, or None when refused (no rule, or an expression failed) or set aside."""
         values = record_values(record)
         try:
-            choice = choose(self.campaign, values, record.customer_id)
+            choice = self._choose(seq, record, values)
         except ChoiceError as exc:
             self.refuse(seq, line, record.customer_id, exc.field or "rules", exc.message)
             return None
-        if choice is None:
+        if choice is False:
+            return None
+        if not isinstance(choice, Choice):
             self.refuse(seq, line, record.customer_id, "rules", "no rule matches this record; end the rules with "
                         "one that has no `when`")
             return None
@@ -219,14 +251,14 @@ WorkFn = Callable[[Settings, Sequence[Task]], list[Outcome]]
 def run_campaign(campaign: Campaign, *, secret: bytes, workers: int = 1, show_progress: bool = False,
                  log: Callable[[str], None] | None = None, executor: str = "local", chunk: int | None = None,
                  shared_cache: bool | None = None, work_fn: WorkFn = work_chunk,
-                 local_files: bool = True) -> Counts:
+                 local_files: bool = True, wave: int | None = None) -> Counts:
     """Validate, render, build and publish every recipient of ``campaign``; return what happened.
 
     ``executor`` is ``local`` (a pool of ``workers`` processes) or a Dask scheduler's address
     (``tcp://host:8786``) or scheduler file; ``chunk`` the recipients a task (default: see
     :func:`chunk_size`); ``shared_cache`` shares the segment cache through the store
     (default: the campaign's ``shared_cache``). ``work_fn`` and ``local_files`` are for
-    benchmarks of the driver alone.
+    benchmarks of the driver alone. ``wave`` runs an experiment's waves up to that one (default: all).
     """
     log = log or (lambda text: print(text, file=sys.stderr))
     if shared_cache is None:
@@ -249,6 +281,8 @@ def run_campaign(campaign: Campaign, *, secret: bytes, workers: int = 1, show_pr
                CsvFile(campaign.out / "errors.csv", ERROR_FIELDS),
                counts, _progress(total, show_progress), log, boards=boards, local_files=local_files,
                fresh=not any(ledger.counts(campaign.id).values()))
+    if campaign.experiment is not None:
+        run.allocator = Allocator(campaign, ledger, wave or campaign.experiment.waves)
     try:
         with open_executor(executor, work_fn, settings, workers=workers) as pool:
             counts.executor, counts.chunk = pool.name, chunk_size(total, pool.slots, chunk)

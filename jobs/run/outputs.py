@@ -19,7 +19,8 @@ from ..mailmerge import email_html, qr_png, qr_target
 from ..publish import recipient_prefix
 from .worker import Settings, Task
 
-MANIFEST_FIELDS = ("customer_id", "link", "poster_url", "thumb_url", "qr_url", "storyboard", "variant", "status")
+MANIFEST_FIELDS = ("customer_id", "link", "poster_url", "thumb_url", "qr_url", "storyboard", "variant", "status",
+                   "wave", "segment", "propensity")  # the last three for a campaign's [experiment]
 ERROR_FIELDS = ("line", "customer_id", "field", "message")
 
 
