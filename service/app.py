@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-from . import auth, demo_provider, events, payments, reports, serving, studio, webhooks
+from . import auth, demo_provider, events, experiment_reports, payments, reports, serving, studio, webhooks
 from .context import Service
 from .settings import ServiceSettings
 
@@ -34,7 +34,8 @@ def create_app(settings: ServiceSettings) -> Flask:
                       SESSION_COOKIE_NAME="billcast_admin", PERMANENT_SESSION_LIFETIME=8 * 3600,
                       MAX_CONTENT_LENGTH=1024 * 1024)
     app.extensions["billcast"] = Service(settings)
-    for module in (auth, payments, demo_provider, webhooks, events, reports, studio, serving):  # serving last: it answers any other path
+    for module in (auth, payments, demo_provider, webhooks, events, reports, experiment_reports, studio,
+                   serving):  # serving last: it answers any other path
         app.register_blueprint(module.blueprint)
     app.after_request(_headers)
     return app

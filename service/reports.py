@@ -144,7 +144,7 @@ def sources_chart(rows: tuple[SourceRow, ...]) -> Chart:
 # --- views ----------------------------------------------------------------------------------------
 
 
-def _page(html: str, status: int = 200) -> Response:
+def page(html: str, status: int = 200) -> Response:
     return Response(html, status, {"Content-Security-Policy": CSP, "Cache-Control": "no-store"},
                     mimetype="text/html")
 
@@ -156,10 +156,10 @@ def _campaign_or_404(campaign_id: str) -> Campaign:
     return campaign
 
 
-def _common() -> dict[str, Any]:
+def common() -> dict[str, Any]:
     return {"now": datetime.now(UTC).strftime("%d %b %Y, %H:%M UTC"), "count": count, "percent": percent,
             "money": money, "moneys": moneys, "stylesheet": url_for("reports.stylesheet", v=_stylesheet()[1]),
-            "signout": _endpoint_url("signout")}
+            "signout": _endpoint_url("auth.signout")}
 
 
 def _endpoint_url(endpoint: str) -> str | None:
@@ -180,7 +180,7 @@ def index() -> Response:
         except LedgerError:
             counts = None
         campaigns.append({"campaign": campaign, "counts": counts})
-    return _page(render_template("reports/index.html", campaigns=campaigns, **_common()))
+    return page(render_template("reports/index.html", campaigns=campaigns, **common()))
 
 
 @blueprint.get("/<campaign_id>")
@@ -191,12 +191,12 @@ def show(campaign_id: str) -> Response:
     try:
         report = campaign_report(service().ledger(campaign), campaign.id)
     except LedgerError as exc:
-        return _page(render_template("reports/error.html", campaign=campaign, message=str(exc), **_common()), 503)
-    return _page(render_template(
+        return page(render_template("reports/error.html", campaign=campaign, message=str(exc), **common()), 503)
+    return page(render_template(
         "reports/campaign.html", campaign=campaign, report=report, stages=STAGES, stage_titles=STAGE_TITLES,
         source_titles=SOURCE_TITLES, funnels=[(row, funnel_chart(row)) for row in report.funnel],
         buckets=buckets_chart(report.buckets), sources=sources_chart(report.sources),
-        flagged=[row for row in report.reconciliation if row.flagged][:50], **_common()))
+        flagged=[row for row in report.reconciliation if row.flagged][:50], **common()))
 
 
 @blueprint.get("/<campaign_id>/reconciliation.csv")

@@ -197,3 +197,25 @@ def test_the_shipped_example_loads() -> None:
     e = campaign.experiment
     assert e is not None and len(e.arms) == 2 and e.holdout == 0.1 and e.waves == 2
     assert json.loads(json.dumps([a.variant for a in e.arms])) == ["friendly", "direct"]
+
+
+def test_the_experiment_page_beside_the_report(tmp_path) -> None:
+    from billcast.service import ServiceSettings, create_app
+
+    path = write_campaign(tmp_path / "c", holdout=0.4, waves=1, policy="fixed")
+    run(path)
+    token = "t" * 40
+    settings = ServiceSettings(campaigns=(load_campaign(path),), webhook_secret="whsec_x", session_secret=b"k" * 32,
+                               admin_token=token, secure_cookies=False)
+    client = create_app(settings).test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/reports/exp-2026-11/experiment").status_code == 401
+    page = client.get("/reports/exp-2026-11/experiment", headers=headers)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Content-Security-Policy" in page.headers
+    assert "<svg" in html and "holdout" in html and "lateness=" in html and "All segments" in html
+    assert 'href="/reports/exp-2026-11/experiment"' in client.get("/reports/exp-2026-11", headers=headers).get_data(
+        as_text=True)
+    csv_text = client.get("/reports/exp-2026-11/experiment.csv", headers=headers).get_data(as_text=True)
+    assert csv_text.startswith("segment,arm,recipients,paid,paid_rate")
+    assert client.get("/reports/nope/experiment", headers=headers).status_code == 404
