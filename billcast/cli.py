@@ -182,7 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.wave is not None and (campaign.experiment is None or not 1 <= args.wave <= campaign.experiment.waves):
         raise SettingsError("--wave", f"{args.campaign} has no [experiment]" if campaign.experiment is None else
                             f"must be 1 to {campaign.experiment.waves} (the experiment's waves), got {args.wave}")
-    secret = link_secret(campaign.link_secret_env, environ=os.environ)
+    secret = link_secret(campaign.link_secret_env, environ=os.environ, file=campaign.link_secret_file)
     workers = args.workers or campaign.workers or os.cpu_count() or 1
     started = time.monotonic()
     counts = run_campaign(campaign, secret=secret, workers=workers, show_progress=not args.quiet,

@@ -76,7 +76,7 @@ def run_demo(folder: Path, *, campaign: Path | None = None, workers: int | None 
 
 
 def _run(campaign: Campaign, keep: Path, workers: int | None, serve: str) -> int:
-    secret = link_secret(campaign.link_secret_env, environ=os.environ, keep=keep)
+    secret = link_secret(campaign.link_secret_env, environ=os.environ, keep=keep, file=campaign.link_secret_file)
     workers = workers or campaign.workers or min(os.cpu_count() or 1, 4)
     print(f"Running the sample campaign {campaign.id} ({campaign.input.name}) with {workers} workers ...")
     started = time.monotonic()

@@ -48,12 +48,14 @@ def recipient_token(secret: bytes, campaign_id: str, customer_id: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def link_secret(env_name: str, *, environ: Mapping[str, str], keep: Path | None = None) -> bytes:
+def link_secret(env_name: str, *, environ: Mapping[str, str], keep: Path | None = None,
+                file: Path | None = None) -> bytes:
     """The secret links are derived from: ``environ[env_name]``, at least 32 characters.
 
-    When the variable is unset (or empty) and ``keep`` is given (the demo), the secret kept
-    in that file is used, generated there once (32 random bytes, hex, mode 0600) if need be.
-    Without ``keep`` an unset variable is a :class:`CampaignError` saying how to set it.
+    When the variable is unset (or empty): the secret in ``file`` (a campaign's ``link_secret_file``,
+    such as a container secret), which must exist; else, with ``keep`` (the demo), the secret kept in
+    that file, generated there once (32 random bytes, hex, mode 0600) if need be. Otherwise an unset
+    variable is a :class:`CampaignError` saying how to set it.
     """
     value = environ.get(env_name, "")
     if value:
@@ -62,6 +64,8 @@ def link_secret(env_name: str, *, environ: Mapping[str, str], keep: Path | None 
                                 f"characters, it has {len(value)}. {_how_to_set(env_name)}",
                                 field="link_secret_env")
         return value.encode("utf-8")
+    if file is not None:
+        return _secret_file(file, env_name)
     if keep is None:
         raise CampaignError(f"${env_name} is not set. {_how_to_set(env_name)}", field="link_secret_env")
     try:
@@ -71,6 +75,19 @@ def link_secret(env_name: str, *, environ: Mapping[str, str], keep: Path | None 
     if len(value) < SECRET_MIN_CHARS:
         raise CampaignError(f"the kept link secret {keep} is shorter than {SECRET_MIN_CHARS} characters; "
                             f"remove it to make a new one, or set ${env_name}", field="link_secret_env")
+    return value.encode("ascii")
+
+
+def _secret_file(file: Path, env_name: str) -> bytes:
+    try:
+        value = file.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not ASCII text"
+        raise CampaignError(f"cannot read the link secret file {file} ({reason}); write a secret there, or "
+                            f"set ${env_name}", field="link_secret_file") from None
+    if len(value) < SECRET_MIN_CHARS:
+        raise CampaignError(f"the link secret in {file} is shorter than {SECRET_MIN_CHARS} characters",
+                            field="link_secret_file")
     return value.encode("ascii")
 
 

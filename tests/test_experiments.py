@@ -219,3 +219,22 @@ def test_the_experiment_page_beside_the_report(tmp_path) -> None:
     csv_text = client.get("/reports/exp-2026-11/experiment.csv", headers=headers).get_data(as_text=True)
     assert csv_text.startswith("segment,arm,recipients,paid,paid_rate")
     assert client.get("/reports/nope/experiment", headers=headers).status_code == 404
+
+
+def test_a_link_secret_file_is_read_when_the_variable_is_unset(tmp_path, monkeypatch, capsys) -> None:
+    from billcast.jobs.links import link_secret
+
+    monkeypatch.delenv("BILLCAST_LINK_SECRET", raising=False)
+    path = write_campaign(tmp_path / "c", waves=1)
+    path.write_text(path.read_text(encoding="utf-8").replace('cache = "cache"', 'cache = "cache"\nlink_secret_file = "secret"'),
+                    encoding="utf-8")
+    campaign = load_campaign(path)
+    assert main(["run", str(path), "--quiet"]) == 2
+    assert f"cannot read the link secret file {tmp_path / 'c' / 'secret'}" in capsys.readouterr().err
+    (tmp_path / "c" / "secret").write_text("short\n")
+    with pytest.raises(Exception, match="shorter than 32"):
+        link_secret("BILLCAST_LINK_SECRET", environ={}, file=campaign.link_secret_file)
+    (tmp_path / "c" / "secret").write_text("f" * 40 + "\n")
+    assert link_secret("BILLCAST_LINK_SECRET", environ={}, file=campaign.link_secret_file) == b"f" * 40
+    assert link_secret("BILLCAST_LINK_SECRET", environ={"BILLCAST_LINK_SECRET": "v" * 40},
+                       file=campaign.link_secret_file) == b"v" * 40  # the variable wins

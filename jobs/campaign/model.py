@@ -81,6 +81,7 @@ class Campaign:
     shared_cache: bool = False  # share encoded segments between hosts through the store (docs/SCALING.md)
     assets: Path | None = None  # fonts, images and audio beds the storyboards name; None: the packaged ones
     experiment: Experiment | None = None
+    link_secret_file: Path | None = None  # read when the link_secret_env variable is unset
 
     @property
     def storyboards(self) -> tuple[Path, ...]:

@@ -207,6 +207,7 @@ class CampaignModel(_Strict):
     pay_url: str | None = None
     link_days: int = DEFAULTS["link_days"]
     link_secret_env: str = DEFAULTS["link_secret_env"]
+    link_secret_file: str | None = None
     ledger: str = DEFAULTS["ledger"]
     out: str | None = None
     cache: str | None = None
@@ -228,7 +229,8 @@ class CampaignModel(_Strict):
                            f"got {_shown(value)}")
         return value
 
-    _texts = field_validator("input", "out", "cache", "assets", "store_region", "brand_name")(_not_blank)
+    _texts = field_validator("input", "out", "cache", "assets", "link_secret_file", "store_region",
+                             "brand_name")(_not_blank)
 
     @field_validator("default_locale")
     @classmethod
