@@ -238,3 +238,27 @@ def test_a_link_secret_file_is_read_when_the_variable_is_unset(tmp_path, monkeyp
     assert link_secret("BILLCAST_LINK_SECRET", environ={}, file=campaign.link_secret_file) == b"f" * 40
     assert link_secret("BILLCAST_LINK_SECRET", environ={"BILLCAST_LINK_SECRET": "v" * 40},
                        file=campaign.link_secret_file) == b"v" * 40  # the variable wins
+
+
+@pytest.mark.parametrize("change, message", [
+    (('policy = "thompson"', 'policy = "greedy"'), 'experiment.policy: must be "fixed"'),
+    (("holdout = 0.3", "holdout = 0.9"), "experiment.holdout: must be a share from 0 to 0.5"),
+    (("floor = 0.05", "floor = 0.6"), "experiment.floor: must be from 0 to 1/2"),
+    (("waves = 2", "waves = 0"), "experiment.waves: must be 1 to 100"),
+    (("arms = { friendly", "arms = { Friendly"), "experiment.arms: arm names are 1-32 lower-case"),
+    (("seed = 7", "seed = 7\nweights = { friendly = 1 }"), "experiment.weights: must give a weight to each arm"),
+    (("seed = 7", "seed = 7\nhold_out = 0.1"), "experiment.hold_out: is not an experiment key; did you mean 'holdout'"),
+    (('when = "debt"', 'when = "dept"'), "experiment.when: 'dept' is not a field of a customer record"),
+    (("soft_reminder_b.yaml", "nowhere.yaml"), "experiment.arms: no such storyboard"),
+])
+def test_a_bad_experiment_is_refused_naming_its_key_and_line(tmp_path, change, message) -> None:
+    from billcast.jobs.campaign import CampaignErrors
+
+    path = write_campaign(tmp_path / "c")
+    text = path.read_text(encoding="utf-8")
+    assert change[0] in text
+    path.write_text(text.replace(change[0], change[1], 1), encoding="utf-8")
+    with pytest.raises(CampaignErrors) as refused:
+        load_campaign(path)
+    assert message in str(refused.value)
+    assert f"{path}:" in str(refused.value)

@@ -97,6 +97,25 @@ class RuleModel(_Strict):
 
 
 _ARM = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+
+def _choice(meanings: Mapping[str, str]) -> Any:
+    """A validator that accepts one of ``meanings``' keys and explains each in its message."""
+    def check(value: str) -> str:
+        if value not in meanings:
+            options = " or ".join(f"{json.dumps(k)} ({meaning})" for k, meaning in meanings.items())
+            raise _invalid(f"must be {options}, got {value!r}")
+        return value
+    return check
+
+
+def _between(low: float, high: float, what: str) -> Any:
+    """A validator of a number from ``low`` to ``high``, described as ``what``."""
+    def check(value: float) -> float:
+        if not low <= value <= high:
+            raise _invalid(f"must be {what}, got {value}")
+        return value
+    return check
 MAX_ARMS = 8
 MAX_SEGMENT_DIMENSIONS = 4
 
@@ -142,42 +161,13 @@ class ExperimentModel(_Strict):
                 raise _invalid(f"each dimension is an expression over the record, got {_shown(source)}", entry=name)
         return value
 
-    @field_validator("policy")
-    @classmethod
-    def _policy(cls, value: str) -> str:
-        if value not in ("fixed", "thompson"):
-            raise _invalid(f"must be \"fixed\" (the weights, always) or \"thompson\" (learn from earlier waves), "
-                           f"got {value!r}")
-        return value
-
-    @field_validator("metric")
-    @classmethod
-    def _metric(cls, value: str) -> str:
-        if value not in ("paid", "amount"):
-            raise _invalid(f"must be \"paid\" (paid within window_days) or \"amount\" (amount collected within "
-                           f"window_days), got {value!r}")
-        return value
-
-    @field_validator("holdout")
-    @classmethod
-    def _holdout(cls, value: float) -> float:
-        if not 0 <= value <= 0.5:
-            raise _invalid(f"must be a share from 0 to 0.5 of the experiment's recipients, got {value}")
-        return float(value)
-
-    @field_validator("window_days")
-    @classmethod
-    def _window(cls, value: int) -> int:
-        if not 1 <= value <= 365:
-            raise _invalid(f"must be 1 to 365 days, got {value}")
-        return value
-
-    @field_validator("waves")
-    @classmethod
-    def _waves(cls, value: int) -> int:
-        if not 1 <= value <= 100:
-            raise _invalid(f"must be 1 to 100, got {value}")
-        return value
+    _policy = field_validator("policy")(_choice({
+        "fixed": "the weights, always", "thompson": "learn from earlier waves"}))
+    _metric = field_validator("metric")(_choice({
+        "paid": "paid within window_days", "amount": "amount collected within window_days"}))
+    _holdout = field_validator("holdout")(_between(0, 0.5, "a share from 0 to 0.5 of the experiment's recipients"))
+    _window = field_validator("window_days")(_between(1, 365, "1 to 365 days"))
+    _waves = field_validator("waves")(_between(1, 100, "1 to 100"))
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
