@@ -356,6 +356,9 @@ def _message(err: dict) -> str:
     if kind == "union_tag_invalid":
         ctx = err.get("ctx", {})
         return f"does not match a layer kind: got {ctx.get('tag')!r}, expected one of {ctx.get('expected_tags')}"
+    if kind == "too_long":
+        ctx = err.get("ctx", {})
+        return f"at most {ctx.get('max_length')} allowed, got {ctx.get('actual_length')}"
     if kind == "union_tag_not_found":
         return "is required (text, image, rect, chart, table or qr)"
     msg = err.get("msg", "invalid")
