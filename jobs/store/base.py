@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from billcast.renderer import PublishError
 
@@ -175,7 +176,14 @@ class ObjectStore(ABC):
         """Remove the objects under ``keys``; keys already missing are fine."""
 
     def local_path(self, key: str) -> Path | None:
-        """The object's file on this machine, for serving it directly; None for remote stores."""
+        """Where the object's file is on this machine (it may not exist); None for remote stores.
+        To read it, use ``open_local``, which follows no symbolic link."""
+        check_key(key)
+        return None
+
+    def open_local(self, key: str) -> BinaryIO | None:
+        """The object's file on this machine opened for reading, for serving it directly (ranges);
+        None for remote stores; raises ObjectNotFound when there is no such object."""
         check_key(key)
         return None
 
