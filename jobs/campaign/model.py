@@ -61,6 +61,7 @@ class Campaign:
     rules: tuple[Rule, ...]
     shared_cache: bool = False  # share encoded segments between hosts through the store (docs/SCALING.md)
     assets: Path | None = None  # fonts, images and audio beds the storyboards name; None: the packaged ones
+    cdn: str | None = None  # cloudfront:DISTRIBUTION_ID: purged of a recipient's files when their link expires
 
     @property
     def storyboards(self) -> tuple[Path, ...]:

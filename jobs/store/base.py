@@ -19,9 +19,18 @@ from billcast.renderer import PublishError
 NO_STORE = "no-store"
 """Cache-Control for pages that carry personal data: never kept by browsers or proxies."""
 IMMUTABLE = "public, max-age=31536000, immutable"
-"""Cache-Control for content-addressed keys, whose bytes never change under one name."""
+"""Cache-Control for shared content-addressed keys (``static/<hash>/``), whose bytes never change under one
+name. Never for anything personal: a CDN would keep it after the link expires (see ``private_cache``)."""
 PRIVATE = "private, max-age=3600"
 """The default Cache-Control for anything that is not HTML: browser-only, one hour."""
+
+
+
+def private_cache(seconds: int, *, immutable: bool = False) -> str:
+    """Cache-Control for a personal object: kept by the recipient's browser only (no CDN, no shared proxy),
+    for at most ``seconds`` (the link's remaining life), ``immutable`` when its bytes never change."""
+    return f"private, max-age={max(0, int(seconds))}" + (", immutable" if immutable else "")
+
 
 MAX_KEY_BYTES = 1024
 RESERVED = ".billcast-"
