@@ -12,8 +12,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from billcast.jobs.orphans import die_with_parent
-
 from test_campaign_run import SECRET, good_records, write_campaign
 
 pytestmark = pytest.mark.slow
@@ -64,31 +62,26 @@ def test_sigkill_of_the_driver_ends_its_pool_workers(tmp_path: Path) -> None:
                 pass
 
 
-def _orphan_then_report(pipe_w: int) -> None:
-    """Fork a child that arms die_with_parent against *this* process, then exit, leaving it orphaned."""
-    pid = os.fork()
-    if pid == 0:
-        parent = os.getppid()
-        os.write(pipe_w, f"{os.getpid()}\n".encode())
-        die_with_parent(parent)
-        time.sleep(30)
-        os._exit(0)
+ORPHAN = """
+import os, sys, time
+from billcast.jobs import orphans
+sys.platform = "other"  # no prctl: only the watching thread is left to notice
+me = os.getpid()
+child = os.fork()
+if child == 0:
+    orphans.die_with_parent(me)
+    time.sleep(30)
     os._exit(0)
+print(child, flush=True)
+time.sleep(0.5)  # the child arms its watch first: the thread, not the start-up check, must notice
+os._exit(0)  # leave the child orphaned
+"""
 
 
-def test_the_fallback_check_ends_a_worker_whose_parent_is_gone_without_a_signal(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_fallback_check_ends_a_worker_whose_parent_is_gone_without_a_signal() -> None:
     """Without PR_SET_PDEATHSIG (another system), the once-a-second parent check ends the worker."""
-    read, write = os.pipe()
-    middle = os.fork()
-    if middle == 0:
-        os.close(read)
-        monkeypatch.setattr(sys, "platform", "other")  # no prctl: only the watching thread
-        _orphan_then_report(write)
-    os.close(write)
-    os.waitpid(middle, 0)
-    with os.fdopen(read) as lines:
-        orphan = int(lines.readline())
+    middle = subprocess.run([sys.executable, "-P", "-c", ORPHAN], capture_output=True, text=True, timeout=60)
+    orphan = int(middle.stdout.split()[0])
     try:
         process = psutil.Process(orphan)
     except psutil.NoSuchProcess:
