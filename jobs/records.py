@@ -24,19 +24,8 @@ from typing import Annotated, Any, Self, TypeGuard
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import get_currency_precision, list_currencies
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PlainValidator,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, PlainValidator,
+                      ValidationError, ValidationInfo, field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
 from billcast.renderer import RecordError
