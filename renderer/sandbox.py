@@ -36,7 +36,8 @@ MAX_ITERATIONS = 10_000  # loop iterations in one render
 MAX_STEPS = 100_000  # filters, calls, operators and comparisons in one render
 MAX_WORK = 2_000_000  # characters and items computed in one render, all values added up
 MAX_INT = 10 ** 18  # no number of a million digits
-MAX_DEPTH = 32  # macros called inside macros; values nested inside values (x100)
+MAX_DEPTH = 32  # macros called inside macros
+MAX_NESTING = 100  # lists and maps inside each other
 
 # Jinja's filters a storyboard text may use; the rest (attr, pprint, tojson, urlize, striptags, xmlattr,
 # random, safe, ...) read internals, are slow on hostile input, or make no sense in a video.
@@ -83,7 +84,7 @@ class Budget:
         known = self._sizes.get(id(value))
         if known is not None and known[0] is value:
             return known[1]
-        if depth > MAX_DEPTH * 100:
+        if depth > MAX_NESTING:
             raise _refuse("values nested this deep are not allowed")
         total = 1
         items = value.items() if isinstance(value, dict) else value
