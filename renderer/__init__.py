@@ -29,6 +29,7 @@ from .render import default_fonts_dir as default_fonts_dir
 from .render import preview as preview
 from .render import render as render
 from .render import replace_dir as replace_dir
+from .sandbox import BoundedSandbox as BoundedSandbox
 from .segments import ENGINE_VERSION as ENGINE_VERSION
 from .storyboard import Storyboard as Storyboard
 from .storyboard import StoryboardModel as StoryboardModel

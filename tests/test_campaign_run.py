@@ -390,8 +390,8 @@ def test_an_upload_that_fails_midway_leaves_the_old_page_and_no_new_media(tmp_pa
                     copies={f"m/{version}/{name}": media / name for name in ("video.mp4", "poster.jpg", "captions.vtt")})
 
     store = FolderStore(f"file://{tmp_path / 'store'}")
-    publish_recipient(store, t, "a" * 64, site("aaaaaaaaaaaaaaaa"), [Extra("qr.png", data=b"qr")])
+    publish_recipient(store, t, "a" * 64, site("aaaaaaaaaaaaaaaa"), [Extra("qr.png", data=b"qr")], link_seconds=86400)
     before = {k: store.get(k) for k in store.list()}
     with pytest.raises(PublishError):
-        publish_recipient(Failing(store.url), t, "b" * 64, site("bbbbbbbbbbbbbbbb"))
+        publish_recipient(Failing(store.url), t, "b" * 64, site("bbbbbbbbbbbbbbbb"), link_seconds=86400)
     assert {k: store.get(k) for k in store.list()} == before  # the old page and its media, untouched

@@ -221,7 +221,7 @@ def _settings(campaign: Campaign, *, connections: int, cache_dir: Path | None, s
                     recipients_dir=campaign.out / "recipients",
                     boards=tuple((str(path), data.decode("utf-8")) for path, data in boards.items()),
                     code=code_digest(campaign.assets), worker_cache=remote and campaign.cache is None,
-                    shared_cache=shared_cache, assets=campaign.assets)
+                    shared_cache=shared_cache, assets=campaign.assets, link_days=campaign.link_days)
 
 
 def campaign_cache_dir(campaign: Campaign, environ: dict[str, str] | os._Environ) -> Path | None:
