@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+import pg
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -66,3 +70,44 @@ def write_record(tmp_path: Path):
         return path
 
     return write
+
+
+# --- the ledger on both backends: a SQLite file, and a real PostgreSQL server (tests/pg.py) ----------
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[pg.Server]:
+    """A PostgreSQL server for the session: BILLCAST_TEST_POSTGRES_URL's, else Debian's started in /tmp.
+
+    In CI (CI=true) a server that cannot be had fails the tests that need it;
+    elsewhere they are skipped when PostgreSQL is not installed, with the reason.
+    """
+    external = os.environ.get("BILLCAST_TEST_POSTGRES_URL")
+    if external:
+        yield pg.Server(external)
+        return
+    try:
+        server = pg.start()
+    except pg.Unavailable as exc:
+        if IN_CI:
+            pytest.fail(f"CI runs the PostgreSQL tests and cannot skip them: {exc}", pytrace=False)
+        pytest.skip(str(exc))
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A ledger URL on an empty database: a SQLite file whose folder does not exist yet, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'var' / 'ledger.db'}"
+        return
+    server: pg.Server = request.getfixturevalue("postgres")
+    with server.database() as url:
+        yield url

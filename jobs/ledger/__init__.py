@@ -1,14 +1,14 @@
 """The ledger: who was published under which link, what they owe, what they paid, what they did.
 
-SQLAlchemy Core on any SQLAlchemy URL: a SQLite file by default, PostgreSQL
-when configured. The schema is created on first use and versioned. The
+SQLAlchemy Core on a SQLite file by default, PostgreSQL when configured. The
+schema is versioned by Alembic revisions shipped in ``migrations/``. The
 recipients table holds no personal data beyond the customer_id. Every call
 runs in its own short transaction. See ``docs/LEDGER.md``.
 
-``schema`` holds the tables, ``migrate`` the versions and the upgrade,
-``engine`` the engines and transactions, ``checks`` the argument checks; the
-``Ledger`` is put together from ``recipients``, ``payments``, ``events``
-(writes by area) and ``reads``.
+``schema`` holds the tables, ``migrate`` the revisions' rules and the upgrade
+(``billcast db``), ``engine`` the engines and transactions, ``checks`` the
+argument checks; the ``Ledger`` is put together from ``recipients``,
+``payments``, ``events`` (writes by area) and ``reads``.
 """
 
 from .engine import DEFAULT_URL as DEFAULT_URL
@@ -16,7 +16,10 @@ from .experiments import Allocated as Allocated
 from .experiments import ImportedPayment as ImportedPayment
 from .experiments import Result as Result
 from .ledger import Ledger as Ledger
-from .migrate import MIGRATIONS as MIGRATIONS
+from .migrate import SchemaState as SchemaState
+from .migrate import head_revision as head_revision
+from .migrate import schema_state as schema_state
+from .migrate import upgrade_schema as upgrade_schema
 from .model import EVENT_KINDS as EVENT_KINDS
 from .model import OPTIONS as OPTIONS
 from .model import PAYMENT_STATUSES as PAYMENT_STATUSES
@@ -27,7 +30,7 @@ from .model import LedgerError as LedgerError
 from .model import Recipient as Recipient
 
 __all__ = [
-    "DEFAULT_URL", "EVENT_KINDS", "MIGRATIONS", "OPTIONS", "PAYMENT_STATUSES", "PROVIDERS", "RECIPIENT_STATUSES",
-    "SOURCES",
-    "Allocated", "ImportedPayment", "Ledger", "LedgerError", "Recipient", "Result",
+    "DEFAULT_URL", "EVENT_KINDS", "OPTIONS", "PAYMENT_STATUSES", "PROVIDERS", "RECIPIENT_STATUSES", "SOURCES",
+    "Allocated", "ImportedPayment", "Ledger", "LedgerError", "Recipient", "Result", "SchemaState",
+    "head_revision", "schema_state", "upgrade_schema",
 ]

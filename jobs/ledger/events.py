@@ -23,5 +23,4 @@ class Events(LedgerBase):
             kind=checks.one_of(call, "kind", kind, EVENT_KINDS),
             value=None if value is None else checks.integer(call, "value", value),
             at=checks.aware(call, "at", at))
-        with self._tx(call, write=True) as conn:
-            conn.execute(stmt)
+        self._write(call, lambda conn: conn.execute(stmt))
