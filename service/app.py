@@ -33,7 +33,9 @@ def create_app(settings: ServiceSettings) -> Flask:
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       SESSION_COOKIE_NAME="billcast_admin", PERMANENT_SESSION_LIFETIME=8 * 3600,
                       MAX_CONTENT_LENGTH=1024 * 1024)
-    app.extensions["billcast"] = Service(settings)
+    shared = Service(settings)
+    shared.open_ledgers()  # a ledger it cannot use (LedgerError, exit 8) stops the service before it serves
+    app.extensions["billcast"] = shared
     for module in (auth, payments, demo_provider, webhooks, events, reports, experiment_reports, studio,
                    serving):  # serving last: it answers any other path
         app.register_blueprint(module.blueprint)

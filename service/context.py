@@ -45,6 +45,12 @@ class Service:
             self._ledgers[campaign.ledger] = Ledger(campaign.ledger)
         return self._ledgers[campaign.ledger]
 
+    def open_ledgers(self) -> None:
+        """Open every campaign's ledger now, so that one the service cannot use (a PostgreSQL ledger behind
+        this code's schema, a database out of reach) stops it at start, not at a debtor's request."""
+        for campaign in self.campaigns:
+            self.ledger(campaign).open()
+
     def store(self, campaign: Campaign) -> ObjectStore:
         if campaign.store not in self._stores:
             self._stores[campaign.store] = open_store(campaign.store, endpoint_url=campaign.store_endpoint_url,

@@ -102,12 +102,22 @@ def postgres() -> Iterator[pg.Server]:
         server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A ledger URL on an empty database: a SQLite file whose folder does not exist yet, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'var' / 'ledger.db'}"
+BACKENDS = ("sqlite", "postgresql")
+
+
+@contextlib.contextmanager
+def empty_ledger(request: pytest.FixtureRequest, backend: str, folder: Path) -> Iterator[str]:
+    """A ledger URL on an empty database: a SQLite file in ``folder``/var (not made yet), or a new PostgreSQL one."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'var' / 'ledger.db'}"
         return
     server: pg.Server = request.getfixturevalue("postgres")
     with server.database() as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty ledger for one test, on each backend in turn."""
+    with empty_ledger(request, request.param, tmp_path) as url:
         yield url

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +23,7 @@ from billcast.jobs.ledger import Ledger
 from billcast.service import events
 from billcast.service import ServiceSettings, create_app
 
+from ledgers import query, table_names
 
 CAMPAIGN = "ev-2026-11"
 PUBLIC = "https://bills.lumen.test"
@@ -41,7 +41,7 @@ LIMIT = 10  # events per minute per token and address, in these tests
 # --- shared with test_reports.py and test_browser_events.py ------------------------------------
 
 def write_campaign(folder: Path, campaign_id: str = CAMPAIGN, *, public_url: str = PUBLIC, pay_url: str = PAY,
-                   store: str = "file://store") -> Campaign:
+                   store: str = "file://store", ledger: str = "sqlite:///ledger.db") -> Campaign:
     """A loadable campaign file in ``folder`` (its ledger and store there too), loaded."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "customers.jsonl").write_text("", encoding="utf-8")
@@ -52,7 +52,7 @@ store = "{store}"
 public_url = "{public_url}"
 pay_url = "{pay_url}"
 link_days = 60
-ledger = "sqlite:///ledger.db"
+ledger = "{ledger}"
 out = "out"
 
 {sample_rules()}""", encoding="utf-8")
@@ -94,9 +94,9 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Campaign:
 
 
 @pytest.fixture
-def campaign(loaded: Campaign, tmp_path: Path) -> Campaign:
-    """The campaign, with a ledger of its own for each test: two recipients published, one pending."""
-    campaign = dataclasses.replace(loaded, ledger=f"sqlite:///{tmp_path / 'ledger.db'}")
+def campaign(loaded: Campaign, ledger_url: str) -> Campaign:
+    """The campaign, with a ledger of its own for each test (SQLite, PostgreSQL): two recipients published, one pending."""
+    campaign = dataclasses.replace(loaded, ledger=ledger_url)
     with Ledger(campaign.ledger) as ledger:
         ledger.ensure_campaign(campaign.id, link_days=60)
         publish(ledger, campaign.id, "IT-000123", TOKEN)
@@ -289,15 +289,15 @@ def test_the_address_is_never_stored(app, client, campaign) -> None:
     for beacon in ({"kind": "view"}, {"kind": "play"}, {"kind": "pay_click", "src": "qr"}):
         send(client, beacon, headers={"User-Agent": "Mozilla/5.0 TestAgent", "X-Forwarded-For": "192.0.2.44"})
     app.extensions["billcast"].close()
-    db = Path(campaign.ledger.removeprefix("sqlite:///"))
-    raw = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))  # the file, its WAL and shm
-    for secret in (ADDRESS, "192.0.2.44", "TestAgent"):
-        assert secret.encode() not in raw
-    with sqlite3.connect(db) as conn:
-        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        values = [str(v) for t in tables for row in conn.execute(f'SELECT * FROM "{t}"') for v in row]
-    assert len(stored(campaign)) == 3
-    assert not any(ADDRESS in v or "192.0.2.44" in v for v in values)
+    if campaign.ledger.startswith("sqlite"):
+        db = Path(campaign.ledger.removeprefix("sqlite:///"))
+        raw = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))  # the file, its WAL and shm
+        for secret in (ADDRESS, "192.0.2.44", "TestAgent"):
+            assert secret.encode() not in raw
+    values = [str(v) for table in table_names(campaign.ledger)
+              for row in query(campaign.ledger, f'SELECT * FROM "{table}"') for v in row]
+    assert len(stored(campaign)) == 3 and any("view" in v for v in values)
+    assert not any(secret in v for v in values for secret in (ADDRESS, "192.0.2.44", "TestAgent"))
     assert ADDRESS not in repr(vars(app.extensions[events.EXTENSION]))  # in memory: a keyed hash only
 
 

@@ -2,8 +2,9 @@
 
 Stripe calls go through the real ``stripe`` library to a local HTTP server that
 records each request and answers as Stripe's API does (idempotency keys
-included). Webhooks are signed as Stripe signs them. The campaign's ledger (a
-SQLite file) and store (a folder, with a real published page) live in tmp_path.
+included). Webhooks are signed as Stripe signs them. Each test runs on both
+ledgers (a SQLite file, a PostgreSQL database); the store (a folder, with a
+real published page) lives in tmp_path.
 """
 
 from __future__ import annotations
@@ -91,8 +92,8 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Campaign:
 
 
 @pytest.fixture
-def world(loaded: Campaign, tmp_path: Path) -> Iterator[World]:
-    campaign = replace(loaded, ledger=f"sqlite:///{tmp_path / 'ledger.db'}", store=f"file://{tmp_path / 'store'}")
+def world(loaded: Campaign, tmp_path: Path, ledger_url: str) -> Iterator[World]:
+    campaign = replace(loaded, ledger=ledger_url, store=f"file://{tmp_path / 'store'}")
     ledger = Ledger(campaign.ledger)
     ledger.ensure_campaign(campaign.id, link_days=60)
     store = open_store(campaign.store)
