@@ -361,6 +361,88 @@ def test_two_processes_publishing_the_same_recipients_leave_one_row_each(url: st
     assert query(url, "SELECT DISTINCT status, content_hash FROM recipients") == [("published", "again")]
 
 
+def _pay_once(url: str, tok: str, start, results) -> None:
+    """One of several processes handling the same provider event at once."""
+    with Ledger(url) as ledger:
+        start.wait(timeout=60)
+        first = not ledger.seen_webhook("evt_race", "checkout.session.completed")
+        payment = pay(ledger, tok, "paid" if first else "pending", provider_ref="cs_race")
+        ledger.mark_paid(tok, NOW)
+        results.put((first, payment))
+
+
+def test_processes_racing_on_one_event_and_one_session_leave_one_of_each(ledger: Ledger, url: str) -> None:
+    tok = publish(ledger, "IT-1")
+    spawn = multiprocessing.get_context("spawn")
+    start, results = spawn.Barrier(4), spawn.Queue()
+    workers = [spawn.Process(target=_pay_once, args=(url, tok, start, results)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    answers = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    assert sorted(first for first, _ in answers) == [False, False, False, True]   # one handles it
+    assert len({payment for _, payment in answers}) == 1                          # one payment row
+    assert query(url, "SELECT count(*) FROM webhook_events") == [(1,)]
+    [row] = ledger.payments("c1")
+    assert row["status"] == "paid"                            # news of pending does not undo paid
+    assert ledger.recipient("c1", "IT-1").paid_at is not None  # type: ignore[union-attr]
+
+
+def _hold_the_campaign_lock(url: str, held, release) -> None:
+    with Ledger(url) as ledger, ledger.campaign_lock("c1"):
+        held.set()
+        release.wait(timeout=60)
+
+
+def test_runs_of_a_campaign_take_turns_and_a_dead_holder_lets_go(url: str) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    for ending in ("released", "killed"):
+        held, release = spawn.Event(), spawn.Event()
+        holder = spawn.Process(target=_hold_the_campaign_lock, args=(url, held, release))
+        holder.start()
+        assert held.wait(timeout=60)
+        waited: list[str] = []
+
+        def waiting() -> None:
+            waited.append(ending)
+            if ending == "released":
+                release.set()
+            else:
+                holder.kill()
+
+        with Ledger(url) as ledger:
+            with ledger.campaign_lock("c2"):       # another campaign's runs do not wait
+                pass
+            with ledger.campaign_lock("c1", waiting=waiting):
+                assert waited == [ending]
+        holder.join(timeout=30)
+        assert holder.exitcode == (0 if ending == "released" else -9)
+
+
+def test_a_transaction_postgresql_asks_to_try_again_is_run_again(postgres) -> None:
+    """A deadlock or serialization failure (SQLSTATE 40P01, 40001) rolls back and runs the call again, a few times."""
+    refuse = ("DO $$ BEGIN RAISE EXCEPTION 'pretend conflict' USING ERRCODE = '{}'; END $$")
+    with postgres.database() as url, Ledger(url) as ledger:
+        ledger.ensure_campaign("c1", link_days=30)
+        tries: list[int] = []
+
+        def work(conn) -> str:
+            tries.append(1)
+            conn.exec_driver_sql("UPDATE campaigns SET link_days = link_days + 1")
+            if len(tries) < 3:
+                conn.exec_driver_sql(refuse.format("serialization_failure" if len(tries) == 1 else "deadlock_detected"))
+            return "done"
+
+        assert ledger._write("work", work) == "done" and len(tries) == 3
+        assert query(url, "SELECT link_days FROM campaigns") == [(31,)]   # the failed tries left nothing
+        with pytest.raises(LedgerError, match="work: SerializationFailure: pretend conflict"):
+            ledger._write("work", lambda conn: conn.exec_driver_sql(refuse.format("serialization_failure")))
+        with pytest.raises(LedgerError, match="work: RaiseException: pretend conflict"):   # others are not retried
+            ledger._write("work", lambda conn: conn.exec_driver_sql(refuse.format("raise_exception")))
+
+
 def _publish_in_child(ledger: Ledger) -> None:
     publish(ledger, "IT-child")
 

@@ -143,8 +143,11 @@ def _refuse_unknown(state: SchemaState, where: str) -> None:
 
 
 def _behind(state: SchemaState, where: str) -> LedgerError:
-    return LedgerError(f"the database is at revision {state.revision}, this Billcast needs {state.head}; run "
-                       f"`{UPGRADE_COMMAND}` for this ledger first", where=where, field="schema")
+    found = (f"still has the schema_version table from before Alembic (revision {state.revision}), this Billcast "
+             f"needs alembic_version at {state.head}" if state.legacy
+             else f"is at revision {state.revision}, this Billcast needs {state.head}")
+    return LedgerError(f"the database {found}; run `{UPGRADE_COMMAND}` for this ledger first",
+                       where=where, field="schema")
 
 
 def schema_state(url: str) -> SchemaState:

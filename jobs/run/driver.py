@@ -259,13 +259,25 @@ def run_campaign(campaign: Campaign, *, secret: bytes, workers: int = 1, show_pr
     :func:`chunk_size`); ``shared_cache`` shares the segment cache through the store
     (default: the campaign's ``shared_cache``). ``work_fn`` and ``local_files`` are for
     benchmarks of the driver alone. ``wave`` runs an experiment's waves up to that one (default: all).
+    Runs of one campaign take turns (the ledger's campaign lock): a second one waits for the
+    first, then does only what is left.
     """
-    log = log or (lambda text: print(text, file=sys.stderr))
+    say = log or (lambda text: print(text, file=sys.stderr))
+    ledger = Ledger(campaign.ledger)
+    with ledger.campaign_lock(campaign.id, waiting=lambda: say(
+            f"{campaign.id}: another run of this campaign is under way; waiting for it to finish")):
+        return _run_campaign(campaign, ledger, secret=secret, workers=workers, show_progress=show_progress, log=say,
+                             executor=executor, chunk=chunk, shared_cache=shared_cache, work_fn=work_fn,
+                             local_files=local_files, wave=wave)
+
+
+def _run_campaign(campaign: Campaign, ledger: Ledger, *, secret: bytes, workers: int, show_progress: bool,
+                  log: Callable[[str], None], executor: str, chunk: int | None, shared_cache: bool | None,
+                  work_fn: WorkFn, local_files: bool, wave: int | None) -> Counts:
     if shared_cache is None:
         shared_cache = campaign.shared_cache
     remote = executor != "local"
     campaign.out.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(campaign.ledger)
     ledger.ensure_campaign(campaign.id, link_days=campaign.link_days, config_hash=campaign_hash(campaign))
     connections = 10 if remote else max(4 * workers, 10)
     store = open_store(campaign.store, endpoint_url=campaign.store_endpoint_url, region=campaign.store_region,
