@@ -92,7 +92,7 @@ def start() -> Server:
             shutil.chown(root / "pwfile", USER, USER)
         _run(_as_owner() + [str(bin_dir / "initdb"), "-D", str(root / "data"), "-U", ADMIN, "-A", "scram-sha-256",
                             f"--pwfile={root / 'pwfile'}", "-E", "UTF8", "--no-locale", "--no-sync"], root)
-        port = _free_port()
+        port = free_port()
         options = " ".join(f"-c {key}={value}" for key, value in {
             **SETTINGS, "port": str(port), "unix_socket_directories": str(root)}.items())
         _run(_as_owner() + [str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-l", str(root / "server.log"),
@@ -123,7 +123,7 @@ def _run(argv: list[str], cwd: Path) -> None:
         raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {(done.stderr or done.stdout)[-1500:]}")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

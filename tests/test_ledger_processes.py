@@ -14,7 +14,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -37,6 +36,7 @@ from billcast.jobs.store import open_store
 
 from conftest import ROOT
 from ledgers import query
+from pg import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -88,12 +88,6 @@ def finished(run: subprocess.Popen) -> tuple[int, int]:
     counts = RUN_LINE.search(output)
     assert counts is not None, output
     return int(counts[1]), int(counts[2])
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager
