@@ -428,15 +428,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("campaign", help="a campaign TOML file")
     p.set_defaults(func=cmd_expire)
 
-    p = _command(sub, "db", "the ledger's schema: show its revision (current) or upgrade it to this Billcast's (upgrade)",
+    p = _command(sub, "db", "the ledger's schema: show its revision (current) or bring it to this Billcast's (upgrade)",
                  [ENV_LEDGER])
     actions = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     for name, func, what in (("upgrade", cmd_db_upgrade, "upgrade the ledger's schema to this Billcast's revision"),
                              ("current", cmd_db_current, "print the ledger's schema revision; exit 0 at head, 8 not")):
         q = _command(actions, name, what, [ENV_LEDGER])
         q.add_argument("campaign", nargs="?", help="a campaign TOML file: its `ledger`")
-        q.add_argument("--ledger", metavar="URL", help="the ledger's URL, e.g. postgresql+psycopg://user@host/billcast "
-                       "(default: the campaign's, else $BILLCAST_LEDGER_URL, else sqlite:///var/billcast.db)")
+        q.add_argument("--ledger", metavar="URL",
+                       help="the ledger's URL, e.g. postgresql+psycopg://user@host/billcast (default: the campaign's, "
+                            "else $BILLCAST_LEDGER_URL, else sqlite:///var/billcast.db)")
         q.set_defaults(func=func)
 
     p = _command(sub, "site", "build one customer's personal page (a folder of static files) from a render",

@@ -107,7 +107,8 @@ BACKENDS = ("sqlite", "postgresql")
 
 @contextlib.contextmanager
 def empty_ledger(request: pytest.FixtureRequest, backend: str, folder: Path) -> Iterator[str]:
-    """A ledger URL on an empty database: a SQLite file in ``folder``/var (not made yet), or a new PostgreSQL one."""
+    """A ledger URL on an empty database: a SQLite file in ``folder``/var (not made yet), or a new PostgreSQL
+    database of its own."""
     if backend == "sqlite":
         yield f"sqlite:///{folder / 'var' / 'ledger.db'}"
         return

@@ -100,8 +100,9 @@ def test_the_service_refuses_to_start_on_a_postgresql_ledger_behind_it(postgres,
     with postgres.database() as url:
         make_legacy(url, 3)                                  # as the previous Billcast left it
         campaign = write_campaign(tmp_path / "campaign", ledger=url)
-        with pytest.raises(LedgerError, match=r"schema_version table from before Alembic \(revision 0003\), this "
-                                              "Billcast needs alembic_version at 0003; run `billcast db upgrade`") as caught:
+        with pytest.raises(LedgerError, match=r"schema_version table from before Alembic \(revision 0003\), "
+                                              "this Billcast needs alembic_version at 0003; run `billcast db "
+                                              "upgrade`") as caught:
             create_app(settings_for(campaign))
         assert caught.value.exit_code == 8
         served = subprocess.run([str(BILLCAST), "serve", str(campaign.path), "--port", "1"], capture_output=True,

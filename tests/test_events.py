@@ -95,7 +95,8 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Campaign:
 
 @pytest.fixture
 def campaign(loaded: Campaign, ledger_url: str) -> Campaign:
-    """The campaign, with a ledger of its own for each test (SQLite, PostgreSQL): two recipients published, one pending."""
+    """The campaign, with a ledger of its own for each test (SQLite, then PostgreSQL): two recipients published,
+    one pending."""
     campaign = dataclasses.replace(loaded, ledger=ledger_url)
     with Ledger(campaign.ledger) as ledger:
         ledger.ensure_campaign(campaign.id, link_days=60)

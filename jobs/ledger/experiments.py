@@ -1,8 +1,8 @@
 """Experiments in the ledger: each customer's allocation, each wave's shares, and what every group paid.
 
-Allocations and shares are written once (``INSERT ... ON CONFLICT DO NOTHING``, then the row that won), so
-two processes running the same wave agree, and a re-run reads back exactly what was decided. Outcomes are measured the same
-way for every group: from payments imported from the creditor's books when there are any for the
+Allocations and shares are written once (``INSERT ... ON CONFLICT DO NOTHING``, then the row that
+won), so two processes running the same wave agree, and a re-run reads back exactly what was decided.
+Outcomes are measured the same way for every group: from payments imported from the creditor's books when there are any for the
 campaign (the holdout cannot pay through a link it never got), else from the payments taken here.
 """
 
