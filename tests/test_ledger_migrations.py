@@ -17,11 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from billcast.jobs.ledger import Ledger, LedgerError, head_revision, migrate, schema, schema_state, upgrade_schema
+from billcast.jobs.ledger.engine import new_engine, parse_url
 from billcast.renderer import BillcastError
 
 from conftest import ROOT
@@ -177,6 +180,28 @@ def test_a_postgresql_ledger_that_is_behind_is_refused_until_upgraded(postgres, 
             assert ledger.counts("c1")["published"] == 0
 
 
+@pytest.mark.parametrize("revision", ["0001", "0002"])
+def test_a_ledger_at_each_earlier_revision_is_brought_to_head_keeping_its_rows(url: str, revision: str) -> None:
+    engine = new_engine(*parse_url(url))
+    try:
+        with engine.begin() as conn:              # the ledger as that revision left it, one campaign in it
+            config = Config()
+            config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+            conn.execute(text("INSERT INTO campaigns (id, created_at, updated_at, link_days) VALUES "
+                              "('c1', '2025-03-01 12:00:00', '2025-03-01 12:00:00', 30)"))
+    finally:
+        engine.dispose()
+    state = schema_state(url)
+    assert (state.revision, state.known, state.legacy, state.at_head) == (revision, True, False, False)
+    open_or_upgrade(url)
+    assert query(url, "SELECT version_num FROM alembic_version") == [(HEAD,)]
+    assert table_names(url) == TABLES
+    with Ledger(url) as ledger:
+        assert publish(ledger, "IT-1") and ledger.counts("c1")["published"] == 1
+
+
 @pytest.mark.parametrize("version", [1, 2, 3])
 def test_a_ledger_from_before_alembic_is_taken_over_keeping_its_rows(url: str, version: int) -> None:
     make_legacy(url, version)
@@ -255,9 +280,9 @@ def test_the_developers_alembic_command_works_on_the_shipped_revisions(url: str,
     alembic("upgrade", "head")
     alembic("revision", "--autogenerate", "--rev-id", "0004", "-m", "nothing changed")
     written = folder / "versions" / "0004_nothing_changed.py"
-    text = written.read_text(encoding="utf-8")
-    assert "revision = '0004'" in text and "down_revision = '0003'" in text
-    assert "op." not in text.split("def upgrade")[1]
+    source = written.read_text(encoding="utf-8")
+    assert "revision = '0004'" in source and "down_revision = '0003'" in source
+    assert "op." not in source.split("def upgrade")[1]
     with Ledger(url) as ledger:
         ledger.open()
         assert ledger.schema_revision() == HEAD   # the copy's new revision is not this code's
