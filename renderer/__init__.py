@@ -39,4 +39,6 @@ from .storyboard import default_assets_dir as default_assets_dir
 from .storyboard import load_storyboard as load_storyboard
 from .storyboard import parse_storyboard as parse_storyboard
 from .storyboard import read_storyboard as read_storyboard
+from .text import FACES as FACES
+from .text import FontBook as FontBook
 from .timeline import Timeline as Timeline
