@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import (access, auth, demo_provider, errors, events, experiment_reports, health, payments, reports, serving,
@@ -35,8 +35,11 @@ class _App(Flask):
 
 
 def _body_limit() -> None:
-    request.max_content_length = next((limit for prefix, limit in BODY_LIMITS if request.path.startswith(prefix)),
-                                      DEFAULT_BODY_LIMIT)
+    """This route's limit: refused at once when the declared length is over it, else cut off at it when read."""
+    limit = next((limit for prefix, limit in BODY_LIMITS if request.path.startswith(prefix)), DEFAULT_BODY_LIMIT)
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        abort(413)
 
 
 def _headers(response: Response) -> Response:

@@ -38,8 +38,8 @@ def register(app: Flask) -> None:
 
 
 def wants_json() -> bool:
-    """The API's routes, and callers that rank JSON above HTML."""
-    if request.path.startswith(API_PREFIXES):
+    """The API's routes, requests that send JSON, and callers that rank JSON above HTML."""
+    if request.path.startswith(API_PREFIXES) or request.is_json:
         return True
     accept = request.accept_mimetypes
     return accept["application/json"] > accept["text/html"]

@@ -147,7 +147,8 @@ def pay(token: str) -> Response:
     option, source = request.args.get("option"), request.args.get("src")
     for name, value, allowed in (("option", option, PAY_OPTIONS), ("src", source, SOURCES)):
         if value not in allowed:  # a link we made always has both: this one was cut or changed
-            abort(400, f"{name}: must be one of {', '.join(allowed)} ({'missing' if value is None else 'not one'})")
+            given = "missing" if value is None else "not one of them"
+            abort(400, f"{name}: must be one of {', '.join(allowed)} ({given})")
     found = service().find(token)
     if found is None:
         abort(404)
