@@ -23,7 +23,7 @@ from billcast.jobs.run import run_campaign
 
 from test_campaign_run import SECRET, plain, write_campaign
 
-CUSTOMERS = ("IT-000123", "DE-000456")  # Maria Rossi (it-IT), Jonas Müller-Lüdenscheidt (de-DE)
+CUSTOMERS = ("IT-000123", "DE-000456")  # Maria Rossi (it-IT), Jürgen Müller (de-DE)
 ADMIN = "admin-token-for-serve-tests-0123456789"
 
 
