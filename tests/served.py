@@ -70,7 +70,8 @@ def request(port: int, method: str, path: str, body: bytes | None = None,
 
 @dataclass
 class Served:
-    """``billcast [global] serve ARGS`` in a child process; its stderr kept in ``log``."""
+    """``python -m ARGV`` (``billcast ... serve ...``, or ``gunicorn ...``) in a child process on ``port``
+    (given as ``BILLCAST_PORT``); its stderr kept in ``log``."""
 
     argv: list[str]
     env: dict[str, str]
@@ -81,8 +82,8 @@ class Served:
     def __enter__(self) -> Served:
         self.err = (self.folder / f"serve-{self.port}.err").open("w+", encoding="utf-8")
         self.process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "billcast", *self.argv, "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=self.err, env={**os.environ, **self.env}, cwd=self.folder)
+            [sys.executable, "-P", "-m", *self.argv], stdout=subprocess.DEVNULL, stderr=self.err,
+            env={**os.environ, **self.env, "BILLCAST_PORT": str(self.port)}, cwd=self.folder)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -90,7 +90,7 @@ def exercise(server: Served, state) -> list[str]:
 def test_no_log_line_holds_a_token_an_address_or_personal_data(campaign_file, tmp_path, log_format) -> None:
     env = {"BILLCAST_ADMIN_TOKEN": ADMIN, "BILLCAST_STATE_DIR": str(tmp_path / "state")}
     state = service_settings(load_settings(env), (load_campaign(campaign_file),))
-    with Served(["--log-format", log_format, "serve", str(campaign_file), "--workers", "2", "--insecure-cookies"],
+    with Served(["billcast", "--log-format", log_format, "serve", str(campaign_file), "--workers", "2", "--insecure-cookies"],
                 env, tmp_path) as server:
         tokens = exercise(server, state)
         server.stop()

@@ -37,8 +37,8 @@ def servers(campaign_file, tmp_path_factory):
     folder = tmp_path_factory.mktemp("servers")
     env = {"BILLCAST_ADMIN_TOKEN": ADMIN, "BILLCAST_STATE_DIR": str(folder / "state"),
            "BILLCAST_EVENTS_PER_MINUTE": "6"}
-    with Served(["serve", str(campaign_file), "--workers", "2", "--insecure-cookies"], env, folder) as one, \
-            Served(["serve", str(campaign_file), "--workers", "2", "--insecure-cookies"], env, folder) as two:
+    with Served(["billcast", "serve", str(campaign_file), "--workers", "2", "--insecure-cookies"], env, folder) as one, \
+            Served(["billcast", "serve", str(campaign_file), "--workers", "2", "--insecure-cookies"], env, folder) as two:
         yield one, two
 
 
