@@ -39,7 +39,7 @@ def _body_limit() -> None:
     limit = next((limit for prefix, limit in BODY_LIMITS if request.path.startswith(prefix)), DEFAULT_BODY_LIMIT)
     request.max_content_length = limit
     if request.content_length is not None and request.content_length > limit:
-        abort(413)
+        abort(413, f"body: is {request.content_length} bytes; this route takes at most {limit}")
 
 
 def _headers(response: Response) -> Response:

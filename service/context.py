@@ -57,6 +57,15 @@ class Service:
                                                       region=campaign.store_region)
         return self._stores[campaign.store]
 
+    def ledgers(self) -> list[tuple[Ledger, tuple[str, ...]]]:
+        """Each ledger once, with the ids of the campaigns served from it."""
+        first: dict[str, Campaign] = {}
+        ids: dict[str, list[str]] = {}
+        for campaign in self.campaigns:
+            first.setdefault(campaign.ledger, campaign)
+            ids.setdefault(campaign.ledger, []).append(campaign.id)
+        return [(self.ledger(campaign), tuple(ids[url])) for url, campaign in first.items()]
+
     def find(self, token: str) -> Found | None:
         """The recipient behind a token, in whichever campaign's ledger has it; None for an unknown token."""
         for campaign in self.campaigns:

@@ -13,7 +13,7 @@ limit is per page link: at most ``events_per_minute`` events of one token in any
 sliding minute, counted in the ledger's events table in the same transaction
 that records the event, so every worker and host keeps the one limit (see
 ``docs/DEPLOY.md``, "Rate limits"). Beacons that are not recorded (bad, unknown
-or unpublished tokens) cost no write and are not counted.
+or unpublished tokens) are not counted.
 """
 
 from __future__ import annotations
@@ -158,9 +158,7 @@ def preflight(token: str) -> Response:
 
 
 def _body() -> bytes:
-    length = request.content_length
-    if length is not None and length > MAX_BODY:
-        raise BeaconError(f"body: is {length} bytes; a beacon is at most {MAX_BODY}", 413)
+    """The body, whole; a declared length over the limit was refused before (the app's limit for /e/)."""
     try:
         body = request.stream.read(MAX_BODY)
         more = request.stream.read(1)  # past the app's own limit for this route (the same), this raises
@@ -191,13 +189,15 @@ def beacon(token: str) -> Response:
         event = parse_beacon(body)
     except BeaconError as exc:
         return _answer(str(exc), exc.status)
+    svc, wait = service(), None
     try:
-        found = service().find(token)
-        if found is None or found.recipient.status != "published":
-            return _answer()  # unknown, not yet or no longer published: dropped, answered alike
-        wait = found.ledger.add_event_within(campaign_id=found.campaign.id, token=token, kind=event.kind,
+        for ledger, campaign_ids in svc.ledgers():  # one ledger, one transaction, almost always
+            result = ledger.add_beacon_event(campaign_ids=campaign_ids, token=token, kind=event.kind,
                                              value=event.value, at=datetime.now(UTC),
-                                             limit=service().settings.events_per_minute, window=WINDOW)
+                                             limit=svc.settings.events_per_minute, window=WINDOW)
+            if result.recorded or result.retry_after is not None:
+                wait = result.retry_after
+                break
     except LedgerError:
         return _answer("the ledger is not available; the event was not recorded", 503)
     if wait is not None:

@@ -204,7 +204,7 @@ def test_an_oversize_body_is_refused_before_it_is_read(client, campaign) -> None
     body = json.dumps({"kind": "view", "pad": "x" * 5000}).encode()
     response = send(client, body)
     assert response.status_code == 413
-    assert f"is {len(body)} bytes; a beacon is at most 4096" in response.get_json()["error"]
+    assert response.get_json()["detail"] == f"body: is {len(body)} bytes; this route takes at most 4096"
     exactly = b'{"kind": "view"}' + b" " * (4096 - 16)
     assert send(client, exactly).status_code == 204
     assert stored(campaign) == [(TOKEN, "view", None)]
