@@ -212,16 +212,19 @@ def _served(args: argparse.Namespace):
 def cmd_serve(args: argparse.Namespace) -> int:
     from billcast.service import create_app
 
-    from .server import serve_dev, serve_gunicorn
+    from .server import check_free, serve_dev, serve_gunicorn
     from .settings import service_settings
 
     settings = args.settings
     service = service_settings(settings, _served(args))
     app = create_app(service)
-    how = "the development server" if args.dev else f"gunicorn, {settings.workers} workers of {settings.threads} threads"
-    print(f"Serving {', '.join(c.id for c in service.campaigns)} on http://{settings.host}:{settings.port}/ with {how} "
-          f"({'demo payments' if service.demo_payments else 'Stripe, ' + settings.stripe_mode + ' mode'}; "
-          "reports at /reports/)", flush=True)
+    if os.environ.get("WERKZEUG_RUN_MAIN") != "true":  # not the development server's reloaded child
+        check_free(settings)
+        how = ("the development server" if args.dev
+               else f"gunicorn, {settings.workers} workers of {settings.threads} threads")
+        pay = "demo payments" if service.demo_payments else f"Stripe, {settings.stripe_mode} mode"
+        print(f"Serving {', '.join(c.id for c in service.campaigns)} on http://{settings.host}:{settings.port}/ with "
+              f"{how} ({pay}; reports at /reports/)", flush=True)
     (serve_dev if args.dev else serve_gunicorn)(app, settings)
     return 0
 
@@ -330,7 +333,7 @@ EXIT_CODES = {
     7: "billcast site: a render's file is missing or unreadable",
     8: "the ledger cannot be used",
     9: "the executor cannot be used (a Dask scheduler out of reach, a cluster without workers)",
-    10: "a setting is missing or invalid (names the setting or option)",
+    10: "a setting is missing, invalid or unsafe (names the setting or option)",
     EXIT_USAGE: "the command line is wrong (unknown command or option, a missing or malformed argument)",
     EXIT_INTERNAL: "an unexpected internal error (run again with --debug for the traceback)",
     EXIT_IO: "a file or folder given on the command line cannot be read or written",

@@ -14,12 +14,15 @@ limit is counted in the ledger.
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 from flask import Flask
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from werkzeug.serving import WSGIRequestHandler
+
+from billcast.renderer import SettingsError
 
 from .settings import Settings
 
@@ -85,6 +88,18 @@ class Server(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Flask:
         return self.application
+
+
+def check_free(settings: Settings) -> None:
+    """The address must be free: said in one line naming the setting, not in gunicorn's five retries."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as exc:
+            raise SettingsError("--port", f"cannot listen on {settings.host}:{settings.port}: "
+                                f"{exc.strerror or exc}; choose another (--host, --port or BILLCAST_PORT)") from None
 
 
 def serve_gunicorn(app: Flask, settings: Settings) -> None:

@@ -114,12 +114,13 @@ def return_urls(public_url: str, token: str) -> tuple[str, str]:
     return f"{page}?paid=1", f"{page}?cancelled=1"
 
 
-def _plan(found: Found, option: str, source: str, amount: int, provider: str, now: datetime) -> Checkout:
+def _plan(found: Found, option: str, source: str, amount: int, provider: str, now: datetime,
+          history: list[dict[str, Any]]) -> Checkout:
     """The session to open for this click: the open one again (same key, same parameters), else a new one."""
     recipient = found.recipient
     success, cancel = return_urls(found.campaign.public_url, recipient.token)
     count = recipient.plan_installments if option == "plan" else None
-    same = [p for p in found.ledger.payments_for_token(recipient.token)
+    same = [p for p in history
             if (p["provider"], p["option"], p["amount"], p["currency"]) == (provider, option, amount,
                                                                           recipient.currency)]
     checkout = Checkout(campaign_id=found.campaign.id, token=recipient.token, option=option, source=source,
@@ -172,9 +173,9 @@ def pay(token: str) -> Response:
     if request.method == "HEAD":  # a link checker: opens no session
         return Response(status=200)
     provider = "demo" if service().settings.demo_payments else "stripe"
-    checkout = _plan(found, option, source, amount, provider, now)
+    checkout = _plan(found, option, source, amount, provider, now, history)
     if provider == "demo":
-        return _open_demo(found, checkout)
+        return _open_demo(found, checkout, history)
     return _open_stripe(found, checkout, now)
 
 
@@ -249,8 +250,8 @@ def _record(found: Found, checkout: Checkout, session_id: str, provider: str, *,
 # --- the demo provider --------------------------------------------------------------------------
 
 
-def _open_demo(found: Found, checkout: Checkout) -> Response:
-    existing = next((p for p in found.ledger.payments_for_token(checkout.token)
+def _open_demo(found: Found, checkout: Checkout, history: list[dict[str, Any]]) -> Response:
+    existing = next((p for p in history
                      if p["idempotency_key"] == checkout.key and p["provider"] == "demo"), None)
     session_id = existing["provider_ref"] if existing else "cs_demo_" + secrets.token_hex(12)
     if existing is None:

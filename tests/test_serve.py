@@ -222,3 +222,16 @@ def test_request_ids_are_echoed_when_sane_and_made_otherwise(app) -> None:
     for insane in ("short", "has space 12345678", "x" * 200, "<script>alert(1)</script>"):
         made = client.get("/healthz", headers={"X-Request-Id": insane}).headers["X-Request-Id"]
         assert made != insane and re.fullmatch(r"[0-9a-f]{32}", made)
+
+
+def test_a_port_in_use_is_one_line_naming_the_setting(tmp_path, campaign_file) -> None:
+    import socket
+
+    from test_cli import one_line_error, run
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        one_line_error(run("serve", str(campaign_file), "--port", str(port), cwd=tmp_path), 10, "--port",
+                       f"127.0.0.1:{port}", "in use")
