@@ -128,23 +128,25 @@ def app(campaign_file, tmp_path):
     made.extensions["billcast"].close()
 
 
-def test_readyz_names_the_check_that_failed(campaign_file, tmp_path) -> None:
+def test_readyz_names_the_check_that_failed(campaign_file, tmp_path, monkeypatch) -> None:
     import dataclasses
 
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     campaign = load_campaign(campaign_file)
     newer = tmp_path / "newer.db"
     with sqlite3.connect(newer) as db:
         db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
         db.execute("INSERT INTO schema_version VALUES (99)")
-    (tmp_path / "loop").symlink_to(tmp_path / "loop")  # a store folder that cannot be read
-    broken = dataclasses.replace(campaign, ledger=f"sqlite:///{newer}", store=f"file://{tmp_path / 'loop'}")
+    broken = dataclasses.replace(campaign, ledger=f"sqlite:///{newer}", store="s3://bucket/prefix",
+                                 store_endpoint_url="http://127.0.0.1:9")  # nothing listens there
     settings = load_settings({"BILLCAST_STATE_DIR": str(tmp_path / "state")})
     client = create_app(service_settings(settings, (broken,))).test_client()
     answer = client.get("/readyz")
     assert answer.status_code == 503
     assert answer.get_json() == {"status": "unavailable", "failed": ["ledger", "migrations", "store"],
                                  "checks": {"ledger": "failed", "migrations": "failed", "store": "failed"}}
-    assert str(tmp_path) not in answer.get_data(as_text=True)
+    assert str(tmp_path) not in answer.get_data(as_text=True) and "127.0.0.1" not in answer.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("code", [400, 404, 405, 410, 413, 429, 500])
