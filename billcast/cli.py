@@ -197,49 +197,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return counts.exit_code
 
 
-def _served(args: argparse.Namespace):
-    """The campaigns to serve: the arguments, else the ``campaigns`` setting, else the demo's in ./var."""
+def _campaign_files(args: argparse.Namespace) -> tuple[Path, ...]:
+    """The arguments, else the ``campaigns`` setting, else the demo's ./var/campaign.toml if there is one."""
     from .demo import DEMO_CAMPAIGN
-    from .settings import load_campaigns
 
-    files = args.settings.campaigns or _demo_campaigns()
-    if not files:
-        raise SettingsError("CAMPAIGN", "give the campaign files to serve (or BILLCAST_CAMPAIGNS; or run "
-                                        f"`billcast demo` here first, which writes var/{DEMO_CAMPAIGN})")
-    return load_campaigns(files)
+    demo = Path("var", DEMO_CAMPAIGN)
+    return args.settings.campaigns or ((demo,) if demo.is_file() else ())
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from billcast.service import create_app
+    from .server import serve
 
-    from .server import check_free, serve_dev, serve_gunicorn
-    from .settings import service_settings
-
-    settings = args.settings
-    service = service_settings(settings, _served(args))
-    app = create_app(service)
-    if os.environ.get("WERKZEUG_RUN_MAIN") != "true":  # not the development server's reloaded child
-        check_free(settings)
-        how = ("the development server" if args.dev
-               else f"gunicorn, {settings.workers} workers of {settings.threads} threads")
-        pay = "demo payments" if service.demo_payments else f"Stripe, {settings.stripe_mode} mode"
-        print(f"Serving {', '.join(c.id for c in service.campaigns)} on http://{settings.host}:{settings.port}/ with "
-              f"{how} ({pay}; reports at /reports/)", flush=True)
-    (serve_dev if args.dev else serve_gunicorn)(app, settings)
+    files = _campaign_files(args)
+    if not files:
+        raise SettingsError("CAMPAIGN", "give the campaign files to serve (or BILLCAST_CAMPAIGNS; or run "
+                                        "`billcast demo` here first, which writes var/campaign.toml)")
+    serve(args.settings, files, dev=args.dev)
     return 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import doctor
 
-    return doctor(args.settings, args.settings.campaigns or _demo_campaigns(), sys.stdout)
-
-
-def _demo_campaigns() -> tuple[Path, ...]:
-    from .demo import DEMO_CAMPAIGN
-
-    demo = Path("var", DEMO_CAMPAIGN)
-    return (demo,) if demo.is_file() else ()
+    return doctor(args.settings, _campaign_files(args), sys.stdout)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -14,7 +14,10 @@ limit is counted in the ledger.
 from __future__ import annotations
 
 import logging
+import os
 import socket
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -24,7 +27,7 @@ from werkzeug.serving import WSGIRequestHandler
 
 from billcast.renderer import SettingsError
 
-from .settings import Settings
+from .settings import Settings, load_campaigns, service_settings
 
 
 class GunicornLogger(glogging.Logger):
@@ -100,6 +103,21 @@ def check_free(settings: Settings) -> None:
         except OSError as exc:
             raise SettingsError("--port", f"cannot listen on {settings.host}:{settings.port}: "
                                 f"{exc.strerror or exc}; choose another (--host, --port or BILLCAST_PORT)") from None
+
+
+def serve(settings: Settings, campaign_files: Sequence[Path], *, dev: bool = False) -> None:
+    """The service for these campaigns, under gunicorn (``dev``: the development server), until stopped."""
+    from billcast.service import create_app
+
+    service = service_settings(settings, load_campaigns(campaign_files))
+    app = create_app(service)
+    if os.environ.get("WERKZEUG_RUN_MAIN") != "true":  # not the development server's reloaded child
+        check_free(settings)
+        how = "the development server" if dev else f"gunicorn, {settings.workers} workers of {settings.threads} threads"
+        pay = "demo payments" if service.demo_payments else f"Stripe, {settings.stripe_mode} mode"
+        print(f"Serving {', '.join(c.id for c in service.campaigns)} on http://{settings.host}:{settings.port}/ with "
+              f"{how} ({pay}; reports at /reports/)", flush=True)
+    (serve_dev if dev else serve_gunicorn)(app, settings)
 
 
 def serve_gunicorn(app: Flask, settings: Settings) -> None:

@@ -342,20 +342,19 @@ def load_campaigns(files: Sequence[str | os.PathLike[str]]) -> tuple[Campaign, .
     return tuple(load_campaign(path) for path in files)
 
 
-def service_settings(settings: Settings, campaigns: Sequence[Campaign], *, demo: bool = False) -> ServiceSettings:
-    """The service's frozen settings: the campaigns checked, the secrets resolved.
+def service_settings(settings: Settings, campaigns: Sequence[Campaign]) -> ServiceSettings:
+    """The service's frozen settings: the campaigns' links checked, the secrets resolved.
 
     Where no session secret is set it is made once and kept in ``state_dir``, so every
     worker (and every restart) agrees; the demo provider's webhook secret is derived
-    from it. ``demo`` allows http:// links on any host (the demo's own folder).
+    from it.
     """
     from billcast.service import ServiceSettings
 
     if not campaigns:
         raise SettingsError("BILLCAST_CAMPAIGNS", "no campaign to serve: give the campaign files")
-    if not demo:
-        for campaign in campaigns:
-            check_public_urls(campaign)
+    for campaign in campaigns:
+        check_public_urls(campaign)
     state = settings.state_dir or campaigns[0].out.parent / STATE_FOLDER
     session = settings.secret("session_secret")
     if session is None:

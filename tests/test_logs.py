@@ -90,8 +90,9 @@ def exercise(server: Served, state) -> list[str]:
 def test_no_log_line_holds_a_token_an_address_or_personal_data(campaign_file, tmp_path, log_format) -> None:
     env = {"BILLCAST_ADMIN_TOKEN": ADMIN, "BILLCAST_STATE_DIR": str(tmp_path / "state")}
     state = service_settings(load_settings(env), (load_campaign(campaign_file),))
-    with Served(["billcast", "--log-format", log_format, "serve", str(campaign_file), "--workers", "2", "--insecure-cookies"],
-                env, tmp_path) as server:
+    argv = ["billcast", "--log-format", log_format, "serve", str(campaign_file), "--workers", "2",
+            "--insecure-cookies"]
+    with Served(argv, env, tmp_path) as server:
         tokens = exercise(server, state)
         server.stop()
         lines = server.log.splitlines()
@@ -139,7 +140,8 @@ def test_an_unhandled_error_is_logged_by_route_without_its_token(campaign_file, 
 
 @pytest.mark.parametrize("text, expected", [
     ("Invalid request from ip=203.0.113.5: bad", "Invalid request from ip=<address>: bad"),
-    ("Error handling request /pay/AbCdEfGhIjKlMnOpQrStUv?option=full", "Error handling request /pay/<token>?option=full"),
+    ("Error handling request /pay/AbCdEfGhIjKlMnOpQrStUv?option=full",
+     "Error handling request /pay/<token>?option=full"),
     ("GET /r/AbCdEfGhIjKlMnOpQrStUv/m/abc/video.mp4", "GET /r/<token>/m/abc/video.mp4"),
     ("POST /e/AbCdEfGhIjKlMnOpQrStUv and /demo/checkout/cs_demo_1", "POST /e/<token> and /demo/checkout/<token>"),
     ("from 2001:db8::1 and ::1 and [fe80::2]:80", "from <address> and <address> and [<address>]:80"),

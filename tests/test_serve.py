@@ -37,8 +37,8 @@ def servers(campaign_file, tmp_path_factory):
     folder = tmp_path_factory.mktemp("servers")
     env = {"BILLCAST_ADMIN_TOKEN": ADMIN, "BILLCAST_STATE_DIR": str(folder / "state"),
            "BILLCAST_EVENTS_PER_MINUTE": "6"}
-    with Served(["billcast", "serve", str(campaign_file), "--workers", "2", "--insecure-cookies"], env, folder) as one, \
-            Served(["billcast", "serve", str(campaign_file), "--workers", "2", "--insecure-cookies"], env, folder) as two:
+    argv = ["billcast", "serve", str(campaign_file), "--workers", "2", "--insecure-cookies"]
+    with Served(argv, env, folder) as one, Served(argv, env, folder) as two:
         yield one, two
 
 
@@ -105,8 +105,8 @@ def test_serve_refuses_a_plain_http_public_url_outside_this_machine(tmp_path, ca
     from test_cli import one_line_error, run
 
     text = campaign_file.read_text(encoding="utf-8").replace("https://pay.lumen.test", "http://pay.lumen.test")
-    (tmp_path / "campaign.toml").write_text(text.replace('"customers.jsonl"', f'"{campaign_file.parent}/customers.jsonl"'),
-                                            encoding="utf-8")
+    text = text.replace('"customers.jsonl"', f'"{campaign_file.parent}/customers.jsonl"')
+    (tmp_path / "campaign.toml").write_text(text, encoding="utf-8")
     one_line_error(run("serve", str(tmp_path / "campaign.toml"), cwd=tmp_path), 10, "pay_url", "https://")
 
 
