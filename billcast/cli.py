@@ -237,14 +237,14 @@ def cmd_expire(args: argparse.Namespace) -> int:
 
 
 def _ledger_url(args: argparse.Namespace) -> str:
-    """``--ledger``, else the campaign file's ledger, else ``$BILLCAST_LEDGER_URL``, else the default SQLite file."""
+    """``--ledger``, else the campaign file's ledger, else the ``ledger_url`` setting, else the default SQLite file."""
     from billcast.jobs.ledger import DEFAULT_URL
 
     if args.ledger:
         return args.ledger
     if args.campaign:
         return _campaign(args.campaign).ledger
-    return os.environ.get("BILLCAST_LEDGER_URL") or DEFAULT_URL
+    return args.settings.ledger_url or DEFAULT_URL
 
 
 def _shown(url: str) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from billcast.renderer import (FACES, AssetError, BillcastError, EncodeError, FontBook, PaymentError, PublishError,
                                packaged)
 from billcast.jobs.campaign import Campaign, CampaignErrors, load_campaign
-from billcast.jobs.ledger import MIGRATIONS, Ledger, LedgerError
+from billcast.jobs.ledger import LedgerError, schema_state
 from billcast.jobs.store import open_store
 
 from .settings import Settings, check_public_urls, mask, shown
@@ -73,12 +73,21 @@ def _store(campaign: Campaign) -> str:
 
 
 def _ledger(campaign: Campaign) -> str:
-    shown_url = make_url(campaign.ledger).render_as_string(hide_password=True)
-    with Ledger(campaign.ledger) as ledger:
-        version = ledger.schema_version()
-    if version != len(MIGRATIONS):
-        raise LedgerError(f"schema version {version}, this Billcast needs {len(MIGRATIONS)}", where=shown_url)
-    return f"{shown_url} answers, schema version {version} ({campaign.id})"
+    """The ledger answers and its schema is usable, read without changing anything."""
+    url = make_url(campaign.ledger)
+    shown_url = url.render_as_string(hide_password=True)
+    state = schema_state(campaign.ledger)
+    if state.empty:
+        return f"{shown_url} answers, empty: its schema is made on first use ({campaign.id})"
+    if not state.known:
+        raise LedgerError(f"at revision {state.revision}, which this Billcast does not know (a newer one's?)",
+                          where=shown_url)
+    if not state.at_head:
+        if url.get_backend_name() != "sqlite":
+            raise LedgerError(f"at revision {state.revision}, this Billcast needs {state.head}: run "
+                              "`billcast db upgrade` first", where=shown_url)
+        return f"{shown_url} answers, revision {state.revision}: upgraded to {state.head} when opened ({campaign.id})"
+    return f"{shown_url} answers, at revision {state.revision} ({campaign.id})"
 
 
 def _stripe(settings: Settings) -> str:

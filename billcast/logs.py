@@ -97,7 +97,8 @@ def formatter(kind: str) -> logging.Formatter:
 
 
 def configure_logging(kind: str, level: int) -> None:
-    """One handler on stderr for every logger, in ``kind``'s format; the development server's request lines off."""
+    """One handler on stderr for every logger, in ``kind``'s format; the development server's request lines and
+    Alembic's set-up chatter off."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(kind))
     root = logging.getLogger()
@@ -106,3 +107,4 @@ def configure_logging(kind: str, level: int) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("werkzeug").setLevel(max(level, logging.WARNING))  # its request lines name paths and addresses
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))  # its plugin set-up, not news

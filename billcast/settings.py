@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (BaseSettings, EnvSettingsSource, InitSettingsSource, NoDecode,
                                PydanticBaseSettingsSource, SettingsConfigDict)
@@ -144,6 +145,9 @@ class Settings(BaseSettings):
     cache_dir: str | None = Field(None, json_schema_extra=_doc(
         "the segment cache folder, or `off` (`--cache` and a campaign's `cache` win)",
         "`~/.cache/billcast/segments`"))
+    ledger_url: str | None = Field(None, json_schema_extra=_doc(
+        "the ledger `billcast db` works on when neither `--ledger` nor a campaign file is given (a SQLAlchemy "
+        "URL; campaigns name their own `ledger`)", "`sqlite:///var/billcast.db`"))
     executor: str = Field("local", json_schema_extra=_doc(
         "where `billcast run` renders: `local`, a Dask scheduler's `tcp://HOST:PORT` or its scheduler file "
         "(`--executor` wins)"))
@@ -427,6 +431,8 @@ def shown(settings: Settings) -> Iterator[tuple[str, str]]:
             text = "unset" if secret is None else mask(secret) + (f" from {where}" if where else "")
         elif isinstance(value, tuple):
             text = ", ".join(str(v) for v in value) or "none"
+        elif name == "ledger_url" and value:
+            text = make_url(value).render_as_string(hide_password=True)
         else:
             text = "unset" if value is None else str(value)
         yield name, text

@@ -1,5 +1,5 @@
 """Health for load balancers and orchestrators: ``GET /healthz`` (the process answers) and ``GET /readyz``
-(every campaign's ledger and store answer, and the ledger's schema is the one this code knows).
+(every campaign's ledger and store answer, and the ledger's schema is at this code's head revision).
 
 Both answer small JSON with no secrets: no URL, no host, no error text (the
 reason is logged, not answered). ``/readyz`` is 200 when every check is ``ok``,
@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from billcast.jobs.ledger import MIGRATIONS, Ledger
+from billcast.jobs.ledger import Ledger, head_revision
 
 from .context import service
 
@@ -36,8 +36,8 @@ def healthz() -> Response:
 
 
 def migrations_current(ledger: Ledger) -> bool:
-    """Whether the ledger's schema is the newest this code knows (the one place that asks)."""
-    return ledger.schema_version() == len(MIGRATIONS)
+    """Whether the ledger's schema is at the newest revision this code knows (``billcast db upgrade`` makes it so)."""
+    return ledger.schema_revision() == head_revision()
 
 
 @blueprint.get("/readyz")

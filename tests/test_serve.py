@@ -134,19 +134,28 @@ def test_readyz_names_the_check_that_failed(campaign_file, tmp_path, monkeypatch
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     campaign = load_campaign(campaign_file)
-    newer = tmp_path / "newer.db"
-    with sqlite3.connect(newer) as db:
-        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        db.execute("INSERT INTO schema_version VALUES (99)")
-    broken = dataclasses.replace(campaign, ledger=f"sqlite:///{newer}", store="s3://bucket/prefix",
+    copy = tmp_path / "ledger.db"
+    with sqlite3.connect(campaign.ledger.removeprefix("sqlite:///")) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    broken = dataclasses.replace(campaign, ledger=f"sqlite:///{copy}", store="s3://bucket/prefix",
                                  store_endpoint_url="http://127.0.0.1:9")  # nothing listens there
     settings = load_settings({"BILLCAST_STATE_DIR": str(tmp_path / "state")})
-    client = create_app(service_settings(settings, (broken,))).test_client()
+    app = create_app(service_settings(settings, (broken,)))
+    client = app.test_client()
+    with sqlite3.connect(copy) as db:  # a newer Billcast upgraded the ledger under the running service
+        db.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
     answer = client.get("/readyz")
     assert answer.status_code == 503
-    assert answer.get_json() == {"status": "unavailable", "failed": ["ledger", "migrations", "store"],
-                                 "checks": {"ledger": "failed", "migrations": "failed", "store": "failed"}}
-    assert str(tmp_path) not in answer.get_data(as_text=True) and "127.0.0.1" not in answer.get_data(as_text=True)
+    assert answer.get_json() == {"status": "unavailable", "failed": ["migrations", "store"],
+                                 "checks": {"ledger": "ok", "migrations": "failed", "store": "failed"}}
+    app.extensions["billcast"].close()  # and then the ledger's file is gone, a folder in its place
+    for path in tmp_path.glob("ledger.db*"):
+        path.unlink()
+    copy.mkdir()
+    answer = client.get("/readyz")
+    assert answer.status_code == 503 and answer.get_json()["failed"] == ["ledger", "migrations", "store"]
+    text = answer.get_data(as_text=True)
+    assert str(tmp_path) not in text and "127.0.0.1" not in text and "sqlite" not in text
 
 
 @pytest.mark.parametrize("code", [400, 404, 405, 410, 413, 429, 500])

@@ -274,12 +274,13 @@ def run_campaign(campaign: Campaign, *, secret: bytes, workers: int = 1, show_pr
             f"{campaign.id}: another run of this campaign is under way; waiting for it to finish")):
         return _run_campaign(campaign, ledger, secret=secret, workers=workers, show_progress=show_progress, log=say,
                              executor=executor, chunk=chunk, shared_cache=shared_cache, work_fn=work_fn,
-                             local_files=local_files, wave=wave)
+                             local_files=local_files, wave=wave, cache_dir=cache_dir)
 
 
 def _run_campaign(campaign: Campaign, ledger: Ledger, *, secret: bytes, workers: int, show_progress: bool,
                   log: Callable[[str], None], executor: str, chunk: int | None, shared_cache: bool | None,
-                  work_fn: WorkFn, local_files: bool, wave: int | None) -> Counts:
+                  work_fn: WorkFn, local_files: bool, wave: int | None,
+                  cache_dir: Path | None | Literal["user"]) -> Counts:
     if shared_cache is None:
         shared_cache = campaign.shared_cache
     remote = executor != "local"
