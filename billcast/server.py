@@ -110,7 +110,8 @@ def serve(settings: Settings, campaign_files: Sequence[Path], *, dev: bool = Fal
     from billcast.service import create_app
 
     service = service_settings(settings, load_campaigns(campaign_files))
-    app = create_app(service)
+    app = create_app(service)  # opens every ledger: one it cannot use stops it here
+    app.extensions["billcast"].close()  # each worker opens its own connections after the fork
     if os.environ.get("WERKZEUG_RUN_MAIN") != "true":  # not the development server's reloaded child
         check_free(settings)
         how = "the development server" if dev else f"gunicorn, {settings.workers} workers of {settings.threads} threads"
