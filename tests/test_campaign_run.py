@@ -158,13 +158,17 @@ def test_pages_name_only_files_that_are_published(published) -> None:
 
     for key, html in pages.items():
         base = key.rsplit("/", 1)[0] + "/"
-        for ref in re.findall(r'(?:src|href|poster)="([^"]+)"', html):
+        refs = re.findall(r'(?:src|href|poster)="([^"]+)"|url\("([^"]+)"\)', html)
+        for ref in (a or b for a, b in refs):
             if ref.startswith(("http", "mailto:", "#")):
                 continue
             target = os.path.normpath(base + ref)
             assert target in store, (key, ref)
         media = [k for k in store if k.startswith(base + "m/")]
-        assert {k.rsplit("/", 1)[1] for k in media} == {"video.mp4", "poster.jpg", "captions.vtt", "paid.html"}
+        fonts = {k for k in media if "/fonts/" in k}
+        assert {k.rsplit("/", 1)[1] for k in media if k not in fonts} == {"video.mp4", "poster.jpg", "captions.vtt",
+                                                                           "paid.html"}
+        assert fonts and all(k.rsplit("/", 1)[1] in html for k in fonts)  # the page's own fonts, named by it
 
 
 def test_storyboards_and_variants_follow_the_rules(published) -> None:
@@ -242,7 +246,7 @@ def test_a_changed_record_is_republished_at_the_same_link(tmp_path) -> None:
     assert new[f"r/{t}/index.html"] != old[f"r/{t}/index.html"]
     old_media = {k for k in old if k.startswith(f"r/{t}/m/")}
     new_media = {k for k in new if k.startswith(f"r/{t}/m/")}
-    assert len(new_media) == 4 and not old_media & new_media  # the old version's media are gone
+    assert len([k for k in new_media if "/fonts/" not in k]) == 4 and not old_media & new_media  # old media gone
     ledger = Ledger(load_campaign(path).ledger)
     assert ledger.recipient("test-2026-11", records[0]["customer_id"]).amount_due == Decimal("150.00")
     assert len(list(ledger.recipients("test-2026-11"))) == 2
@@ -333,9 +337,11 @@ def test_a_campaign_publishes_to_s3(tmp_path, s3_server, s3_bucket, monkeypatch)
     page = store.head(f"r/{t}/index.html")
     assert page.cache_control == "no-store" and page.content_type.startswith("text/html")
     media = [k for k in store.list(f"r/{t}/m/")]
-    assert len(media) == 4
+    assert len([k for k in media if "/fonts/" not in k]) == 4
     video = store.head(next(k for k in media if k.endswith(".mp4")))
     assert "immutable" in video.cache_control and video.content_type == "video/mp4"
+    font = store.head(next(k for k in media if k.endswith(".woff2")))
+    assert "immutable" in font.cache_control and font.content_type == "font/woff2"
     assert store.head(next(k for k in media if k.endswith("paid.html"))).cache_control == "no-store"
 
 

@@ -130,7 +130,7 @@ def world(loaded: Campaign, tmp_path: Path) -> Iterator[World]:
                       media=media_folder(content_hash))
     paid = build_site(record_values(parsed), None, token=tokens["eur"], amount_due=due, settings=settings,
                       media=media_folder(content_hash), paid=True)
-    publish_recipient(store, tokens["eur"], content_hash, site, paid_page=paid.files["index.html"])
+    publish_recipient(store, tokens["eur"], content_hash, site, paid_site=paid)
     yield World(campaign, ledger, store, tokens, record)
     ledger.close()
 

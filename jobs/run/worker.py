@@ -182,7 +182,7 @@ def _render_and_publish(settings: Settings, task: Task, store: ObjectStore,
     folder = work / "video"
     publish_recipient(store, task.token, task.content_hash, site,
                       [Extra("poster.jpg", folder / "poster.jpg"), Extra("thumb.gif", folder / "email.gif"),
-                       Extra("qr.png", folder / "qr.png")], paid_page=paid_site.files["index.html"], paid=task.paid)
+                       Extra("qr.png", folder / "qr.png")], paid_site=paid_site, paid=task.paid)
     qr = (folder / "qr.png").read_bytes()
     seconds["publish"] = _cpu() - started
     shutil.rmtree(work, ignore_errors=True)
