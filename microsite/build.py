@@ -222,12 +222,11 @@ def _document(context: Mapping[str, Any], body: str, fonts: tuple[WebFont, ...],
     """The page around its body: head, inline stylesheet with the fonts' rules, preloads, and the CSP allowing them."""
     folder = context["media"] + FONTS
     css = font_faces(fonts, folder) + stylesheet()
-    script = "Noto Sans Arabic" if context["dir"] == "rtl" else "Noto Sans"  # the faces the first screen needs
     return _template("page.html").render(
         lang=context["lang"], dir=context["dir"], csp=_csp(settings, css), static=context["static"],
         title=context["t"]("page_title", brand=context["brand"]),
         poster=f"{context['media']}poster.jpg" if context["video"] else None,
-        preload=[folder + font.name for font in fonts if font.face.family == script],
+        preload=[folder + font.name for font in fonts],
         css=Markup(css), body=Markup(body))
 
 

@@ -11,10 +11,12 @@ default list: ``ccmp``, ``locl``, ``init``/``medi``/``fina``/``isol``,
 stylesheet asks for; the subsetter closes the glyph set over GSUB, so every
 contextual Arabic form and ligature those characters can take is kept. The
 fonts' own hinting is dropped (phones do not use it). Every subset of a face
-also keeps the few letters FreeType's light auto-hinter (Chromium on Linux)
-measures the script's heights on: without them it places Arabic strokes a
-fraction of a pixel differently than with the whole font. Name records 0-6, 13
-and 14 keep the copyright and the OFL notice inside each file.
+also keeps the few characters FreeType's light auto-hinter (Chromium on Linux)
+reads the script's heights from, and the Latin ligatures' code points: without
+them it draws some strokes a fraction of a pixel differently than with the whole
+font; with them a page draws pixel for pixel as with the whole fonts
+(tests/test_browser_site.py). Name records 0-6, 13 and 14 keep the copyright and
+the OFL notice inside each file.
 
 The packaged fonts are read once per process; each subset is made once per
 process for a set of characters (cached by the set), so a campaign pays for a
@@ -57,7 +59,9 @@ class Face:
         return ", ".join(f"U+{low:04X}-{high:04X}" for low, high in self.ranges)
 
 
-LATIN_REFERENCE = "THEZOCQSLUfijkdbhxzroescupqgjy"  # FreeType's Latin blue zones and standard stem
+# FreeType's Latin blue zones and standard stem, and the ff fi fl ffi ffl ligatures' own code points: without them
+# the auto-hinter takes those ligatures for glyphs of no script and draws them a shade differently.
+LATIN_REFERENCE = "THEZOCQSLUfijkdbhxzroescupqgjy\ufb00\ufb01\ufb02\ufb03\ufb04"
 ARABIC_REFERENCE = "\u0627\u0625\u0644\u0643\u0637\u0638\u062a\u062b\u0640"  # ا إ ل ك ط ظ ت ث and tatweel
 FACES = (
     Face("Noto Sans", 400, "NotoSans-Regular.ttf", LATIN_REFERENCE),
@@ -81,10 +85,9 @@ def web_fonts(characters: Iterable[str]) -> tuple[WebFont, ...]:
     wanted = {ord(char) for char in characters}
     out = []
     for face in FACES:
-        codepoints = frozenset(cp for cp in wanted & _cmap(face.file) if face.allows(cp))
+        codepoints = _drawn(face) & wanted
         if codepoints:
-            codepoints |= _cmap(face.file) & {ord(char) for char in face.reference}
-            name, data = _subset(face.file, codepoints)
+            name, data = _subset(face.file, codepoints | _drawn(face).intersection(map(ord, face.reference)))
             out.append(WebFont(face, name, data))
     return tuple(out)
 
@@ -100,28 +103,16 @@ def font_faces(fonts: Iterable[WebFont], folder: str) -> str:
     return "".join(rules)
 
 
-def covered(fonts: Iterable[WebFont]) -> frozenset[int]:
-    """Every code point the subsets map (read back from their cmaps): what the page can draw in its own fonts."""
-    out: set[int] = set()
-    for font in fonts:
-        out.update(TTFont(io.BytesIO(font.data)).getBestCmap())
-    return frozenset(out)
-
-
-def drawable(characters: Iterable[str]) -> frozenset[int]:
-    """The code points of ``characters`` that some packaged face can draw (the rest fall back to the system's)."""
-    return frozenset(ord(char) for char in characters
-                     if any(ord(char) in _cmap(face.file) and face.allows(ord(char)) for face in FACES))
-
-
 @lru_cache(maxsize=len(FACES))
 def _source(file: str) -> bytes:
     return (static_dir() / "fonts" / file).read_bytes()
 
 
 @lru_cache(maxsize=len(FACES))
-def _cmap(file: str) -> frozenset[int]:
-    return frozenset(TTFont(io.BytesIO(_source(file)), lazy=True).getBestCmap())
+def _drawn(face: Face) -> frozenset[int]:
+    """The code points ``face`` draws on a page: those its font maps, within its ``unicode-range``."""
+    cmap = TTFont(io.BytesIO(_source(face.file)), lazy=True).getBestCmap()
+    return frozenset(cp for cp in cmap if face.allows(cp))
 
 
 def _options() -> subset.Options:
