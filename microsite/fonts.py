@@ -125,7 +125,7 @@ def _options() -> subset.Options:
     return options
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=128)
 def _subset(file: str, codepoints: frozenset[int]) -> tuple[str, bytes]:
     """One face cut to ``codepoints`` (and what shaping them needs), as WOFF2; cached by the set."""
     font = TTFont(io.BytesIO(_source(file)), lazy=True, recalcTimestamp=False)

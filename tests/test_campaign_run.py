@@ -401,3 +401,25 @@ def test_an_upload_that_fails_midway_leaves_the_old_page_and_no_new_media(tmp_pa
     with pytest.raises(PublishError):
         publish_recipient(Failing(store.url), t, "b" * 64, site("bbbbbbbbbbbbbbbb"))
     assert {k: store.get(k) for k in store.list()} == before  # the old page and its media, untouched
+
+
+def test_the_paid_pages_own_fonts_are_published_and_go_with_their_version(tmp_path) -> None:
+    from billcast.jobs.publish import publish_recipient, show_paid, unpublish
+    from billcast.jobs.store import FolderStore
+    from billcast.microsite import Site
+
+    def site(version: str, page: bytes, fonts: tuple[str, ...]) -> Site:
+        return Site(files={"index.html": page, **{f"m/{version}/fonts/{name}": name.encode() for name in fonts}},
+                    copies={})
+
+    store = FolderStore(f"file://{tmp_path / 'store'}")
+    t = token("IT-000123")
+    publish_recipient(store, t, "a" * 64, site("aaaaaaaaaaaaaaaa", b"open", ("A-1.woff2",)),
+                      paid_site=site("aaaaaaaaaaaaaaaa", b"paid", ("A-1.woff2", "B-2.woff2")))
+    fonts = {k for k in store.list(f"r/{t}/") if k.endswith(".woff2")}
+    assert fonts == {f"r/{t}/m/aaaaaaaaaaaaaaaa/fonts/A-1.woff2", f"r/{t}/m/aaaaaaaaaaaaaaaa/fonts/B-2.woff2"}
+    assert show_paid(store, t) and store.get(f"r/{t}/index.html") == b"paid"
+    publish_recipient(store, t, "b" * 64, site("bbbbbbbbbbbbbbbb", b"open 2", ("C-3.woff2",)))
+    assert {k for k in store.list(f"r/{t}/") if k.endswith(".woff2")} == {f"r/{t}/m/bbbbbbbbbbbbbbbb/fonts/C-3.woff2"}
+    unpublish(store, t)
+    assert list(store.list(f"r/{t}/")) == []  # expiring takes the fonts down with the rest
