@@ -1,8 +1,10 @@
 """Lighthouse on two personal pages (Italian and Arabic), mobile profile: performance and accessibility.
 
-    npm install --prefix .venv/npm --no-audit --no-fund --loglevel=error lighthouse@12   # once
     .venv/bin/python bench/lighthouse.py             # 3 runs a page, about 2 minutes
     .venv/bin/python bench/lighthouse.py --runs 5 --keep var/lighthouse
+
+The first run installs Lighthouse 12 from npm into .venv/npm (beside axe-core;
+``make test`` does not need it).
 
 Each page is rendered at 1280x720 as a campaign publishes it, built, and served
 over HTTP on 127.0.0.1 (byte ranges for the video, beacons taken, no
@@ -72,6 +74,16 @@ class Handler(SimpleHTTPRequestHandler):
         return io.BytesIO(data[start:end + 1])
 
 
+def install_lighthouse() -> None:
+    """Lighthouse from npm into .venv/npm, as the Makefile installs axe-core there."""
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("npm is missing: apt-get install npm, then run this again")
+    print("installing lighthouse@12 into .venv/npm", file=sys.stderr)
+    subprocess.run([npm, "install", "--prefix", str(ROOT / ".venv" / "npm"), "--no-audit", "--no-fund",
+                    "--loglevel=error", "lighthouse@12"], check=True, timeout=600)
+
+
 def build_pages(root: Path, base: str) -> dict[str, str]:
     """Render and build each page under ``root/r/<token>/``; return their URLs."""
     urls = {}
@@ -123,9 +135,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="Lighthouse runs a page (default 3; the median counts)")
     parser.add_argument("--keep", type=Path, help="keep the pages and the reports in this folder")
     args = parser.parse_args()
-    for tool, hint in ((LIGHTHOUSE, "npm install --prefix .venv/npm lighthouse@12"), (Path(CHROMIUM), "apt-get install chromium")):
-        if not tool.exists():
-            sys.exit(f"{tool} is missing: {hint}")
+    if not Path(CHROMIUM).exists():
+        sys.exit(f"{CHROMIUM} is missing: apt-get install chromium (make test installs it)")
+    if not LIGHTHOUSE.exists():
+        install_lighthouse()
     folder = Path(tempfile.mkdtemp(prefix="billcast-lighthouse-"))
     root = args.keep or folder
     root.mkdir(parents=True, exist_ok=True)
@@ -147,8 +160,8 @@ def main() -> None:
         median = {c: statistics.median(run[c] for run in runs) for c in columns}
         summary[key] = median | {"lcp_element": runs[0]["lcp_element"]}
         for label, row in [*((str(i + 1), run) for i, run in enumerate(runs)), ("median", median)]:
-            print(f"{key:<6}{label:<8}" + "".join(f"{row[c]:>13.3g}" if isinstance(row[c], float) else f"{row[c]:>13}"
-                                                 for c in columns) + f"  {runs[0]['lcp_element'] if label == 'median' else ''}")
+            cells = "".join(f"{row[c]:>13.3g}" if isinstance(row[c], float) else f"{row[c]:>13}" for c in columns)
+            print(f"{key:<6}{label:<8}{cells}  {runs[0]['lcp_element'] if label == 'median' else ''}")
     print(json.dumps({"bench": "lighthouse", "lighthouse": results["it"][0]["lighthouse"], "runs": args.runs,
                       "pages": summary}))
 

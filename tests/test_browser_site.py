@@ -3,7 +3,9 @@
 Two tiny videos are rendered once (160x90, 5 fps): an Italian customer in
 arrears (firm reminder, one pay CTA) and an Arabic one (soft reminder, a plan
 CTA then a pay CTA). Their pages are served with a pay endpoint by a local HTTP
-server in a thread; the pay endpoint records what it was asked.
+server in a thread; the pay endpoint records what it was asked. Each page is
+also drawn once with its font subsets and once with the whole fonts served in
+their place: the two screenshots must be the same, pixel for pixel.
 """
 
 from __future__ import annotations
@@ -240,7 +242,7 @@ def test_the_qr_code_on_the_page_scans_to_the_pay_link(open_page, server) -> Non
 
 
 def whole_font(url: str) -> bytes:
-    """The packaged font a subset was cut from (``.../NotoSansArabic-Bold-<hash>.woff2`` -> ``NotoSansArabic-Bold.ttf``)."""
+    """The packaged font a subset was cut from (``NotoSansArabic-Bold-<hash>.woff2``: ``NotoSansArabic-Bold.ttf``)."""
     return (static_dir() / "fonts" / (url.rsplit("/", 1)[1].rsplit("-", 1)[0] + ".ttf")).read_bytes()
 
 
