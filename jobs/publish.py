@@ -4,6 +4,7 @@ Keys hold nothing personal: ``r/<token>/`` for the recipient (128 bits of secret
 entropy), content hashes below it. A recipient's folder::
 
     r/<token>/m/<hash16>/video.mp4, poster.jpg, captions.vtt   the page's media, content-addressed, immutable
+    r/<token>/m/<hash16>/fonts/<font>-<hash16>.woff2           the page's fonts, cut to its text, immutable
     r/<token>/thumb.gif, poster.jpg, qr.png                     for emails and paper bills, at stable addresses
 
 all of them ``private`` (the recipient's browser may keep them, a CDN may not) for no longer than
@@ -14,7 +15,8 @@ the link lives, so nothing personal outlives an expired link in a shared cache;
 and the campaign's shared page files once under ``static/<hash16>/``. A page
 becomes visible only when ``index.html`` lands, after everything it names; media
 of an earlier version are deleted only after the new page is in place, so a
-visitor never meets a page whose video is gone.
+visitor never meets a page whose video is gone. A page's fonts are its own (they
+hold the glyphs of its text), so they live and go with its media.
 """
 
 from __future__ import annotations
@@ -80,14 +82,15 @@ class Extra:
 
 
 def publish_recipient(store: ObjectStore, token: str, content_hash: str, site: Site,
-                      extras: Iterable[Extra] = (), *, link_seconds: int, paid_page: bytes | None = None,
+                      extras: Iterable[Extra] = (), *, link_seconds: int, paid_site: Site | None = None,
                       paid: bool = False) -> list[str]:
     """Publish one recipient's page and files, page last; return the keys written, page included.
 
     ``link_seconds`` is how long the link lives from now: no file may be cached longer.
 
-    ``paid_page`` is the page as it reads once paid, kept beside the media so the
-    payment service can put it live without the record (:func:`show_paid`);
+    ``paid_site`` is the page as it reads once paid: its page is kept beside the
+    media (with any file of its own, such as a font the open page does not use)
+    so the payment service can put it live without the record (:func:`show_paid`);
     ``paid`` publishes it as the page straight away.
 
     Anything of an earlier version that the new page no longer names is deleted
@@ -97,12 +100,14 @@ def publish_recipient(store: ObjectStore, token: str, content_hash: str, site: S
     prefix = recipient_prefix(token)
     media_cache = private_cache(link_seconds, immutable=True)
     email_cache = private_cache(min(EMAIL_MAX_AGE, link_seconds))
+    paid_page = paid_site.files[PAGE] if paid_site is not None else None
+    files = {**(paid_site.files if paid_site is not None else {}), **site.files}
     written: list[str] = []
     try:
         for name, source in sorted(site.copies.items()):
             store.put_file(prefix + name, Path(source), cache_control=media_cache)
             written.append(prefix + name)
-        for name, data in sorted(site.files.items()):
+        for name, data in sorted(files.items()):
             if name != PAGE:
                 store.put_bytes(prefix + name, data, cache_control=media_cache)
                 written.append(prefix + name)

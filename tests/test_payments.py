@@ -131,7 +131,7 @@ def world(loaded: Campaign, tmp_path: Path, ledger_url: str) -> Iterator[World]:
                       media=media_folder(content_hash))
     paid = build_site(record_values(parsed), None, token=tokens["eur"], amount_due=due, settings=settings,
                       media=media_folder(content_hash), paid=True)
-    publish_recipient(store, tokens["eur"], content_hash, site, link_seconds=86400, paid_page=paid.files["index.html"])
+    publish_recipient(store, tokens["eur"], content_hash, site, link_seconds=86400, paid_site=paid)
     yield World(campaign, ledger, store, tokens, record)
     ledger.close()
 

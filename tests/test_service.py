@@ -69,10 +69,13 @@ def test_video_is_served_in_ranges_and_static_files_are_immutable(client) -> Non
     part = client.get(f"/r/{t}/{video}", headers={"Range": "bytes=100-199"})
     assert part.status_code == 206 and part.data == whole.data[100:200]
     assert part.headers["Content-Range"] == f"bytes 100-199/{len(whole.data)}"
-    css = re.search(r'href="\.\./\.\./(static/[0-9a-f]+/site\.css)"', page).group(1)
-    response = client.get(f"/{css}")
-    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/css")
+    script = re.search(r'src="\.\./\.\./(static/[0-9a-f]+/site\.js)"', page).group(1)
+    response = client.get(f"/{script}")
+    assert response.status_code == 200 and "javascript" in response.headers["Content-Type"]
     assert "immutable" in response.headers["Cache-Control"]
+    font = client.get(f"/r/{t}/" + re.search(r'url\("(m/[0-9a-f]+/fonts/[^"]+\.woff2)"\)', page).group(1))
+    assert font.status_code == 200 and font.headers["Content-Type"] == "font/woff2"
+    assert "immutable" in font.headers["Cache-Control"]
 
 
 @pytest.mark.parametrize("path", ["/r/AAAAAAAAAAAAAAAAAAAAAA/", "/r/", "/.billcast-meta/static", "/nothing.html",

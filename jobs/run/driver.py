@@ -289,7 +289,7 @@ def _run_campaign(campaign: Campaign, ledger: Ledger, *, secret: bytes, workers:
     connections = 10 if remote else max(4 * workers, 10)
     store = open_store(campaign.store, endpoint_url=campaign.store_endpoint_url, region=campaign.store_region,
                        max_connections=connections)
-    static_folder = publish_static(store, static_files(arabic=True))
+    static_folder = publish_static(store, static_files())
     boards = {path: path.read_bytes() for path in campaign.storyboards}
     settings = _settings(campaign, connections=connections, cache_dir=campaign_cache_dir(campaign, cache_dir),
                          static_url="../../" + static_folder, remote=remote, shared_cache=shared_cache, boards=boards)

@@ -184,7 +184,7 @@ def _render_and_publish(settings: Settings, task: Task, store: ObjectStore,
     publish_recipient(store, task.token, task.content_hash, site,
                       [Extra("poster.jpg", folder / "poster.jpg"), Extra("thumb.gif", folder / "email.gif"),
                        Extra("qr.png", folder / "qr.png")], link_seconds=settings.link_days * 86400,
-                      paid_page=paid_site.files["index.html"], paid=task.paid)
+                      paid_site=paid_site, paid=task.paid)
     qr = (folder / "qr.png").read_bytes()
     seconds["publish"] = _cpu() - started
     shutil.rmtree(work, ignore_errors=True)
