@@ -96,8 +96,8 @@ def sniff_image(data: bytes) -> tuple[str, int, int]:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise AssetRefused("the image would decode to too many pixels", 413) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
-        raise AssetRefused("not a PNG, JPEG or WebP image (the file's content was checked, not its name)",
-                           415) from None
+        raise AssetRefused("not a PNG, JPEG or WebP image, nor M4A, MP3, WAV, Ogg or FLAC audio (the file's "
+                           "content was checked, not its name)", 415) from None
     return IMAGE_FORMATS[kind], width, height
 
 

@@ -130,7 +130,7 @@ class StoryboardFolder:
 
     # --- saving and history ---------------------------------------------------------------------
 
-    def save(self, name: str, text: str, *, base: str | None = None) -> Saved:
+    def save(self, name: str, text: str, *, base: str | None = None, keep_draft: bool = False) -> Saved:
         """Replace the live file with ``text`` (already validated), record the save, clear the draft.
 
         ``base`` is the digest of the live text the editor started from; when the live
@@ -148,7 +148,8 @@ class StoryboardFolder:
             if changed:
                 _write_atomically(path, text, mode=path.stat().st_mode & 0o777)
                 self._record(name, before, text, now)
-            self.discard_draft(name)
+            if not keep_draft:
+                self.discard_draft(name)
         return Saved(changed=changed, time=now, digest=text_digest(text))
 
     def create(self, name: str, text: str) -> Saved:

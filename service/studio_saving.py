@@ -11,7 +11,7 @@ from flask import Response, abort, url_for
 from billcast.renderer import packaged
 
 from .context import service
-from .studio_files import NAME_RE, Conflict, text_digest
+from .studio_files import NAME_RE, Conflict, StoryboardFolder, text_digest
 from .studio_preview import result
 from .studio_web import Ask, BadAsk, asked, body, checked, checked_text, json_response, live, route, storyboards, studio
 from .studio_yaml import EditError, parse_ops
@@ -166,14 +166,21 @@ def rename(name: str) -> Response:
         folder.rename(name, target)
     except FileExistsError:
         return json_response({"error": f"there is already a storyboard called {target}", "field": "name"}, 409)
-    text = folder.read(target)
-    if _named(text) == name:
-        try:
-            renamed = studio().editor.edit(text, [{"op": "set", "path": ("name",), "value": target}])
-            folder.save(target, renamed, base=text_digest(text))
-        except (EditError, Conflict):
-            pass  # the file is renamed; its name: field keeps the old name, which a later save can change
+    _rename_inside(folder, name, target)
     return json_response({"ok": True, "name": target, "url": url_for("studio.editor", name=target)})
+
+
+def _rename_inside(folder: StoryboardFolder, old: str, new: str) -> None:
+    """A renamed storyboard whose ``name:`` was its file's name takes the new one, in its live text (a save,
+    kept in its history) and in its draft; a text that cannot be edited keeps the old name."""
+    for text, write in ((folder.read(new), lambda t: folder.save(new, t, keep_draft=True)),
+                        ((folder.draft(new) or ("",))[0], lambda t: folder.save_draft(new, t))):
+        if _named(text) != old:
+            continue
+        try:
+            write(studio().editor.edit(text, [{"op": "set", "path": ("name",), "value": new}]))
+        except EditError:
+            pass
 
 
 def _named(text: str) -> str | None:
