@@ -47,6 +47,14 @@ const theme = EditorView.theme({
   ".cm-flash": { backgroundColor: "#F2A54155" },
   ".cm-tooltip-autocomplete ul li[aria-selected]": { backgroundColor: "#0E4D64", color: "#fff" },
   ".cm-completionDetail": { marginLeft: "0.6em", color: "#4A6572", fontStyle: "normal" },
+  /* The lint package draws its marks with data: images, which the page's CSP (img-src 'self') refuses. */
+  ".cm-lintRange-error, .cm-lintRange-warning": { backgroundImage: "none", textDecoration: "underline wavy", textDecorationSkipInk: "none" },
+  ".cm-lintRange-error": { textDecorationColor: "#D11" },
+  ".cm-lintRange-warning": { textDecorationColor: "#E08A00" },
+  ".cm-lint-marker": { content: "none", width: "9px", height: "9px", borderRadius: "50%", margin: "5px 3px 0" },
+  ".cm-lint-marker-error": { content: "none", backgroundColor: "#E5534B" },
+  ".cm-lint-marker-warning": { content: "none", backgroundColor: "#F2A541" },
+  ".cm-lint-marker-info": { content: "none", backgroundColor: "#9FC9D8" },
 });
 
 // --- where the cursor is, from the indentation above it ------------------------------------------------
@@ -227,7 +235,7 @@ export function createCode(parent, opts) {
       while (start < old.length && start < text.length && old[start] === text[start]) { start++; }
       let endOld = old.length, endNew = text.length;
       while (endOld > start && endNew > start && old[endOld - 1] === text[endNew - 1]) { endOld--; endNew--; }
-      view.dispatch({ changes: { from: start, to: endOld, insert: text.slice(start, endNew) }, annotations: external });
+      view.dispatch({ changes: { from: start, to: endOld, insert: text.slice(start, endNew) }, annotations: external.of(true) });
     },
     // The server's problems: [{line, message}].
     setProblems(problems) {

@@ -3,6 +3,7 @@
    brings a problem at that field is refused, with the check's message under the field. */
 
 import { dotted, touches } from "./doc.js";
+import { layerName } from "./layers.js";
 
 const KINDS = { text: "Text", image: "Image", rect: "Shape", chart: "Chart", table: "Table", qr: "QR code" };
 const T_ONLY = /^\s*\{\{\s*t\.(\w+)\s*\}\}\s*$/;
@@ -448,7 +449,7 @@ export function createProps(doc, panel, hooks) {
     body.textContent = "";
     let parts;
     if (sel.kind === "layer") {
-      title.textContent = `${KINDS[layer.kind] || layer.kind} · ${layer.id || "layer " + sel.layer}`;
+      title.textContent = `${KINDS[layer.kind] || layer.kind} · ${layerName(layer, sel.layer)}`;
       parts = layerForm(sel);
     } else if (sel.kind === "scene") {
       title.textContent = `Scene · ${m.scenes[sel.scene].id}`;
