@@ -9,11 +9,11 @@ import io
 from functools import lru_cache
 from typing import Any
 
-import yaml
 from flask import Response, abort, send_file, url_for
+from pydantic import ValidationError
 
 from billcast.jobs.storyboard_check import Checked
-from billcast.renderer import StoryboardModel
+from billcast.renderer import BillcastError, Storyboard, StoryboardModel, Timeline, plan
 
 from .studio_check import frame_jpeg, preview_plan, problem_json, video_timeline
 from .studio_grid import FILTERS, layer_json, merge_fields, translation_grid
@@ -64,18 +64,30 @@ def validate(name: str, question: Ask) -> Response:
     return json_response(result(checked(name, question)))
 
 
-def _dragged(name: str, question: Ask, ops: Any) -> Ask:
-    """The asked text with ``ops`` applied to what it says (not to its text): a drag's frames, not written."""
-    base = checked(name, question)
-    if base.board is None:
-        raise BadAsk(json_response(result(base), 422))
+def _dragged(found: Checked, ops: Any) -> Timeline:
+    """The checked text's plan with boxes moved or resized by ``ops`` (``set`` of a layer's ``box``): a drag's
+    frames, not written. Only the boxes change, and the model checks them, so the text's own check stands
+    and only the asked language is planned again."""
+    planned = preview_plan(found)
+    if planned is None or found.board is None:
+        raise BadAsk(json_response(result(found), 422))
     try:
-        data = edit_data(base.board.model.model_dump(mode="json", exclude_unset=True), parse_ops(ops))
+        parsed = parse_ops(ops)
+        if any(op["op"] != "set" or "box" not in op["path"][-2:] for op in parsed):
+            raise EditError("a frame previews moved or resized boxes only: set a layer's box")
+        data = edit_data(found.board.model.model_dump(mode="json", exclude_unset=True), parsed)
     except EditError as exc:
         raise BadAsk(json_response({"error": str(exc)}, 400)) from None
-    text = yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), allow_unicode=True,
-                     sort_keys=False)
-    return Ask(text=text, customer=question.customer, language=question.language)
+    try:
+        model = StoryboardModel.model_validate(data)
+        board = Storyboard(model, path=found.board.path, lines=found.board.lines, assets_dir=found.board.assets_dir)
+        return plan(board, planned.sample.values, preview_links(), size=planned.timeline.size, locale=planned.locale)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise BadAsk(json_response({"error": f"that box cannot be drawn: {first['msg'].removeprefix('Value error, ')}"},
+                                   422)) from None
+    except BillcastError as exc:
+        raise BadAsk(json_response({"error": f"that box cannot be drawn: {exc}"}, 422)) from None
 
 
 @route("/<name>/frame", methods=("POST",))
@@ -84,22 +96,23 @@ def frame(name: str, question: Ask) -> Response:
     """The frame at ``t`` of the editor's text (or of it with ``ops`` applied), as JPEG, ``width`` pixels
     wide at most; 422 with the problems otherwise."""
     given = body()
-    if given.get("ops"):
-        try:
-            question = _dragged(name, question, given["ops"])
-        except BadAsk as exc:
-            return exc.response
     found = checked(name, question)
     planned = preview_plan(found)
     if planned is None:
         return json_response(result(found), 422)
+    timeline = planned.timeline
+    if given.get("ops"):
+        try:
+            timeline = _dragged(found, given["ops"])
+        except BadAsk as exc:
+            return exc.response
     try:
         t = float(given.get("t", 0))
     except (TypeError, ValueError):
         t = 0.0
     width = given.get("width")
     width = min((w for w in THUMB_WIDTHS if w >= width), default=None) if isinstance(width, int) else None
-    image, shown = frame_jpeg(planned.timeline, t if t == t else 0.0, assets().fonts(), width)  # NaN -> 0
+    image, shown = frame_jpeg(timeline, t if t == t else 0.0, assets().fonts(), width)  # NaN -> 0
     return Response(image, mimetype="image/jpeg", headers={"X-Frame-Time": f"{shown:.3f}"})
 
 

@@ -178,10 +178,14 @@ def test_a_frame_of_a_drag_shows_the_moved_layer_without_changing_the_text(share
     dragged = Image.open(io.BytesIO(moved.data)).convert("RGB")
     assert differs(still, dragged) > 2000
     assert differs(still.crop((700, 0, 1280, 400)), dragged.crop((700, 0, 1280, 400))) > 500  # the logo left there
-    bad = st.post("/studio/bill_explainer/frame", dict(ask, ops=[{"op": "set", "path": ["scenes", 0, "fps"], "value": 1}]))
-    assert bad.status_code == 422
-    nonsense = st.post("/studio/bill_explainer/frame", dict(ask, ops=[{"op": "drop", "path": ["name"]}]))
-    assert nonsense.status_code == 400
+    assert st.live() == text
+    flat = st.post("/studio/bill_explainer/frame", dict(ask, ops=[
+        {"op": "set", "path": ["scenes", 0, "layers", 0, "box"], "value": [40, 220, 600, 0]}]))
+    assert flat.status_code == 422 and "width and height must be > 0" in flat.get_json()["error"]
+    for ops in ([{"op": "set", "path": ["scenes", 0, "duration"], "value": 1}], [{"op": "drop", "path": ["name"]}],
+                [{"op": "set", "path": ["translations", "it", "greeting"], "value": "{{ config }}"}]):
+        refused = st.post("/studio/bill_explainer/frame", dict(ask, ops=ops))
+        assert refused.status_code == 400, ops  # a frame previews boxes; everything else goes through an edit
 
 
 def test_a_thumbnail_frame_is_small(shared) -> None:
