@@ -10,6 +10,7 @@ logo and place it, save; and what is on disk afterwards.
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from conftest import ROOT, chromium_browser
 from test_studio import ADMIN, make_app
 
 pytestmark = pytest.mark.slow
+AXE = os.environ.get("BILLCAST_AXE", str(ROOT / ".venv" / "npm" / "node_modules" / "axe-core" / "axe.min.js"))
 DESKTOP = {"width": 1440, "height": 900}
 GREETING_LINE = 53  # translations.it.greeting in bill_explainer.yaml
 
@@ -343,4 +345,30 @@ def test_keyboard_users_select_layers_from_the_list_and_the_list_page_starts_a_n
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.querySelector('.props-title').textContent === 'Text · headline'")
     assert (root / "storyboards" / "spring_promo.yaml").is_file()
+    context.close()
+
+
+@pytest.mark.parametrize("path,view", [("/studio/", None), ("/studio/bill_explainer", "Design"),
+                                       ("/studio/bill_explainer", "Translations"), ("/studio/bill_explainer", "Code")])
+def test_axe_finds_no_serious_or_critical_violation(browser, served, path, view) -> None:
+    base, _ = served
+    context = browser.new_context(viewport=DESKTOP, bypass_csp=True,  # only so that axe itself can be injected
+                                  extra_http_headers={"Authorization": f"Bearer {ADMIN}"})
+    page = context.new_page()
+    page.goto(base + path)
+    if view:
+        page.wait_for_selector(".tl-scene")
+        page.get_by_role("tab", name=view).click()
+        if view == "Design":
+            page.locator(".layer-item[data-layer]").first.click()
+            page.locator(".props-body .prop").first.wait_for()
+        if view == "Translations":
+            page.get_by_label("tagline (it)").wait_for()
+        if view == "Code":
+            page.locator(".cm-content").wait_for()
+    page.add_script_tag(path=AXE)
+    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+    serious = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+               if v["impact"] in ("serious", "critical")]
+    assert serious == [], serious
     context.close()

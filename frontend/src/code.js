@@ -32,7 +32,7 @@ const style = HighlightStyle.define([
   { tag: tags.propertyName, color: "#0E4D64", fontWeight: "600" },
   { tag: [tags.string, tags.special(tags.string)], color: "#8A4B00" },
   { tag: [tags.number, tags.bool, tags.null], color: "#6A3FB5" },
-  { tag: tags.comment, color: "#6F8794", fontStyle: "italic" },
+  { tag: tags.comment, color: "#56707D", fontStyle: "italic" },
   { tag: [tags.punctuation, tags.separator, tags.squareBracket, tags.brace], color: "#4A6572" },
   { tag: [tags.labelName, tags.meta, tags.typeName], color: "#B3261E" },
 ]);
@@ -40,7 +40,7 @@ const style = HighlightStyle.define([
 const theme = EditorView.theme({
   "&": { height: "100%", fontSize: "13px", backgroundColor: "#FBFCFD" },
   ".cm-scroller": { fontFamily: "\"DejaVu Sans Mono\", ui-monospace, Menlo, Consolas, monospace", lineHeight: "20px" },
-  ".cm-gutters": { backgroundColor: "#EEF2F5", color: "#7B93A0", borderRight: "1px solid #D5DEE4" },
+  ".cm-gutters": { backgroundColor: "#EEF2F5", color: "#4A6572", borderRight: "1px solid #D5DEE4" },
   ".cm-activeLine": { backgroundColor: "#F1F6F8" },
   ".cm-activeLineGutter": { backgroundColor: "#E1EAEE", color: "#08303F" },
   "&.cm-focused .cm-selectionBackground, .cm-selectionBackground, ::selection": { backgroundColor: "#FBD9A6 !important" },
@@ -216,7 +216,7 @@ export function createCode(parent, opts) {
         linter(lintSource(opts.schema), { delay: 250, needsRefresh: (u) => u.transactions.some((tr) => tr.effects.some((e) => e.is(setServer))) }),
         lintGutter(), autocompletion({ override: [completions(opts.schema, hints)], activateOnTyping: true }),
         keymap.of([...closeBracketsKeymap, ...searchKeymap, ...foldKeymap, ...completionKeymap, indentWithTab, ...defaultKeymap]),
-        EditorView.contentAttributes.of({ "aria-label": opts.label || "Storyboard YAML" }),
+        EditorView.contentAttributes.of({ "aria-label": opts.label || "Storyboard YAML", tabindex: "0" }),
         EditorView.updateListener.of((u) => {
           if (u.docChanged && !u.transactions.some((tr) => tr.annotation(external))) { opts.onChange(u.state.doc.toString()); }
         }),

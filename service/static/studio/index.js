@@ -23,3 +23,9 @@ form.addEventListener("submit", async (e) => {
   error.hidden = false;
   error.textContent = body.error || "The storyboard could not be created.";
 });
+
+/* Times are written in UTC by the server; show them in the reader's own time. */
+document.querySelectorAll("time[datetime]").forEach((node) => {
+  const d = new Date(node.getAttribute("datetime"));
+  if (!isNaN(d)) { node.textContent = d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }); }
+});

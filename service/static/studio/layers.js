@@ -13,12 +13,35 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+/* Two overlapping squares: "duplicate" (no font has one glyph for it everywhere). */
+function copyIcon() {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("width", "14");
+  svg.setAttribute("height", "14");
+  svg.setAttribute("aria-hidden", "true");
+  for (const [x, y] of [[1.5, 4.5], [4.5, 1.5]]) {
+    const r = document.createElementNS(ns, "rect");
+    [["x", x], ["y", y], ["width", 10], ["height", 10], ["rx", 2], ["fill", x > 2 ? "currentColor" : "none"],
+      ["fill-opacity", "0.18"], ["stroke", "currentColor"], ["stroke-width", "1.5"]].forEach(([k, v]) => r.setAttribute(k, String(v)));
+    svg.appendChild(r);
+  }
+  return svg;
+}
+
 const ICONS = { text: "T", image: "▣", rect: "■", chart: "▥", table: "☰", qr: "▦" };
 const NAMES = { text: "Text", image: "Image", rect: "Shape", chart: "Chart", table: "Table", qr: "QR code" };
 
 export function layerName(layer, i) {
   if (layer.id) { return layer.id; }
-  if (layer.kind === "text") { return (layer.text || "").replace(/\{\{\s*t\.(\w+)\s*\}\}/g, "$1").replace(/\{[{%].*?[%}]\}/g, "…").slice(0, 40) || "text"; }
+  if (layer.kind === "text") {
+    const text = layer.text || "";
+    const keys = [...new Set(Array.from(text.matchAll(/\bt\.(\w+)/g), (m) => m[1]))];
+    if (keys.length) { return keys.join(" / "); }
+    const field = /\{\{\s*([\w.]+)/.exec(text);
+    return (field ? field[1] : text).slice(0, 40) || "text";
+  }
   if (layer.kind === "image") { return layer.src.split("/").pop(); }
   return `${NAMES[layer.kind] || layer.kind} ${i + 1}`;
 }
@@ -50,7 +73,7 @@ export function createLayers(doc, root, hooks) {
         el("span", { class: "layer-actions" },
           el("button", { type: "button", class: "icon-btn", "data-act": "up", "data-layer": String(li), "aria-label": `Bring ${name} forward`, title: "Bring forward", disabled: li === last }, "↑"),
           el("button", { type: "button", class: "icon-btn", "data-act": "down", "data-layer": String(li), "aria-label": `Send ${name} back`, title: "Send back", disabled: li === 0 }, "↓"),
-          el("button", { type: "button", class: "icon-btn", "data-act": "duplicate", "data-layer": String(li), "aria-label": `Duplicate ${name}`, title: "Duplicate" }, "⧉"),
+          el("button", { type: "button", class: "icon-btn", "data-act": "duplicate", "data-layer": String(li), "aria-label": `Duplicate ${name}`, title: "Duplicate" }, copyIcon()),
           el("button", { type: "button", class: "icon-btn icon-danger", "data-act": "delete", "data-layer": String(li), "aria-label": `Delete ${name}`, title: "Delete" }, "✕"))));
     });
     if (!scene.layers.length) { list.appendChild(el("li", { class: "note", text: "No layers yet." })); }
