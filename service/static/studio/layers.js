@@ -86,6 +86,23 @@ export function createLayers(doc, root, hooks) {
     return stem + "_" + n;
   }
 
+  function luminance(hex) {
+    const m = /^#?([0-9a-f]{6})/i.exec(hex || "");
+    if (!m) { return 0; }
+    const [r, g, b] = [0, 2, 4].map((i) => parseInt(m[1].slice(i, i + 2), 16) / 255);
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  }
+
+  /* A text colour that reads on the scene's background: the palette's darkest on a light colour, else white. */
+  function inkFor(m, scene) {
+    const named = (v) => (m.colors || {})[v] || v;
+    const bg = scene.background || {};
+    const base = bg.color ? named(bg.color) : bg.gradient ? named(bg.gradient[0]) : null;
+    if (!base || luminance(base) < 0.6) { return "#FFFFFF"; }
+    const dark = Object.entries(m.colors || {}).sort((a, b) => luminance(a[1]) - luminance(b[1]))[0];
+    return dark ? dark[0] : "#102A35";
+  }
+
   /* What a new layer of each kind starts as, centred in the frame. */
   function fresh(kind, m) {
     const [W, H] = m.size;
@@ -100,7 +117,9 @@ export function createLayers(doc, root, hooks) {
         ops.push({ op: "set", path: ["translations", m.default_language, key], value: "New text" });
         text = `{{ t.${key} }}`;
       }
-      layer = { kind: "text", text, box: centre(800, 90), font: { size: 56, min_size: 28 }, align: "center", animate: [{ type: "fade_in", duration: 0.5 }] };
+      const scene = m.scenes[Math.min(doc.selection.scene, m.scenes.length - 1)];
+      layer = { kind: "text", text, box: centre(800, 90), font: { size: 56, min_size: 28 }, color: inkFor(m, scene), align: "center",
+        animate: [{ type: "fade_in", duration: 0.5 }] };
     } else if (kind === "image") {
       const image = (hooks.assets() || []).find((a) => a.kind === "image" && /logo/.test(a.path)) || (hooks.assets() || []).find((a) => a.kind === "image");
       return image ? placeImage(image, m) : null;

@@ -161,10 +161,10 @@ export function createProps(doc, panel, hooks) {
   /* A colour: the storyboard's named palette first, then any #RRGGBB(AA). */
   function color(path, label, opts) {
     opts = opts || {};
-    const palette = Object.entries(model().colors || {});
+    const palette = opts.own ? [] : Object.entries(model().colors || {});  /* a palette colour is a colour, not a name */
     const text = el("input", { type: "text", spellcheck: "false", class: "code-input color-text", placeholder: opts.optional ? "none" : "#RRGGBB or a name" });
     const picker = el("input", { type: "color", "aria-label": label + " (picker)", class: "color-picker" });
-    const swatches = el("div", { class: "swatches", role: "group", "aria-label": label + " from the palette" });
+    const swatches = el("div", { class: "swatches", role: "group", "aria-label": label + " from the palette", hidden: !palette.length });
     palette.forEach(([name, hex]) => {
       const b = el("button", { type: "button", class: "swatch", title: `${name} ${hex}`, "aria-label": name, "data-color": name });
       b.style.setProperty("--swatch", hex);
@@ -259,6 +259,11 @@ export function createProps(doc, panel, hooks) {
     };
     const field = (label, key, opts) => number(path, label, Object.assign({ read: () => now()[key], step: "0.1", min: "0",
       ops: (v) => set({ [key]: v }), format: (v) => Math.round(v * 100) / 100 }, opts || {}));
+    const slides = choice(path, "Slides from", [["start", "Start side"], ["end", "End side"], ["left", "Left"], ["right", "Right"],
+      ["top", "Top"], ["bottom", "Bottom"]], { read: () => now().edge, ops: (v) => set({ edge: v }) });
+    const sliding = () => { slides.querySelector("select").disabled = !now().enter.includes("slide"); };
+    sliding();
+    syncs.push(sliding);
     return el("div", { class: "prop-group" },
       el("div", { class: "prop-grid" }, field("Starts at (s)", "start"), field("Ends at (s)", "end")),
       el("div", { class: "prop-grid" },
@@ -266,8 +271,7 @@ export function createProps(doc, panel, hooks) {
           { read: () => now().enter, ops: (v) => set({ enter: v }) }),
         field("Over (s)", "enterLength", { min: "0.05" })),
       el("div", { class: "prop-grid" },
-        choice(path, "Slides from", [["start", "Start side"], ["end", "End side"], ["left", "Left"], ["right", "Right"], ["top", "Top"], ["bottom", "Bottom"]],
-          { read: () => now().edge, ops: (v) => set({ edge: v }) }),
+        slides,
         choice(path, "Goes", [["none", "Stays to the end"], ["cut", "Disappears"], ["fade", "Fades out"]],
           { read: () => now().exit, ops: (v) => set({ exit: v }) })));
   }
@@ -401,7 +405,7 @@ export function createProps(doc, panel, hooks) {
   function boardForm() {
     const colors = el("section", { class: "prop-section", "aria-label": "Palette" }, el("h3", { text: "Palette" }),
       el("p", { class: "prop-hint", text: "Named colours every colour setting offers first." }));
-    Object.keys(model().colors || {}).forEach((name) => colors.append(color(["colors", name], name)));
+    Object.keys(model().colors || {}).forEach((name) => colors.append(color(["colors", name], name, { own: true })));
     const add = el("form", { class: "palette-add" },
       el("input", { type: "text", "aria-label": "New colour's name", placeholder: "name", pattern: "[A-Za-z_][A-Za-z0-9_]*", required: true }),
       el("input", { type: "color", "aria-label": "New colour", value: "#0E4D64" }),
