@@ -311,8 +311,33 @@ export function createStage(doc, parts) {
 
   /* --- following the document ----------------------------------------------------------------------------- */
 
+  /* A second after a check, each scene's frame is drawn small, one at a time while nothing else is asked:
+     the timeline shows them, and the studio keeps the scene's layers drawn, so a later click into any
+     scene only composes its frame. */
+  let warmTimer = null, warmSeq = 0;
+  const thumbs = new Map();
+  function warm() {
+    clearTimeout(warmTimer);
+    const seq = ++warmSeq;
+    warmTimer = setTimeout(async () => {
+      const scenes = (doc.layers && doc.layers.scenes) || [];
+      for (const scene of scenes) {
+        while (frameBusy || drag) { await new Promise((r) => setTimeout(r, 150)); }
+        if (seq !== warmSeq) { return; }
+        const t = scene.start + Math.min(1.5, (scene.end - scene.start) * 0.6);
+        const r = await doc.post("frameUrl", doc.ask({ t, width: 160 })).catch(() => null);
+        if (!r || !r.ok || seq !== warmSeq) { return; }
+        const url = URL.createObjectURL(await r.blob());
+        if (thumbs.has(scene.index)) { URL.revokeObjectURL(thumbs.get(scene.index)); }
+        thumbs.set(scene.index, url);
+        doc.emit("thumb", { scene: scene.index, url });
+      }
+    }, 1000);
+  }
+  doc.thumb = (index) => thumbs.get(index) || null;
+
   doc.on("time", () => { requestFrame(); draw(); });
-  doc.on("layers", () => { fit(); requestFrame(); draw(); });
+  doc.on("layers", () => { fit(); requestFrame(); draw(); warm(); });
   doc.on("select", () => draw());
   doc.on("checked", (body) => {
     if (!body.preview) { stale(body.record_errors ? "Fix the pasted record to see the preview." : "Fix the problems to update the preview."); outline.hidden = true; }

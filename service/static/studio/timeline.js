@@ -56,6 +56,8 @@ export function createTimeline(doc, root) {
         el("span", { class: "tl-scene-length", text: fmt(scene.duration) + " s" })),
         el("span", { class: "tl-resize", "data-resize": String(i), title: "Drag to change the length", "aria-hidden": "true" }));
       block.style.flexGrow = String(scene.duration);
+      const thumb = doc.thumb && doc.thumb(i);
+      if (thumb) { block.prepend(el("img", { class: "tl-thumb", src: thumb, alt: "" })); }
       scenesTrack.appendChild(block);
     });
     scenesTrack.appendChild(head);
@@ -240,6 +242,12 @@ export function createTimeline(doc, root) {
 
   doc.on("checked", draw);
   doc.on("layers", drawLayers);
+  doc.on("thumb", (t) => {
+    const block = scenesTrack.querySelectorAll(".tl-scene")[t.scene];
+    if (!block) { return; }
+    const old = block.querySelector(".tl-thumb");
+    if (old) { old.src = t.url; } else { block.prepend(el("img", { class: "tl-thumb", src: t.url, alt: "" })); }
+  });
   doc.on("select", draw);
   doc.on("time", moveHead);
   window.addEventListener("resize", moveHead);
