@@ -37,8 +37,9 @@ __all__ = ["CSP", "blueprint"]
 
 STATIC = Path(__file__).parent / "static" / "studio"
 STUDIO_STATIC = {"studio.css": "text/css", "THIRD_PARTY_LICENSES.txt": "text/plain; charset=utf-8",
-                 **{f"{module}.js": "text/javascript" for module in ("studio", "code", "doc", "stage", "props", "timeline",
-                                                                     "layers", "grid", "library", "panels", "index")}}
+                 **{f"{module}.js": "text/javascript" for module in ("studio", "code", "dom", "doc", "stage", "props",
+                                                                     "timeline", "layers", "grid", "library", "panels",
+                                                                     "index")}}
 BRAND_STATIC = {"NotoSans-Regular.ttf": "fonts", "NotoSans-Bold.ttf": "fonts", "logo.png": "", "icon.png": ""}
 
 

@@ -153,7 +153,7 @@ def test_pages_are_served_under_a_strict_csp_and_load_only_the_studios_files(st)
         found = st.client.get(src)
         assert found.status_code == 200, src
         found.close()
-    for module in ("studio.js", "doc.js", "stage.js", "props.js", "timeline.js", "layers.js", "grid.js", "library.js",
+    for module in ("studio.js", "dom.js", "doc.js", "stage.js", "props.js", "timeline.js", "layers.js", "grid.js", "library.js",
                    "panels.js", "code.js", "index.js"):
         assert st.client.get(f"/studio/_static/{module}").mimetype == "text/javascript", module
     licences = st.client.get("/studio/_static/THIRD_PARTY_LICENSES.txt").get_data(as_text=True)

@@ -13,12 +13,7 @@ from PIL import Image
 from billcast.service.studio_assets import MAX_IMAGE_PIXELS
 
 from conftest import ROOT
-from test_studio import ADMIN, Studio, make_app
-
-
-@pytest.fixture
-def st(tmp_path) -> Studio:
-    return Studio(make_app(tmp_path), tmp_path)
+from test_studio import ADMIN, Studio, make_app, st  # noqa: F401 (the fixture)
 
 
 def png(size=(240, 80), color=(242, 165, 65, 255), mode="RGBA") -> bytes:

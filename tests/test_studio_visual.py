@@ -21,18 +21,7 @@ from billcast.schemas import json_schema
 from billcast.service.context import Service
 
 from conftest import ROOT
-from test_studio import GREETING, Studio, differs, make_app
-
-
-@pytest.fixture
-def st(tmp_path) -> Studio:
-    return Studio(make_app(tmp_path), tmp_path)
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory) -> Studio:
-    root = tmp_path_factory.mktemp("studio-visual")
-    return Studio(make_app(root), root)
+from test_studio import GREETING, Studio, differs, make_app, shared, st  # noqa: F401 (the fixtures)
 
 
 def edit(st: Studio, *ops: dict, text: str | None = None, name: str = "bill_explainer", **ask):
@@ -129,6 +118,17 @@ def test_an_edit_of_a_text_that_is_not_yaml_says_to_fix_it_in_the_code_view(shar
     st = shared
     response = edit(st, {"op": "set", "path": ["name"], "value": "x"}, text="name: [broken\n")
     assert response.status_code == 400 and "code view" in response.get_json()["error"]
+
+
+def test_an_edit_of_a_text_whose_aliases_would_explode_stays_small_and_is_refused_by_the_check(shared) -> None:
+    st = shared
+    lines = ["name: x", "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    text = "\n".join(lines + ["scenes: [{id: s, duration: 1}]"]) + "\n"
+    response = edit(st, {"op": "set", "path": ["name"], "value": "y"}, text=text)
+    body = response.get_json()
+    assert response.status_code == 200 and len(body["text"]) < 2 * len(text)
+    assert "expands to more than 100,000 values" in body["errors"][0]["message"] and "doc" not in body
 
 
 def test_a_visual_edit_saved_keeps_every_comment_and_passes_billcast_check(st) -> None:

@@ -2,15 +2,7 @@
    A missing text is flagged (the video would show the default language's); a text that does not fit its
    box when drawn for the chosen customer in that language is flagged with a thumbnail of the frame. */
 
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === null || v === undefined || v === false) { continue; }
-    if (k === "class") { node.className = v; } else if (k === "text") { node.textContent = v; } else { node.setAttribute(k, v === true ? "" : v); }
-  }
-  children.flat().forEach((c) => { if (c) { node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); } });
-  return node;
-}
+import { el } from "./dom.js";
 
 export function createGrid(doc, root) {
   const table = root.querySelector(".grid-table");

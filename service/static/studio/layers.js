@@ -3,15 +3,7 @@
    duplicate or delete it; and buttons to add a text, image, shape, QR code, chart or table. A new text gets
    its own translation key, so it can be translated like the others. */
 
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === null || v === undefined || v === false) { continue; }
-    if (k === "class") { node.className = v; } else if (k === "text") { node.textContent = v; } else { node.setAttribute(k, v === true ? "" : v); }
-  }
-  children.flat().forEach((c) => { if (c) { node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); } });
-  return node;
-}
+import { el } from "./dom.js";
 
 /* Two overlapping squares: "duplicate" (no font has one glyph for it everywhere). */
 function copyIcon() {

@@ -1,15 +1,7 @@
 /* The asset library: the images and audio beds storyboards can use. Upload (the studio checks each file by
    its content), place an image in the current scene, use an audio bed, delete what no storyboard uses. */
 
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === null || v === undefined || v === false) { continue; }
-    if (k === "class") { node.className = v; } else if (k === "text") { node.textContent = v; } else { node.setAttribute(k, v === true ? "" : v); }
-  }
-  children.flat().forEach((c) => { if (c) { node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); } });
-  return node;
-}
+import { el } from "./dom.js";
 
 function size(bytes) { return bytes > 1048576 ? (bytes / 1048576).toFixed(1) + " MB" : Math.max(1, Math.round(bytes / 1024)) + " KB"; }
 

@@ -1,15 +1,7 @@
 /* The drawer's panels: the problems of the text (click one to see its line in the code view), the history
    of saves with their diffs, and the preview video with its captions and calls to action. */
 
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === null || v === undefined || v === false) { continue; }
-    if (k === "class") { node.className = v; } else if (k === "text") { node.textContent = v; } else { node.setAttribute(k, v === true ? "" : v); }
-  }
-  children.flat().forEach((c) => { if (c) { node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); } });
-  return node;
-}
+import { el } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 

@@ -2,6 +2,7 @@
    sent as an operation; the studio checks the result with `billcast check`'s own code, and a value that
    brings a problem at that field is refused, with the check's message under the field. */
 
+import { el } from "./dom.js";
 import { dotted, touches } from "./doc.js";
 import { layerName } from "./layers.js";
 
@@ -9,16 +10,6 @@ const KINDS = { text: "Text", image: "Image", rect: "Shape", chart: "Chart", tab
 const T_ONLY = /^\s*\{\{\s*t\.(\w+)\s*\}\}\s*$/;
 const CUT = 0.04;  /* an "appear" entrance: a fade of one frame */
 let uid = 0;
-
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === null || v === undefined || v === false) { continue; }
-    if (k === "class") { node.className = v; } else if (k === "text") { node.textContent = v; } else { node.setAttribute(k, v === true ? "" : v); }
-  }
-  children.flat().forEach((c) => { if (c) { node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); } });
-  return node;
-}
 
 function get(obj, path) {
   return path.reduce((o, k) => (o === null || o === undefined ? undefined : o[k]), obj);

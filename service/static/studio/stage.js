@@ -4,6 +4,8 @@
    It snaps to the safe area, the centre and the other layers' edges (hold Alt not to). Positions are
    written in the storyboard's own units, the pixels of its `size`. */
 
+import { el } from "./dom.js";
+
 const SAFE = 0.05;          /* the safe area's margin, a share of the frame */
 const SNAP_PX = 7;          /* how close, on screen, an edge must come to snap */
 const NUDGE_COMMIT = 350;   /* ms after the last arrow key before the nudge is written */
@@ -24,21 +26,14 @@ export function layerState(layer, t) {
   return { opacity, dx: Math.round(dx), dy: Math.round(dy) };
 }
 
-function el(tag, cls, parent) {
-  const node = document.createElement(tag);
-  if (cls) { node.className = cls; }
-  if (parent) { parent.appendChild(node); }
-  return node;
-}
-
 export function createStage(doc, parts) {
   const { stage, img, note, overlay } = parts;
-  const outline = el("div", "outline", overlay);
-  const label = el("span", "outline-label", outline);
-  HANDLES.forEach((h) => { const d = el("div", "handle handle-" + h, outline); d.dataset.handle = h; });
-  const guideX = el("div", "guide guide-x", overlay);
-  const guideY = el("div", "guide guide-y", overlay);
-  const hover = el("div", "hover-box", overlay);
+  const outline = overlay.appendChild(el("div", { class: "outline" }));
+  const label = outline.appendChild(el("span", { class: "outline-label" }));
+  HANDLES.forEach((h) => outline.appendChild(el("div", { class: "handle handle-" + h, "data-handle": h })));
+  const guideX = overlay.appendChild(el("div", { class: "guide guide-x" }));
+  const guideY = overlay.appendChild(el("div", { class: "guide guide-y" }));
+  const hover = overlay.appendChild(el("div", { class: "hover-box" }));
   guideX.hidden = guideY.hidden = hover.hidden = outline.hidden = true;
 
   let frameBusy = false, frameWanted = null, frameUrl = null, drag = null, nudge = null, nudgeTimer = null;

@@ -3,20 +3,11 @@
    bars from when they come in to when they go (drag either end, or the bar). Scenes are added,
    duplicated, deleted and moved with the buttons beside it. */
 
+import { el } from "./dom.js";
 import { layerName } from "./layers.js";
 import { animateFor, timingOf } from "./props.js";
 
 const STEP = 0.1;  /* times snap to a tenth of a second */
-
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === null || v === undefined || v === false) { continue; }
-    if (k === "class") { node.className = v; } else if (k === "text") { node.textContent = v; } else { node.setAttribute(k, v === true ? "" : v); }
-  }
-  children.flat().forEach((c) => { if (c) { node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); } });
-  return node;
-}
 
 const snap = (v) => Math.round(v / STEP) * STEP;
 const fmt = (v) => (Math.round(v * 10) / 10).toFixed(1);
