@@ -85,8 +85,8 @@ def sniff_image(data: bytes) -> tuple[str, int, int]:
             with Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS)) as img:
                 width, height = img.size
                 if max(width, height) > MAX_IMAGE_SIDE or width * height > MAX_IMAGE_PIXELS:
-                    raise AssetRefused(f"{width}x{height} is too large: images may be at most "
-                                       f"{MAX_IMAGE_SIDE} px a side and {MAX_IMAGE_PIXELS // 1_000_000} megapixels", 413)
+                    limit = f"{MAX_IMAGE_SIDE} px a side and {MAX_IMAGE_PIXELS // 1_000_000} megapixels"
+                    raise AssetRefused(f"{width}x{height} is too large: images may be at most {limit}", 413)
                 if getattr(img, "n_frames", 1) > 1:
                     raise AssetRefused("animated images are not accepted: use a still PNG, JPEG or WebP")
                 kind = img.format

@@ -67,7 +67,8 @@ class VideoJobs:
         with self._lock:
             return self._jobs.get(job_id)
 
-    def start(self, key: tuple, timeline: Timeline, cache_dir: Path | None, fonts_dir: Path | None = None) -> VideoJob:
+    def start(self, key: tuple, timeline: Timeline, cache_dir: Path | None,
+              fonts_dir: Path | None = None) -> VideoJob:
         """A job rendering ``timeline`` (or the one that already did for ``key``); returns at once."""
         with self._lock:
             for job in self._jobs.values():
@@ -81,8 +82,8 @@ class VideoJobs:
                 if oldest is None:
                     break
                 del self._jobs[oldest.id]
-        threading.Thread(target=self._run, args=(job, timeline, cache_dir, fonts_dir), name=f"studio-render-{job.id[:6]}",
-                         daemon=True).start()
+        threading.Thread(target=self._run, args=(job, timeline, cache_dir, fonts_dir),
+                         name=f"studio-render-{job.id[:6]}", daemon=True).start()
         return job
 
     def _run(self, job: VideoJob, timeline: Timeline, cache_dir: Path | None, fonts_dir: Path | None) -> None:

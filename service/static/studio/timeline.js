@@ -27,11 +27,16 @@ export function createTimeline(doc, root) {
 
   /* --- drawing ---------------------------------------------------------------------------------------- */
 
+  let drawn = null, drawnLayers = null;  /* what is on screen: redrawn only when it changes */
+
   function draw() {
     const m = model();
+    const key = JSON.stringify(m ? [m.scenes.map((s) => [s.id, s.duration]), doc.selection.scene] : null);
+    if (key === drawn && !drag) { drawLayers(); return; }
+    drawn = key;
     scenesTrack.textContent = "";
     ruler.textContent = "";
-    if (!m) { layersTrack.textContent = ""; return; }
+    if (!m) { layersTrack.textContent = ""; drawnLayers = null; return; }
     const all = total();
     const every = all > 40 ? 5 : all > 12 ? 2 : 1;
     for (let s = 0; s <= all - every / 2; s += every) {
@@ -58,12 +63,15 @@ export function createTimeline(doc, root) {
 
   function drawLayers() {
     const m = model();
-    layersTrack.textContent = "";
-    if (!m) { return; }
+    if (!m) { layersTrack.textContent = ""; return; }
     const si = Math.min(doc.selection.scene, m.scenes.length - 1);
     const scene = m.scenes[si];
     const planned = doc.layers ? (doc.layers.scenes.find((s) => s.index === si) || { layers: [] }) : { layers: [] };
     const shown = new Set(planned.layers.map((l) => l.index));
+    const key = JSON.stringify([si, scene.duration, scene.layers, [...shown], doc.selection.kind === "layer" ? doc.selection.layer : null]);
+    if (key === drawnLayers && !drag) { moveHead(); return; }
+    drawnLayers = key;
+    layersTrack.textContent = "";
     scene.layers.map((layer, li) => [layer, li]).reverse().forEach(([layer, li]) => {
       const t = timingOf(layer, scene.duration);
       const selected = doc.selection.kind === "layer" && doc.selection.layer === li;
@@ -163,6 +171,7 @@ export function createTimeline(doc, root) {
   async function endDrag(ev) {
     const done = drag;
     drag = null;
+    drawn = drawnLayers = null;  /* a drag changed the blocks by hand: the next draw starts afresh */
     if (!done || !done.moved || done.value === undefined || ev.type !== "pointerup") { if (done && done.kind !== "head") { draw(); } return; }
     if (done.kind === "scene") {
       const path = ["scenes", done.i, "duration"];
