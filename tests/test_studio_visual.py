@@ -305,3 +305,19 @@ def test_an_edit_keeps_working_on_a_storyboard_created_in_the_studio(st) -> None
                      "value": {"kind": "qr", "link": "pay", "box": [900, 200, 300, 300]}}, name="fresh").get_json()
     assert body["ok"], body["errors"]
     assert json.dumps(body["doc"]["scenes"][0]["layers"][3]["box"]) == "[900.0, 200.0, 300.0, 300.0]"
+
+
+POSTS = ["/studio/bill_explainer/edit", "/studio/bill_explainer/layers", "/studio/bill_explainer/fields",
+         "/studio/bill_explainer/translations", "/studio/bill_explainer/frame", "/studio/_new",
+         "/studio/bill_explainer/duplicate", "/studio/bill_explainer/rename", "/studio/_assets/delete"]
+
+
+@pytest.mark.parametrize("path", POSTS)
+def test_every_new_post_needs_the_csrf_token_and_a_same_site_origin(shared, path) -> None:
+    st = shared
+    body = {"text": st.live(), "ops": [{"op": "set", "path": ["name"], "value": "x"}], "name": "csrf_probe",
+            "starter": "blank", "to": "csrf_probe", "path": "images/mark.png"}
+    assert st.client.post(path, json=body).status_code == 403
+    assert st.client.post(path, json=body, headers={"X-CSRF-Token": "forged"}).status_code == 403
+    assert st.post(path, body, Origin="https://evil.example").status_code == 403
+    assert not (st.boards / "csrf_probe.yaml").exists() and (st.boards / "bill_explainer.yaml").is_file()

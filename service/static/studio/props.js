@@ -256,7 +256,9 @@ export function createProps(doc, panel, hooks) {
     sliding();
     syncs.push(sliding);
     return el("div", { class: "prop-group" },
-      el("div", { class: "prop-grid" }, field("Starts at (s)", "start"), field("Ends at (s)", "end")),
+      el("div", { class: "prop-grid" }, field("Starts at (s)", "start"),
+        number(path, "Shows for (s)", { step: "0.1", min: "0.1", read: () => now().end - now().start,
+          format: (v) => Math.round(v * 100) / 100, ops: (v) => set({ end: now().start + v }) })),
       el("div", { class: "prop-grid" },
         choice(path, "Comes in", [["none", "Is there"], ["cut", "Appears"], ["fade", "Fades in"], ["slide", "Slides in"], ["fade+slide", "Fades and slides in"]],
           { read: () => now().enter, ops: (v) => set({ enter: v }) }),

@@ -110,11 +110,12 @@ export function createStage(doc, parts) {
     const layer = layerModel(sel);
     if (!g || !layer || !doc.result || !doc.result.preview) { outline.hidden = true; return; }
     const box = boxOverride || layer.box;
-    place(outline, toScreen(g, box));
+    const rect = toScreen(g, box);
+    place(outline, rect);
+    outline.classList.toggle("label-below", rect[1] < 22);  /* no room above: the label goes under the box */
     const shown = planned(sel.scene).layers.some((p) => p.index === sel.layer);
     outline.hidden = false;
     outline.classList.toggle("is-hidden", !shown);
-    outline.classList.toggle("is-locked", !shown);
     label.textContent = `${Math.round(box[0])}, ${Math.round(box[1])} · ${Math.round(box[2])}×${Math.round(box[3])}` +
       (shown ? "" : " · hidden for this customer");
   }
