@@ -340,11 +340,14 @@ export function createStage(doc, parts) {
   });
   doc.on("offline", () => stale("Could not reach the studio: is the service running?"));
 
+  /* The frame's shape, at most 960 px wide and 62 % of the window high (a vertical video stays in view). */
   function fit() {
     const L = doc.layers;
-    if (L) { stage.style.aspectRatio = `${L.size[0]} / ${L.size[1]}`; }
+    if (!L) { return; }
+    stage.style.aspectRatio = `${L.size[0]} / ${L.size[1]}`;
+    stage.style.maxWidth = Math.round(Math.min(960, window.innerHeight * 0.62 * L.size[0] / L.size[1])) + "px";
   }
-  window.addEventListener("resize", () => draw());
+  window.addEventListener("resize", () => { fit(); draw(); });
   new ResizeObserver(() => draw()).observe(overlay);
 
   return { requestFrame, hit, draw };
