@@ -427,6 +427,16 @@ export function createProps(doc, panel, hooks) {
 
   /* --- showing the selection ------------------------------------------------------------------------------- */
 
+  /* What decides the form's fields (not their values): when it changes the form is built again, otherwise
+     only its values are brought up to date, so a field being typed in keeps its focus. */
+  function formKey(m, sel, layer) {
+    const scene = m.scenes[sel.scene];
+    const shape = sel.kind === "layer" ? [layer.kind, T_ONLY.test(layer.text || ""), language()]
+      : sel.kind === "scene" ? [Object.keys(scene.background || {}).filter((k) => scene.background[k] !== null), !!scene.cta]
+        : [Object.keys(m.colors || {}), !!m.audio];
+    return JSON.stringify([sel.kind, sel.scene, sel.layer, (hooks.assets() || []).length, shape]);
+  }
+
   function render() {
     const m = model();
     const sel = doc.selection;
@@ -438,7 +448,7 @@ export function createProps(doc, panel, hooks) {
       return;
     }
     const layer = sel.kind === "layer" ? m.scenes[sel.scene].layers[sel.layer] : null;
-    const key = sel.kind + ":" + sel.scene + ":" + sel.layer + ":" + (layer ? layer.kind : "") + ":" + JSON.stringify(sel.kind === "scene" ? [m.scenes[sel.scene].background && Object.keys(m.scenes[sel.scene].background).filter((k) => m.scenes[sel.scene].background[k] !== null), !!m.scenes[sel.scene].cta] : sel.kind === "board" ? [Object.keys(m.colors || {}), !!m.audio] : "");
+    const key = formKey(m, sel, layer);
     if (key === shownKey) { syncs.forEach((fn) => fn(false)); return; }
     const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.id : null;
     shownKey = key;
