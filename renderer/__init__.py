@@ -20,6 +20,8 @@ from .errors import SettingsError as SettingsError
 from .errors import SourceError as SourceError
 from .errors import SourceErrors as SourceErrors
 from .errors import StoryboardError as StoryboardError
+from .layout import layer_keys as layer_keys
+from .layout import overflowing as overflowing
 from .packaged import packaged as packaged
 from .plan import plan as plan
 from .render import ENGINES as ENGINES
