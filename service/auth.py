@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import urlsplit
 from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template_string, request, session, url_for
@@ -64,12 +65,24 @@ required autofocus><input type="hidden" name="next" value="{{ next }}"><button t
 </form></body></html>"""
 
 
+def same_site_path(target: str) -> str:
+    """Where signing in may lead: a path on this site, else ``/``.
+
+    Control characters and backslashes go first (browsers drop or turn them into ``/``, so
+    ``/\\evil.example`` or ``/<TAB>/evil.example`` would leave the site), then the rest must
+    parse with no scheme and no host and start with a single ``/``.
+    """
+    cleaned = "".join(ch for ch in target if ch.isprintable() and ch != "\\")
+    parts = urlsplit(cleaned)
+    if parts.scheme or parts.netloc or not cleaned.startswith("/") or cleaned.startswith("//"):
+        return "/"
+    return cleaned
+
+
 @blueprint.route("/signin", methods=["GET", "POST"])
 def signin() -> Any:
     token = service().settings.admin_token
-    target = request.values.get("next", "/")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"
+    target = same_site_path(request.values.get("next", "/"))
     if request.method == "POST":
         given = request.form.get("token", "")
         if token and hmac.compare_digest(given.encode(), token.encode()):
