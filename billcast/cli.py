@@ -24,7 +24,7 @@ from billcast.jobs.record_files import load_record_file
 from billcast.jobs.records import record_values
 from billcast.jobs.storyboard_check import Sample, check_storyboard_file
 
-from . import experiment_cli
+from . import db_cli, experiment_cli
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -236,53 +236,6 @@ def cmd_expire(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ledger_url(args: argparse.Namespace) -> str:
-    """``--ledger``, else the campaign file's ledger, else the ``ledger_url`` setting, else the default SQLite file."""
-    from billcast.jobs.ledger import DEFAULT_URL
-
-    if args.ledger:
-        return args.ledger
-    if args.campaign:
-        return _campaign(args.campaign).ledger
-    return args.settings.ledger_url or DEFAULT_URL
-
-
-def _shown(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from billcast.jobs.ledger import upgrade_schema
-
-    url = _ledger_url(args)
-    before, after = upgrade_schema(url)
-    done = "already at" if before.at_head else f"upgraded from {before.revision or 'an empty database'} to"
-    print(f"{_shown(url)}: {done} revision {after.revision} (head)")
-    return 0
-
-
-def cmd_db_current(args: argparse.Namespace) -> int:
-    """The ledger's revision and whether it is at head: exit 0 at head, 8 otherwise."""
-    from billcast.jobs.ledger import schema_state
-
-    url = _ledger_url(args)
-    state = schema_state(url)
-    old = " (a schema_version table from before Alembic)" if state.legacy else ""
-    if state.at_head:
-        print(f"{_shown(url)}: revision {state.revision} (head)")
-        return 0
-    if state.empty:
-        print(f"{_shown(url)}: no ledger yet; `billcast db upgrade` or its first use makes it at {state.head}")
-    elif state.known:
-        print(f"{_shown(url)}: revision {state.revision}{old}, behind the head {state.head}; run `billcast db upgrade`")
-    else:
-        print(f"{_shown(url)}: revision {state.revision}{old}, which this Billcast does not know (its newest is "
-              f"{state.head}); upgrade Billcast")
-    return 8
-
-
 def _render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("storyboard", help="a storyboard YAML file")
     p.add_argument("--customer", required=True, help="one customer record as a JSON file")
@@ -324,8 +277,6 @@ ENV_CACHE = "BILLCAST_CACHE_DIR: segment cache folder (default ~/.cache/billcast
 ENV_ASSETS = "BILLCAST_ASSETS_DIR: fonts, images and audio beds (default: the packaged ones); --assets wins"
 ENV_LINK = ("BILLCAST_LINK_SECRET (or the campaign's link_secret_env): the secret links are derived from; "
             "AWS_* for an s3:// store")
-ENV_LEDGER = ("BILLCAST_LEDGER_URL: the ledger when neither --ledger nor a campaign file is given "
-              "(default sqlite:///var/billcast.db)")
 ENV_SERVICE = ("BILLCAST_ADMIN_TOKEN: opens reports and the studio; STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET: "
                "real payments (without them, the demo provider); BILLCAST_SESSION_SECRET, BILLCAST_CAMPAIGNS, "
                "BILLCAST_WORKERS, BILLCAST_TRUSTED_PROXIES and the rest of docs/CONFIGURATION.md; each secret "
@@ -447,17 +398,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("campaign", help="a campaign TOML file")
     p.set_defaults(func=cmd_expire)
 
-    p = _command(sub, "db", "the ledger's schema: show its revision (current) or bring it to this Billcast's (upgrade)",
-                 [ENV_LEDGER])
-    actions = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    for name, func, what in (("upgrade", cmd_db_upgrade, "upgrade the ledger's schema to this Billcast's revision"),
-                             ("current", cmd_db_current, "print the ledger's schema revision; exit 0 at head, 8 not")):
-        q = _command(actions, name, what, [ENV_LEDGER])
-        q.add_argument("campaign", nargs="?", help="a campaign TOML file: its `ledger`")
-        q.add_argument("--ledger", metavar="URL",
-                       help="the ledger's URL, e.g. postgresql+psycopg://user@host/billcast (default: the campaign's, "
-                            "else $BILLCAST_LEDGER_URL, else sqlite:///var/billcast.db)")
-        q.set_defaults(func=func)
+    db_cli.add_parsers(sub, _command)
 
     p = _command(sub, "site", "build one customer's personal page (a folder of static files) from a render",
                  [ENV_ASSETS])
