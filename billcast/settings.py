@@ -139,6 +139,17 @@ class Settings(BaseSettings):
         "a file holding `stripe_webhook_secret`"))
     stripe_api_base: str | None = Field(None, json_schema_extra=_doc(
         "another address for Stripe's API (a Stripe-compatible test server)", "Stripe's"))
+    # --- the studio -----------------------------------------------------------------------------
+    storyboards: Path | None = Field(None, json_schema_extra=_doc(
+        "the storyboards folder the studio lists and saves to (set it: the default is inside the installed "
+        "package)", "the packaged storyboards"))
+    samples: Path | None = Field(None, json_schema_extra=_doc(
+        "the sample customer records the studio previews with", "the packaged examples"))
+    studio_assets: Path | None = Field(None, json_schema_extra=_doc(
+        "the studio's assets folder, where uploads go (starts as a copy of the packaged assets)",
+        "the packaged assets (read only: no uploads)"))
+    studio_cache: Path | None = Field(None, json_schema_extra=_doc(
+        "the segment cache of the studio's preview videos", "`~/.cache/billcast/studio-segments`"))
     # --- rendering and runs ---------------------------------------------------------------------
     assets_dir: Path | None = Field(None, json_schema_extra=_doc(
         "fonts, images and audio beds for storyboards (`--assets` wins)", "the packaged ones"))
@@ -298,7 +309,8 @@ def load_settings(environ: Mapping[str, str], config: str | os.PathLike[str] | N
         _SOURCES.reset(context)
 
 
-_TOML_PATHS = ("campaigns", "state_dir", "assets_dir", *(f"{name}_file" for name in SECRETS))
+_TOML_PATHS = ("campaigns", "state_dir", "assets_dir", "storyboards", "samples", "studio_assets", "studio_cache",
+               *(f"{name}_file" for name in SECRETS))
 
 
 def _read_toml(path: Path, label: str) -> dict[str, Any]:
@@ -371,7 +383,9 @@ def service_settings(settings: Settings, campaigns: Sequence[Campaign]) -> Servi
         campaigns=tuple(campaigns), webhook_secret=webhook, session_secret=session.encode(),
         admin_token=settings.secret("admin_token"), stripe_api_key=settings.secret("stripe_api_key"),
         stripe_api_base=settings.stripe_api_base, secure_cookies=settings.secure_cookies,
-        events_per_minute=settings.events_per_minute, trusted_proxies=settings.trusted_proxies)
+        events_per_minute=settings.events_per_minute, trusted_proxies=settings.trusted_proxies,
+        storyboards_dir=settings.storyboards, samples_dir=settings.samples, studio_assets_dir=settings.studio_assets,
+        studio_cache_dir=settings.studio_cache)
 
 
 def demo_webhook_secret(session_secret: bytes) -> str:

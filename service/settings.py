@@ -7,6 +7,7 @@ point's business (``billcast.settings``); the service only reads this.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from billcast.jobs.campaign import Campaign
 
@@ -34,6 +35,16 @@ class ServiceSettings:
     secure_cookies: bool = True
     events_per_minute: int = 120  # per page link (token), counted in the ledger across every worker
     trusted_proxies: int = 0
+    storyboards_dir: Path | None = None  # the studio's folders; None: its defaults (service/studio_web.py)
+    samples_dir: Path | None = None
+    studio_assets_dir: Path | None = None
+    studio_cache_dir: Path | None = None
+
+    def studio_config(self) -> dict[str, Path]:
+        """The studio's folders as the app's config keys it reads (only those set)."""
+        keys = {"BILLCAST_STORYBOARDS": self.storyboards_dir, "BILLCAST_SAMPLES": self.samples_dir,
+                "BILLCAST_STUDIO_ASSETS": self.studio_assets_dir, "BILLCAST_STUDIO_CACHE": self.studio_cache_dir}
+        return {key: value for key, value in keys.items() if value is not None}
 
     @property
     def demo_payments(self) -> bool:

@@ -255,3 +255,21 @@ def test_load_campaign_of_the_demo_is_served_without_complaint(tmp_path) -> None
     campaign = load_campaign(tmp_path / "campaign.toml")
     assert campaign.public_url.startswith("http://127.0.0.1")
     assert service_settings(load_settings({}), (campaign,)).demo_payments
+
+
+def test_the_studios_folders_reach_the_app(tmp_path) -> None:
+    from billcast.service import create_app
+
+    campaign = write_campaign(tmp_path / "c")
+    config = tmp_path / "billcast.toml"
+    config.write_text('storyboards = "boards"\nstudio_assets = "studio-assets"\n')
+    settings = load_settings({"BILLCAST_SAMPLES": str(tmp_path / "samples"),
+                              "BILLCAST_STUDIO_CACHE": str(tmp_path / "cache"), "BILLCAST_STATE_DIR": str(tmp_path)},
+                             config=config)
+    app = create_app(service_settings(settings, (campaign,)))
+    assert app.config["BILLCAST_STORYBOARDS"] == tmp_path / "boards"
+    assert app.config["BILLCAST_STUDIO_ASSETS"] == tmp_path / "studio-assets"
+    assert app.config["BILLCAST_SAMPLES"] == tmp_path / "samples"
+    assert app.config["BILLCAST_STUDIO_CACHE"] == tmp_path / "cache"
+    unset = create_app(service_settings(load_settings({"BILLCAST_STATE_DIR": str(tmp_path)}), (campaign,)))
+    assert "BILLCAST_STORYBOARDS" not in unset.config and "BILLCAST_STUDIO_ASSETS" not in unset.config
