@@ -194,8 +194,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{campaign.id}: {counts.published} published, {counts.unchanged} unchanged, {counts.refused} refused, "
           f"{counts.failed} failed"
           + (f", {counts.held_out} held out, {counts.waiting} waiting for a later wave" if campaign.experiment else "")
+          + (f", {counts.suppressed} suppressed, {counts.deferred} deferred" if counts.withheld else "")
           + f" in {minutes * 60:.1f} s with {where}"
           + (f" ({counts.published / minutes:.0f} recipients/min)" if counts.published and minutes > 0 else ""))
+    for (status, storyboard, variant), n in sorted(counts.withheld.items()):
+        print(f"  {status}: {n} for {storyboard or '(no rule)'}" + (f" variant {variant}" if variant else ""))
     print(f"manifest: {campaign.out / 'manifest.csv'}")
     if counts.refused or counts.failed:
         print(f"errors:   {campaign.out / 'errors.csv'}" + ("; run again to retry the failed ones"

@@ -17,7 +17,8 @@ visitor never meets a page whose video is gone.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,8 @@ PAGE = "index.html"
 PAID_PAGE = "paid.html"
 HTML = "text/html; charset=utf-8"
 HASH_KEY = "content-hash"
-STATE_KEY = "page-state"  # open | paid
+STATE_KEY = "page-state"  # open | plan | paid
+_PAY_STATE = re.compile(rb"<!--pay-state:([A-Za-z0-9-]{1,35})-->.*?<!--/pay-state-->", re.S)
 EMAIL_CACHE = "public, max-age=3600"  # email images: stable addresses, replaced when the recipient is republished
 
 
@@ -141,6 +143,27 @@ def show_paid(store: ObjectStore, token: str) -> bool:
         return False
     store.put_bytes(prefix + PAGE, paid_page, content_type=HTML, cache_control=NO_STORE,
                     metadata={HASH_KEY: content_hash, STATE_KEY: "paid"})
+    return True
+
+
+def show_plan(store: ObjectStore, token: str, pay_box: Callable[[str], str]) -> bool:
+    """Put a payment plan's state in the live page's pay card; False when there is no page to change.
+
+    ``pay_box(lang)`` gives the card's new inside in the page's language (the
+    ``lang`` its ``pay-state`` marker names). A page showing paid is left alone.
+    """
+    key = recipient_prefix(token) + PAGE
+    info = store.head(key)
+    if info is None or HASH_KEY not in info.metadata or info.metadata.get(STATE_KEY) == "paid":
+        return False
+    page = store.get(key)
+    match = _PAY_STATE.search(page)
+    if match is None:
+        return False
+    lang = match.group(1).decode()
+    box = f"<!--pay-state:{lang}-->\n{pay_box(lang)}\n<!--/pay-state-->".encode()
+    store.put_bytes(key, page[:match.start()] + box + page[match.end():], content_type=HTML, cache_control=NO_STORE,
+                    metadata={HASH_KEY: info.metadata[HASH_KEY], STATE_KEY: "plan"})
     return True
 
 

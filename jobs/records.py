@@ -21,6 +21,8 @@ from decimal import Decimal
 from functools import cache, lru_cache
 from typing import Annotated, Any, Self, TypeGuard
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from babel import Locale, UnknownLocaleError
 from babel.numbers import get_currency_precision, list_currencies
 from pydantic import (
@@ -164,6 +166,30 @@ def _period(value: object) -> str:
     if isinstance(value, str) and _PERIOD.fullmatch(value):
         return value
     raise _rule("period", "must be a month written YYYY-MM, such as 2026-10")
+
+
+def _time_zone(value: object) -> str | None:
+    """An IANA time zone name (``Europe/Rome``), as the system's time zone database knows it."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not is_time_zone(value):
+        raise _rule("timezone", "must be an IANA time zone such as Europe/Rome, America/New_York or UTC")
+    return value
+
+
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+){0,2}")
+
+
+@lru_cache(maxsize=1024)
+def is_time_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone this machine knows (never a path: the name's shape is checked first)."""
+    if len(name) > 64 or not _ZONE_NAME.fullmatch(name) or name in ("localtime", "posixrules", "Factory"):
+        return False  # not a zone but this machine's setting, or a placeholder
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def _none_as_empty(empty: Callable[[], object]) -> BeforeValidator:
@@ -322,6 +348,7 @@ class Record(_Model):
     bill: Bill
     debt: Debt | None = None
     tags: Annotated[dict[Text, Text], _none_as_empty(dict)] = Field(default_factory=dict)
+    timezone: Annotated[str | None, PlainValidator(_time_zone)] = None  # send windows apply in it
 
     @field_validator("customer_id")
     @classmethod

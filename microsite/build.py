@@ -27,6 +27,7 @@ from .errors import SiteError
 from .chart import usage_chart
 from .links import check_token, page_link, pay_link
 from .locales import Formatter, bcp47, direction, formatter, parse_locale
+from .plan_state import PlanView, plan_context
 from .qr import QUIET, qr_matrix, qr_path
 from .settings import SiteSettings
 from .video import COPIED, Video
@@ -49,10 +50,30 @@ class Site:
 
 
 @lru_cache(maxsize=1)
+def _env() -> Environment:
+    return Environment(loader=PackageLoader(__package__, "templates"), autoescape=True, undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+
+
+@lru_cache(maxsize=1)
 def _template() -> Template:
-    env = Environment(loader=PackageLoader(__package__, "templates"), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True, auto_reload=False)
-    return env.get_template("page.html")
+    return _env().get_template("page.html")
+
+
+@lru_cache(maxsize=1)
+def _pay_box() -> Template:
+    return _env().from_string('{% from "parts.html" import pay_box %}{{ pay_box(t, pay, plan) }}')
+
+
+def plan_block(view: PlanView, *, lang: str, pay_url: str, token: str, catalogs: Catalogs | None = None) -> str:
+    """The pay card's inside for a plan in ``view``'s state, in the page's language (``lang``, as in
+    ``<html lang>``): what replaces the part between the page's ``pay-state`` markers when the plan moves on."""
+    messages, fmt = (catalogs or load_catalogs()).messages(lang), formatter(lang)
+
+    def t(key: str, count: int | None = None, **kw: Any) -> Markup:
+        return messages.text(key, count, fmt, **kw)
+
+    return _pay_box().render(t=t, pay=None, plan=plan_context(view, t, fmt, pay_url, check_token(token)))
 
 
 def _date(value: dt.date | str) -> dt.date:
@@ -168,7 +189,8 @@ def _qr(due: Decimal, token: str, settings: SiteSettings, t: Text) -> dict[str, 
 
 
 def _context(values: Mapping[str, Any], video: Video | None, token: str, due: Decimal, settings: SiteSettings,
-             catalogs: Catalogs, locale: str | None, media: str, paid: bool) -> dict[str, Any]:
+             catalogs: Catalogs, locale: str | None, media: str, paid: bool,
+             plan: PlanView | None = None) -> dict[str, Any]:
     messages, fmt, lang, page_dir = _language(values, settings, catalogs, locale)
 
     def t(key: str, count: int | None = None, **kw: Any) -> Markup:
@@ -202,6 +224,8 @@ def _context(values: Mapping[str, Any], video: Video | None, token: str, due: De
         "usage_caption": t("usage_caption", unit=unit) if unit else t("usage_caption_no_unit"),
         "qr": _qr(due, token, settings, t), "disclosure": disclosure,
         "contact_url": settings.contact_for(token), "optout_url": settings.optout_for(token),
+        "dispute_url": settings.dispute_for(token) if arrears and due > 0 else None,
+        "plan": plan_context(plan, t, fmt, settings.pay_url, token) if plan is not None and due > 0 else None,
     }
 
 
@@ -216,7 +240,7 @@ def _shown_text(values: Mapping[str, Any], context: Mapping[str, Any]) -> str:
 
 def build_site(values: Mapping[str, Any], video: Video | None, *, token: str, amount_due: Decimal,
                settings: SiteSettings, catalogs: Catalogs | None = None, locale: str | None = None,
-               media: str = "", paid: bool = False) -> Site:
+               media: str = "", paid: bool = False, plan: PlanView | None = None) -> Site:
     """The page folder of one recipient, described (nothing is written).
 
     ``values`` is the mapping ``jobs.records.record_values`` gives; ``amount_due``
@@ -226,14 +250,15 @@ def build_site(values: Mapping[str, Any], video: Video | None, *, token: str, am
     relative to the page, that the video, poster and captions go in (``m/<hash>/``
     when published content-addressed; the page's own folder by default). ``paid``
     builds the page as it reads once the payment has arrived: thanks, and no
-    pay buttons anywhere.
+    pay buttons anywhere. ``plan`` is a payment plan under way: its state takes
+    the pay buttons' place (see :func:`plan_block`).
     """
     token = check_token(token)
     if media and not _MEDIA.fullmatch(media):
         raise SiteError(f"must be a relative folder ending in '/' (letters, digits, '_', '-'), got {media!r}",
                         field="media")
     context = _context(values, video, token, Decimal(amount_due), settings, catalogs or load_catalogs(), locale,
-                       media, paid)
+                       media, paid, plan)
     html = _template().render(context)
     files = {PAGE: html.encode("utf-8")}
     if settings.static_url is None:

@@ -28,8 +28,8 @@ POSTGRES_ADMIN_URL = os.environ.get("BILLCAST_TEST_POSTGRES_URL")
 NOW = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 RECIPIENT_COLUMNS = {"campaign_id", "customer_id", "token", "storyboard", "variant", "status", "amount_due", "currency",
                      "content_hash", "published_at", "expires_at", "paid_at", "updated_at",
-                     "plan_installments", "days_past_due"}
-VERSION = 3
+                     "plan_installments", "days_past_due", "plan_first_due", "locale"}
+VERSION = 4
 
 
 @pytest.fixture(params=["sqlite", "postgresql"] if POSTGRES_ADMIN_URL else ["sqlite"])
@@ -115,7 +115,8 @@ def test_schema_is_created_on_first_use_and_its_version_recorded(url: str, tmp_p
             assert not (tmp_path / "var").exists(), "opening a ledger must not touch the disk"
         assert ledger.counts("c1") == {"pending": 0, "published": 0, "expired": 0}
     assert table_names(url) == {"schema_version", "campaigns", "recipients", "payments", "webhook_events", "events",
-                                "allocations", "experiment_shares", "experiment_outcomes"}
+                                "allocations", "experiment_shares", "experiment_outcomes", "suppressions", "disputes",
+                                "withheld", "plans", "installments"}
     assert query(url, "SELECT version FROM schema_version") == [(len(migrate.MIGRATIONS),)] == [(VERSION,)]
 
 
@@ -213,10 +214,11 @@ def test_a_version_1_database_is_upgraded_to_version_2_in_place_keeping_its_rows
                  "'2025-03-01 12:00:00', '2025-03-01 12:00:00')")
     execute(url, "INSERT INTO webhook_events (event_id, type, received_at) VALUES "
                  "('evt_old', 'checkout.session.expired', '2025-03-01 12:00:00')")
-    assert set(_columns(url, "recipients")) == RECIPIENT_COLUMNS - {"plan_installments", "days_past_due"}
+    assert set(_columns(url, "recipients")) == RECIPIENT_COLUMNS - {"plan_installments", "days_past_due",
+                                                                    "plan_first_due", "locale"}
 
     with Ledger(url) as upgraded:
-        assert upgraded.schema_version() == VERSION == 3
+        assert upgraded.schema_version() == VERSION == 4
         found = upgraded.recipient_by_token(tok)
         assert found is not None
         assert (found.customer_id, found.amount_due, found.status, found.content_hash) == (

@@ -7,10 +7,19 @@ runs in its own short transaction. See ``docs/LEDGER.md``.
 
 ``schema`` holds the tables, ``migrate`` the versions and the upgrade,
 ``engine`` the engines and transactions, ``checks`` the argument checks; the
-``Ledger`` is put together from ``recipients``, ``payments``, ``events``
-(writes by area) and ``reads``.
+``Ledger`` is put together from ``recipients``, ``payments``, ``events``,
+``experiments``, ``compliance`` (opt-outs, disputes, held-back recipients),
+``plans`` (installment plans) and ``reads``.
 """
 
+from .compliance import CHANNELS as CHANNELS
+from .compliance import DISPUTE_DETAILS_MAX as DISPUTE_DETAILS_MAX
+from .compliance import DISPUTE_OUTCOMES as DISPUTE_OUTCOMES
+from .compliance import DISPUTE_REASONS as DISPUTE_REASONS
+from .compliance import SUPPRESSION_CHANNELS as SUPPRESSION_CHANNELS
+from .compliance import ContactState as ContactState
+from .compliance import Dispute as Dispute
+from .compliance import Suppression as Suppression
 from .engine import DEFAULT_URL as DEFAULT_URL
 from .experiments import Allocated as Allocated
 from .experiments import ImportedPayment as ImportedPayment
@@ -25,9 +34,15 @@ from .model import RECIPIENT_STATUSES as RECIPIENT_STATUSES
 from .model import SOURCES as SOURCES
 from .model import LedgerError as LedgerError
 from .model import Recipient as Recipient
+from .plans import PLAN_STATUSES as PLAN_STATUSES
+from .plans import Claim as Claim
+from .plans import Installment as Installment
+from .plans import Plan as Plan
 
 __all__ = [
-    "DEFAULT_URL", "EVENT_KINDS", "MIGRATIONS", "OPTIONS", "PAYMENT_STATUSES", "PROVIDERS", "RECIPIENT_STATUSES",
-    "SOURCES",
-    "Allocated", "ImportedPayment", "Ledger", "LedgerError", "Recipient", "Result",
+    "CHANNELS", "DEFAULT_URL", "DISPUTE_DETAILS_MAX", "DISPUTE_OUTCOMES", "DISPUTE_REASONS", "EVENT_KINDS",
+    "MIGRATIONS", "OPTIONS", "PAYMENT_STATUSES", "PLAN_STATUSES", "PROVIDERS", "RECIPIENT_STATUSES", "SOURCES",
+    "SUPPRESSION_CHANNELS",
+    "Allocated", "Claim", "ContactState", "Dispute", "ImportedPayment", "Installment", "Ledger", "LedgerError",
+    "Plan", "Recipient", "Result", "Suppression",
 ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from .compliance import Compliance
 from .events import Events
 from .experiments import Experiments
 from .payments import Payments
+from .plans import Plans
 from .reads import Reads
 from .recipients import Recipients
 
 
-class Ledger(Recipients, Payments, Events, Experiments, Reads):
+class Ledger(Recipients, Payments, Events, Experiments, Compliance, Plans, Reads):
     """The campaign ledger on one database. Cheap to make: connects and migrates on first use."""

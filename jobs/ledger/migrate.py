@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Date,
     DateTime,
     Engine,
     Float,
@@ -126,9 +127,62 @@ def _v3(conn: Connection) -> None:
         md.tables[name].create(conn)
 
 
+def _v4(conn: Connection) -> None:
+    """Version 4: the debtor's journey. On ``recipients`` the plan's first due date and the page's locale (and an
+    index on customer_id for the frequency cap); on ``payments`` the installment number; new tables for
+    opt-outs (``suppressions``), ``disputes``, what a run held back (``withheld``), ``plans`` and their
+    ``installments``. Spelled out here, as the earlier steps are, so the step never changes."""
+    for table, column, kind in (("recipients", "plan_first_due", "DATE"), ("recipients", "locale", "VARCHAR(35)"),
+                                ("payments", "installment", "INTEGER")):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    conn.exec_driver_sql("CREATE INDEX ix_recipients_customer ON recipients (customer_id, published_at)")
+    md = MetaData()
+    Table("campaigns", md, Column("id", String(200), primary_key=True))
+    Table("suppressions", md,
+          Column("customer_id", String(64), primary_key=True), Column("channel", String(16), primary_key=True),
+          Column("reason", String(64), nullable=False), Column("source", String(32), nullable=False),
+          Column("campaign_id", String(200)), Column("created_at", UTCDateTime, nullable=False))
+    Table("disputes", md,
+          Column("id", Integer, primary_key=True, autoincrement=True),
+          Column("campaign_id", String(200), ForeignKey("campaigns.id"), nullable=False),
+          Column("customer_id", String(64), nullable=False), Column("token", String(32), nullable=False),
+          Column("reason", String(32), nullable=False), Column("details", String(500)),
+          Column("status", String(16), nullable=False), Column("outcome", String(16)),
+          Column("opened_at", UTCDateTime, nullable=False), Column("resolved_at", UTCDateTime),
+          Index("ix_disputes_customer_status", "customer_id", "status"),
+          Index("ix_disputes_campaign_status", "campaign_id", "status"))
+    Table("withheld", md,
+          Column("campaign_id", String(200), ForeignKey("campaigns.id"), primary_key=True),
+          Column("customer_id", String(64), primary_key=True), Column("storyboard", String(200), nullable=False),
+          Column("variant", String(200), nullable=False), Column("status", String(16), nullable=False),
+          Column("reason", String(64), nullable=False), Column("send_after", UTCDateTime),
+          Column("at", UTCDateTime, nullable=False))
+    Table("plans", md,
+          Column("id", Integer, primary_key=True, autoincrement=True),
+          Column("campaign_id", String(200), ForeignKey("campaigns.id"), nullable=False),
+          Column("token", String(32), nullable=False), Column("provider", String(16), nullable=False),
+          Column("provider_customer", String(255)), Column("payment_method", String(255)),
+          Column("currency", String(3), nullable=False), Column("total", Integer, nullable=False),
+          Column("installment_count", Integer, nullable=False), Column("status", String(16), nullable=False),
+          Column("failures", Integer, nullable=False), Column("created_at", UTCDateTime, nullable=False),
+          Column("updated_at", UTCDateTime, nullable=False),
+          UniqueConstraint("token", name="uq_plans_token"),
+          Index("ix_plans_campaign_status", "campaign_id", "status"))
+    Table("installments", md,
+          Column("plan_id", Integer, ForeignKey("plans.id"), primary_key=True),
+          Column("number", Integer, primary_key=True), Column("due_date", Date, nullable=False),
+          Column("amount", Integer, nullable=False), Column("status", String(16), nullable=False),
+          Column("attempt", Integer, nullable=False), Column("payment_intent", String(255)),
+          Column("claimed_at", UTCDateTime), Column("paid_at", UTCDateTime), Column("error_code", String(64)),
+          Column("updated_at", UTCDateTime, nullable=False),
+          Index("ix_installments_status_due", "status", "due_date"))
+    for name in ("suppressions", "disputes", "withheld", "plans", "installments"):
+        md.tables[name].create(conn)
+
+
 # Step n brings a database from version n-1 to n. Add a version by appending its
 # function here (and changing the tables in schema.py to match what it leaves).
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4)
 
 
 def bring_up_to_date(engine: Engine, where: str) -> None:

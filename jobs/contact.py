@@ -1,0 +1,77 @@
+"""When a message may be sent: a daily send window in the recipient's time zone, and a cap on messages per week.
+
+Pure: times in, times out (aware UTC). The run asks :func:`next_window` for each
+recipient's ``send_after``/``send_before`` and :func:`allowed_from` whether the
+frequency cap holds them back, and until when.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+CAP_DAYS = 7  # max_messages_per_7_days counts messages in this many days
+_WINDOW = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)")
+
+
+@dataclass(frozen=True)
+class SendWindow:
+    """The local hours messages may be sent in, every day: ``08:00-21:00``."""
+
+    start: time
+    end: time | None  # None: 24:00, the end of the day
+
+    @classmethod
+    def parse(cls, text: str) -> SendWindow:
+        """``HH:MM-HH:MM``, start before end, both local times (``24:00`` ends at midnight); ValueError otherwise."""
+        match = _WINDOW.fullmatch(text.strip())
+        if not match:
+            raise ValueError(f'must be "HH:MM-HH:MM" in 24-hour local time, such as "08:00-21:00", got {text!r}')
+        h1, m1, h2, m2 = (int(part) for part in match.groups())
+        if h2 == 24 and m2:
+            raise ValueError(f"24:00 is the latest end, got {text!r}")
+        if (h1, m1) >= (h2, m2):
+            raise ValueError(f"the start must come before the end on the same day, got {text!r}")
+        return cls(time(h1, m1), None if h2 == 24 else time(h2, m2))
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{'24:00' if self.end is None else format(self.end, '%H:%M')}"
+
+
+def _local(day: datetime, at: time | None, zone: ZoneInfo) -> datetime:
+    """``at`` on ``day``'s date in ``zone``, as UTC (None: the next midnight). A time a clock change repeats is
+    its first occurrence; one it skips reads as the clock would an hour later (PEP 495's fold=0)."""
+    if at is None:
+        return datetime.combine(day.date() + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    return datetime.combine(day.date(), at, tzinfo=zone).astimezone(UTC)
+
+
+def next_window(now: datetime, window: SendWindow, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The first stretch of the window at or after ``now``, as (send_after, send_before) in UTC.
+
+    Inside today's window: from ``now`` to its end. Before it: today's window.
+    After it: tomorrow's.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware time")
+    local = now.astimezone(zone)
+    for days in range(3):  # today, else tomorrow (a day a clock change empties is skipped)
+        day = local + timedelta(days=days)
+        start, end = _local(day, window.start, zone), _local(day, window.end, zone)
+        if now < end and start < end:
+            return max(start, now).astimezone(UTC), end
+    raise ValueError(f"no send window {window} within two days of {now.isoformat()}")  # pragma: no cover
+
+
+def allowed_from(recent: tuple[datetime, ...], cap: int, now: datetime) -> datetime | None:
+    """When one more message fits under ``cap`` messages in :data:`CAP_DAYS` days; None when it fits now.
+
+    ``recent`` are the customer's messages of the last days, oldest first.
+    """
+    window = timedelta(days=CAP_DAYS)
+    inside = sorted(t for t in recent if t > now - window)
+    if len(inside) < cap:
+        return None
+    return inside[len(inside) - cap] + window
