@@ -24,7 +24,7 @@ from billcast.jobs.record_files import load_record_file
 from billcast.jobs.records import record_values
 from billcast.jobs.storyboard_check import Sample, check_storyboard_file
 
-from . import experiment_cli
+from . import collect_cli, compliance_cli, experiment_cli
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -399,6 +399,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_site)
 
     experiment_cli.add_parsers(sub, _command)
+    compliance_cli.add_parsers(sub, _command)
+    collect_cli.add_parsers(sub, _command)
 
     p = _command(sub, "schema", "print the JSON Schema of a storyboard, a campaign file or a customer record")
     p.add_argument("model", choices=SCHEMAS, help="which file's schema")

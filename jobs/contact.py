@@ -1,4 +1,5 @@
-"""When a message may be sent: a daily send window in the recipient's time zone, and a cap on messages per week.
+"""Who may be contacted and when: the vocabularies of opt-outs and disputes, a daily send window in the
+recipient's time zone, and a cap on messages per week.
 
 Pure: times in, times out (aware UTC). The run asks :func:`next_window` for each
 recipient's ``send_after``/``send_before`` and :func:`allowed_from` whether the
@@ -10,10 +11,29 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+CHANNELS = ("email", "sms", "post")  # what a campaign's messages go out by
+SUPPRESSION_CHANNELS = (*CHANNELS, "all")  # an opt-out for "all" suppresses every channel
+DISPUTE_REASONS = ("not_mine", "wrong_amount", "already_paid", "other")
+DISPUTE_OUTCOMES = ("upheld", "corrected", "withdrawn")
+DISPUTE_DETAILS_MAX = 500  # characters of the debtor's own words
 CAP_DAYS = 7  # max_messages_per_7_days counts messages in this many days
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+){0,2}")
 _WINDOW = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)")
+
+
+@lru_cache(maxsize=1024)
+def is_time_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone this machine knows (never a path: the name's shape is checked first)."""
+    if len(name) > 64 or not _ZONE_NAME.fullmatch(name) or name in ("localtime", "posixrules", "Factory"):
+        return False  # not a zone but this machine's setting, or a placeholder
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,6 @@ from decimal import Decimal
 from functools import cache, lru_cache
 from typing import Annotated, Any, Self, TypeGuard
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 from babel import Locale, UnknownLocaleError
 from babel.numbers import get_currency_precision, list_currencies
 from pydantic import (
@@ -40,6 +38,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from billcast.renderer import RecordError
+
+from .contact import is_time_zone
 
 __all__ = [
     "Bill", "BillLine", "Debt", "Invoice", "PlanOffer", "Record", "RecordErrors", "UsagePeriod",
@@ -175,21 +175,6 @@ def _time_zone(value: object) -> str | None:
     if not isinstance(value, str) or not is_time_zone(value):
         raise _rule("timezone", "must be an IANA time zone such as Europe/Rome, America/New_York or UTC")
     return value
-
-
-_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+){0,2}")
-
-
-@lru_cache(maxsize=1024)
-def is_time_zone(name: str) -> bool:
-    """Whether ``name`` is an IANA time zone this machine knows (never a path: the name's shape is checked first)."""
-    if len(name) > 64 or not _ZONE_NAME.fullmatch(name) or name in ("localtime", "posixrules", "Factory"):
-        return False  # not a zone but this machine's setting, or a placeholder
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
 
 
 def _none_as_empty(empty: Callable[[], object]) -> BeforeValidator:

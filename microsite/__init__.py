@@ -9,6 +9,7 @@ from .assets import static_dir as static_dir
 from .assets import static_files as static_files
 from .build import Site as Site
 from .build import build_site as build_site
+from .build import page_language as page_language
 from .build import plan_block as plan_block
 from .catalog import Catalogs as Catalogs
 from .catalog import Messages as Messages

@@ -68,7 +68,7 @@ def _pay_box() -> Template:
 def plan_block(view: PlanView, *, lang: str, pay_url: str, token: str, catalogs: Catalogs | None = None) -> str:
     """The pay card's inside for a plan in ``view``'s state, in the page's language (``lang``, as in
     ``<html lang>``): what replaces the part between the page's ``pay-state`` markers when the plan moves on."""
-    messages, fmt = (catalogs or load_catalogs()).messages(lang), formatter(lang)
+    messages, fmt, _, _ = page_language(lang, catalogs)
 
     def t(key: str, count: int | None = None, **kw: Any) -> Markup:
         return messages.text(key, count, fmt, **kw)
@@ -83,8 +83,13 @@ def _date(value: dt.date | str) -> dt.date:
 def _language(values: Mapping[str, Any], settings: SiteSettings, catalogs: Catalogs,
               locale: str | None) -> tuple[Messages, Formatter, str, str]:
     """The catalogue, the formatter and ``lang``/``dir`` of the page, all in one language."""
-    tag = locale or values.get("locale") or settings.default_locale
-    messages = catalogs.messages(tag)
+    return page_language(locale or values.get("locale") or settings.default_locale, catalogs)
+
+
+def page_language(tag: str, catalogs: Catalogs | None = None) -> tuple[Messages, Formatter, str, str]:
+    """For a locale tag: the catalogue, the formatter and ``lang``/``dir``, all in one language (the
+    catalogue's, where there is none for the tag's language). The service's own pages use it too."""
+    messages = (catalogs or load_catalogs()).messages(tag)
     if parse_locale(tag).language != parse_locale(messages.language).language:
         tag = messages.language  # no catalogue for this language: format in the catalogue's language too
     babel = parse_locale(tag)

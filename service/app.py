@@ -2,8 +2,9 @@
 
 It serves the folder store locally (``serving``), takes payments (``payments``),
 receives the payment provider's webhooks (``webhooks``) and the pages' engagement
-beacons (``events``), and shows reports (``reports``) and the storyboard studio
-(``studio``) behind the admin token (``auth``). What requests share lives in
+beacons (``events``), takes opt-outs (``optout``) and disputes (``disputes``), and
+shows reports (``reports``) and the storyboard studio (``studio``) behind the
+admin token (``auth``). What requests share lives in
 :class:`~billcast.service.context.Service`, in ``app.extensions["billcast"]``;
 no blueprint imports this module.
 """
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-from . import auth, demo_provider, events, experiment_reports, payments, reports, serving, studio, webhooks
+from . import (auth, demo_provider, disputes, events, experiment_reports, optout, payments, reports, serving, studio,
+               webhooks)
 from .context import Service
 from .settings import ServiceSettings
 
@@ -35,7 +37,7 @@ def create_app(settings: ServiceSettings) -> Flask:
                       MAX_CONTENT_LENGTH=1024 * 1024)
     app.extensions["billcast"] = Service(settings)
     for module in (auth, payments, demo_provider, webhooks, events, reports, experiment_reports, studio,
-                   serving):  # serving last: it answers any other path
+                   optout, disputes, serving):  # serving last: it answers any other path
         app.register_blueprint(module.blueprint)
     app.after_request(_headers)
     return app

@@ -20,10 +20,12 @@ from flask import Blueprint, Response, request
 
 from billcast.jobs.amounts import expected_amount
 from billcast.jobs.ledger import OPTIONS
+from billcast.jobs.plans import paid_toward
 from billcast.jobs.publish import show_paid
 from billcast.microsite import SOURCES
 from billcast.renderer import PaymentError
 
+from . import plan_webhooks
 from .context import Found, service
 
 blueprint = Blueprint("webhooks", __name__)
@@ -64,10 +66,12 @@ def receive(payload: bytes, signature: str | None) -> tuple[int, str]:
     event_id, kind = event.get("id"), event.get("type")
     if not isinstance(event_id, str) or not 0 < len(event_id) <= 255 or not isinstance(kind, str):
         return 400, "an event needs an id and a type"
-    if kind not in HANDLED:
+    if kind not in HANDLED and kind not in plan_webhooks.EVENTS:
         return 200, "ignored"
     session = (event.get("data") or {}).get("object") or {}
-    token, session_id = session.get("client_reference_id"), session.get("id")
+    token, session_id = _token_and_id(kind, session)
+    if kind in plan_webhooks.EVENTS and token is None:
+        return 200, "ignored"  # a checkout's own payment intent: its session's events say it all
     found = service().find(token) if isinstance(token, str) else None
     if found is None or not isinstance(session_id, str) or not 0 < len(session_id) <= 255:
         log.info("webhook %s %s: no recipient of ours; ignored", event_id, kind)
@@ -75,7 +79,12 @@ def receive(payload: bytes, signature: str | None) -> tuple[int, str]:
     if found.ledger.seen_webhook(event_id, kind[:100]):
         return 200, "duplicate"
     try:
-        _apply(found, kind, session, _when(event))
+        if kind in plan_webhooks.EVENTS:
+            plan_webhooks.installment_event(found, kind, session, _when(event))
+        elif session.get("mode") == "setup":
+            plan_webhooks.setup_session_event(found, kind, session, _when(event))
+        else:
+            _apply(found, kind, session, _when(event))
     except Exception:
         log.exception("webhook %s %s for session %s failed; the provider will retry", event_id, kind, session_id)
         try:
@@ -84,6 +93,17 @@ def receive(payload: bytes, signature: str | None) -> tuple[int, str]:
             log.exception("webhook %s: could not take back its de-duplication mark", event_id)
         return 500, "not handled; retry"
     return 200, "ok"
+
+
+def _token_and_id(kind: str, obj: Any) -> tuple[str | None, Any]:
+    """The recipient's token and the object's id: a session's client_reference_id, a plan charge's metadata."""
+    if not isinstance(obj, dict):
+        return None, None
+    if kind in plan_webhooks.EVENTS:
+        found = plan_webhooks.installment_of(obj)
+        return (found[0] if found else None), obj.get("id")
+    token = obj.get("client_reference_id")
+    return (token if isinstance(token, str) else None), obj.get("id")
 
 
 def _when(event: dict[str, Any]) -> datetime:
@@ -125,7 +145,8 @@ def _apply(found: Found, kind: str, session: dict[str, Any], when: datetime) -> 
         log.warning("payment %s is flagged, not trusted: %s", session_id, payment["flag_reason"])
         return
     if payment["option"] != "full":
-        return  # a plan's first installment: the balance stays open, the page stays as it is
+        plan_webhooks.first_installment_paid(found, session, when)  # the balance stays open: the schedule starts
+        return
     ledger.mark_paid(recipient.token, when)
     if not show_paid(found.store, recipient.token):
         log.info("payment %s: no published page to show as paid", session_id)
@@ -136,7 +157,8 @@ def _checked_amount(found: Found, session: dict[str, Any], option: str,
     """The session's amount and currency as recorded, and every reason not to trust them."""
     recipient, reasons = found.recipient, []
     try:
-        expected: int | None = expected_amount(recipient, option)
+        expected: int | None = expected_amount(recipient, option, paid_toward(found.ledger.plan_for_token(
+            recipient.token)) if option == "full" else 0)
     except PaymentError as exc:
         expected = None
         reasons.append(str(exc))

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ..contact import SendWindow
-from ..records import is_time_zone, known_locale
+from ..contact import SendWindow, is_time_zone
+from ..records import known_locale
 
 MAX_VARIANTS = 26  # named a-z
 DEFAULTS: Mapping[str, Any] = types.MappingProxyType({

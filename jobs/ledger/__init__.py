@@ -12,11 +12,11 @@ runs in its own short transaction. See ``docs/LEDGER.md``.
 ``plans`` (installment plans) and ``reads``.
 """
 
-from .compliance import CHANNELS as CHANNELS
-from .compliance import DISPUTE_DETAILS_MAX as DISPUTE_DETAILS_MAX
-from .compliance import DISPUTE_OUTCOMES as DISPUTE_OUTCOMES
-from .compliance import DISPUTE_REASONS as DISPUTE_REASONS
-from .compliance import SUPPRESSION_CHANNELS as SUPPRESSION_CHANNELS
+from ..contact import CHANNELS as CHANNELS
+from ..contact import DISPUTE_DETAILS_MAX as DISPUTE_DETAILS_MAX
+from ..contact import DISPUTE_OUTCOMES as DISPUTE_OUTCOMES
+from ..contact import DISPUTE_REASONS as DISPUTE_REASONS
+from ..contact import SUPPRESSION_CHANNELS as SUPPRESSION_CHANNELS
 from .compliance import ContactState as ContactState
 from .compliance import Dispute as Dispute
 from .compliance import Suppression as Suppression

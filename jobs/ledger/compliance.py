@@ -16,16 +16,12 @@ from typing import Any
 
 from sqlalchemy import insert, select, tuple_, update
 
+from ..contact import DISPUTE_DETAILS_MAX, DISPUTE_OUTCOMES, DISPUTE_REASONS, SUPPRESSION_CHANNELS
 from . import checks
 from .base import LedgerBase, now, try_insert
 from .model import LedgerError
 from .schema import dispute_table, recipient_table, suppression_table, withheld_table
 
-CHANNELS = ("email", "sms", "post")  # what a campaign's messages go out by
-SUPPRESSION_CHANNELS = (*CHANNELS, "all")  # an entry for "all" suppresses every channel
-DISPUTE_REASONS = ("not_mine", "wrong_amount", "already_paid", "other")
-DISPUTE_OUTCOMES = ("upheld", "corrected", "withdrawn")
-DISPUTE_DETAILS_MAX = 500  # characters
 WITHHELD_STATUSES = ("suppressed", "deferred")
 _PAGE = 1000
 

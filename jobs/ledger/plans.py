@@ -114,6 +114,7 @@ class Plans(LedgerBase):
 
         ``schedule`` is every installment's (due date, minor units), the first
         included. Made once per token: a second call returns the plan as it is.
+        Without a ``payment_method`` the plan starts in ``needs_card``.
         """
         call = "start_plan"
         checks.token(call, token)
@@ -126,7 +127,8 @@ class Plans(LedgerBase):
                   "provider_customer": checks.optional_text(call, "provider_customer", provider_customer, limit=255),
                   "payment_method": checks.optional_text(call, "payment_method", payment_method, limit=255),
                   "currency": checks.currency(call, currency), "total": sum(amount for _, amount in schedule),
-                  "installment_count": len(schedule), "status": "active", "failures": 0,
+                  "installment_count": len(schedule), "status": "active" if payment_method else "needs_card",
+                  "failures": 0,
                   "created_at": stamp, "updated_at": stamp}
         paid_at = checks.aware(call, "paid_at", paid_at)
         with self._tx(call, write=True) as conn:
