@@ -13,14 +13,13 @@ from __future__ import annotations
 import logging
 import unicodedata
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, request
 
 from billcast.jobs.ledger import DISPUTE_DETAILS_MAX, DISPUTE_REASONS, LedgerError
-from billcast.microsite import page_link
 
 from .context import Found, service
-from .forms import from_another_site, limit_body, refused
-from .pay_pages import local, render
+from .forms import from_another_site, limit_body, own_page, refused
+from .pay_pages import local
 
 blueprint = Blueprint("disputes", __name__, template_folder="templates")
 log = logging.getLogger("billcast.disputes")
@@ -28,11 +27,9 @@ _KEPT_CONTROLS = frozenset("\n\t")
 
 
 def _page(found: Found, status: int = 200, **context: object) -> Response:
-    token = found.recipient.token
     values = {"done": False, "already": False, "errors": {}, "chosen": None, "details": ""} | context
-    return render("pay/dispute.html", status, found, title="Dispute", reasons=DISPUTE_REASONS,
-                  max=DISPUTE_DETAILS_MAX, action=url_for("disputes.submit", token=token),
-                  page=page_link(found.campaign.public_url, token), **values, **local(found))
+    return own_page(found, "pay/dispute.html", "disputes.submit", status, title="Dispute", reasons=DISPUTE_REASONS,
+                    max=DISPUTE_DETAILS_MAX, **values)
 
 
 def clean_details(text: str) -> str | None:

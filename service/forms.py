@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Response, request
+from typing import Any
 
-from billcast.microsite import origin
+from flask import Response, request, url_for
 
-from .context import service
+from billcast.microsite import origin, page_link
+
+from .context import Found, service
+from .pay_pages import local, render
 
 MAX_FORM_BYTES = 16 * 1024  # an opt-out is a few bytes, a dispute at most 500 characters (2 KB of UTF-8)
 
@@ -48,3 +51,10 @@ def from_another_site() -> bool:
 
 def refused(status: int, reason: str) -> Response:
     return Response(f"{reason}\n", status, mimetype="text/plain", headers={"Cache-Control": "no-store"})
+
+
+def own_page(found: Found, template: str, endpoint: str, status: int = 200, **context: Any) -> Response:
+    """One of these forms' pages in the recipient's language: it posts to ``endpoint``, links back to the page."""
+    token = found.recipient.token
+    return render(template, status, found, action=url_for(endpoint, token=token),
+                  page=page_link(found.campaign.public_url, token), **context, **local(found))

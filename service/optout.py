@@ -13,25 +13,20 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, request
 
 from billcast.jobs.ledger import LedgerError
-from billcast.microsite import page_link
 
 from .context import Found, service
-from .forms import from_another_site, limit_body, refused
-from .pay_pages import local, render
+from .forms import from_another_site, limit_body, own_page, refused
 
 blueprint = Blueprint("optout", __name__, template_folder="templates")
 log = logging.getLogger("billcast.optout")
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
 
 
-def _page(found: Found, done: bool, status: int = 200) -> Response:
-    token = found.recipient.token
-    return render("pay/optout.html", status, found, title="Opt-out", done=done,
-                  action=url_for("optout.opt_out", token=token),
-                  page=page_link(found.campaign.public_url, token), **local(found))
+def _page(found: Found, done: bool) -> Response:
+    return own_page(found, "pay/optout.html", "optout.opt_out", title="Opt-out", done=done)
 
 
 @blueprint.get("/r/<token>/optout")

@@ -27,6 +27,7 @@ from billcast.jobs.links import recipient_token
 from billcast.service import create_app
 
 from conftest import ROOT, chromium_browser
+from test_campaign_run import plain
 from test_events import settings_for
 
 pytestmark = pytest.mark.slow
@@ -36,12 +37,6 @@ OPTS_OUT, DISPUTES, PAYS_IN_PARTS, BYSTANDER = "EG-000790", "DE-000456", "IT-000
 PHONE = {"width": 390, "height": 844}
 AXE = Path(os.environ.get("BILLCAST_AXE", ROOT / ".venv" / "npm" / "node_modules" / "axe-core" / "axe.min.js"))
 SHOTS = Path(os.environ.get("BILLCAST_SCREENSHOTS", "")) if os.environ.get("BILLCAST_SCREENSHOTS") else None
-
-
-def plain(customer_id: str) -> dict:
-    line = next(line for line in (ROOT / "examples" / "customers.jsonl").read_text(encoding="utf-8").splitlines()
-                if f'"customer_id": "{customer_id}"' in line)
-    return json.loads(line)
 
 
 def write_campaign(folder: Path, campaign_id: str, url: str, customers: tuple[str, ...]) -> Path:

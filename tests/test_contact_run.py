@@ -21,7 +21,7 @@ from billcast.jobs.links import recipient_token
 from billcast.jobs.report import campaign_report
 from billcast.jobs.store import open_store
 
-from conftest import ROOT
+from test_campaign_run import plain
 
 pytestmark = pytest.mark.slow
 SECRET = "c" * 40
@@ -29,15 +29,9 @@ PAY = "https://pay.lumen.test"
 RECORDS = ("IT-000124", "DE-000456", "EG-000790", "US-001234")
 
 
-def plain(customer_id: str, **extra: object) -> dict:
-    line = next(line for line in (ROOT / "examples" / "customers.jsonl").read_text(encoding="utf-8").splitlines()
-                if f'"customer_id": "{customer_id}"' in line)
-    return json.loads(line) | extra
-
-
 def write(folder: Path, campaign_id: str, extra: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    records = [plain(cid, **({"timezone": "America/New_York"} if cid == "US-001234" else {})) for cid in RECORDS]
+    records = [plain(cid) | ({"timezone": "America/New_York"} if cid == "US-001234" else {}) for cid in RECORDS]
     (folder / "customers.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
     (folder / "campaign.toml").write_text(f"""\
 id = "{campaign_id}"

@@ -89,6 +89,16 @@ def intent_event(world: World, kind: str, request: dict[str, Any], *, intent_id:
             "data": {"object": intent}}
 
 
+@pytest.fixture
+def started(world: World, fake_stripe: FakeStripe):
+    """The service on the Stripe stand-in, the plan of 185.15 EUR in 3 started; yields (app, client, token)."""
+    app = stripe_app(world, fake_stripe)
+    client = app.test_client()
+    start_plan(client, world)
+    yield app, client, world.tokens[TOKEN_NAME]
+    app.extensions["billcast"].close()
+
+
 def charged(fake: FakeStripe, number: int) -> tuple[dict[str, Any], str]:
     """The collector's request for installment ``number``, and the intent id Stripe answered with."""
     request = [r for r in fake.intents if r["form"]["metadata[installment]"] == str(number)][-1]
@@ -100,12 +110,9 @@ def charged(fake: FakeStripe, number: int) -> tuple[dict[str, Any], str]:
 # --- Stripe: collected to the end ----------------------------------------------------------------
 
 
-def test_every_installment_is_charged_once_off_session_and_the_page_follows(world: World,
-                                                                            fake_stripe: FakeStripe) -> None:
-    app = stripe_app(world, fake_stripe)
-    client = app.test_client()
-    token = world.tokens[TOKEN_NAME]
-    start_plan(client, world)
+def test_every_installment_is_charged_once_off_session_and_the_page_follows(world: World, fake_stripe: FakeStripe,
+                                                                            started) -> None:
+    app, client, token = started
     assert collect(app, date(2027, 1, 4)).submitted == []  # nothing due yet
     done = collect(app, date(2027, 1, 5))
     assert done.submitted == [f"{token[:4]}…#2"] and not done.errors
@@ -142,15 +149,11 @@ def test_every_installment_is_charged_once_off_session_and_the_page_follows(worl
         ("1", "61.72", "plan"), ("2", "61.72", "plan"), ("3", "61.71", "plan")]
     assert dict(report.journey.installments)["paid"] == 3
     assert report.journey.collected == (("EUR", Decimal("185.15")),)
-    app.extensions["billcast"].close()
 
 
-def test_a_declined_card_needs_a_new_one_and_the_next_collection_charges_it(world: World,
-                                                                             fake_stripe: FakeStripe) -> None:
-    app = stripe_app(world, fake_stripe)
-    client = app.test_client()
-    token = world.tokens[TOKEN_NAME]
-    start_plan(client, world)
+def test_a_declined_card_needs_a_new_one_and_the_next_collection_charges_it(world: World, fake_stripe: FakeStripe,
+                                                                             started) -> None:
+    app, client, token = started
     fake_stripe.declines.add("pm_test_saved")
     assert collect(app, date(2027, 1, 5)).submitted == [f"{token[:4]}…#2"]  # a decline is still the provider's
     request, intent_id = charged(fake_stripe, 2)
@@ -194,7 +197,6 @@ def test_a_declined_card_needs_a_new_one_and_the_next_collection_charges_it(worl
     assert retry["headers"]["Idempotency-Key"] == installment_key(token, 2, 2) != installment_key(token, 2, 1)
     deliver(client, intent_event(world, "payment_intent.succeeded", retry, intent_id=retry_id))
     assert [i.status for i in world.ledger.plan_for_token(token).installments] == ["paid", "paid", "scheduled"]
-    app.extensions["billcast"].close()
 
 
 def test_a_plan_breaks_after_its_failures_and_the_open_balance_is_paid_in_full(world: World,
@@ -228,11 +230,9 @@ def test_a_plan_breaks_after_its_failures_and_the_open_balance_is_paid_in_full(w
 
 
 def test_installment_webhooks_that_are_not_ours_or_wrong_are_ignored_or_flagged(world: World,
-                                                                                fake_stripe: FakeStripe) -> None:
-    app = stripe_app(world, fake_stripe)
-    client = app.test_client()
-    token = world.tokens[TOKEN_NAME]
-    start_plan(client, world)
+                                                                                fake_stripe: FakeStripe,
+                                                                                started) -> None:
+    app, client, token = started
     collect(app, date(2027, 1, 5))
     request, intent_id = charged(fake_stripe, 2)
     checkout_own = intent_event(world, "payment_intent.succeeded", request, intent_id="pi_checkout")
@@ -246,14 +246,12 @@ def test_installment_webhooks_that_are_not_ours_or_wrong_are_ignored_or_flagged(
     stranger = intent_event(world, "payment_intent.succeeded", request, intent_id="pi_stranger")
     stranger["data"]["object"]["metadata"]["token"] = secrets.token_urlsafe(16)
     assert deliver(client, stranger).get_data(as_text=True) == "ignored: not ours\n"
-    app.extensions["billcast"].close()
 
 
 def test_a_collector_that_died_after_claiming_is_taken_over_with_the_same_key(world: World,
-                                                                              fake_stripe: FakeStripe) -> None:
-    app = stripe_app(world, fake_stripe)
-    token = world.tokens[TOKEN_NAME]
-    start_plan(app.test_client(), world)
+                                                                              fake_stripe: FakeStripe,
+                                                                              started) -> None:
+    app, _, token = started
     plan = world.ledger.plan_for_token(token)
     claim = world.ledger.claim_installment(plan.id, 2)  # claimed, then the collector died before asking Stripe
     assert claim is not None and world.ledger.claim_installment(plan.id, 2) is None
@@ -263,7 +261,6 @@ def test_a_collector_that_died_after_claiming_is_taken_over_with_the_same_key(wo
                      .values(claimed_at=datetime.now(UTC) - timedelta(hours=1)))
     assert collect(app, date(2027, 1, 5)).submitted == [f"{token[:4]}…#2"]
     assert fake_stripe.intents[-1]["headers"]["Idempotency-Key"] == installment_key(token, 2, 1)
-    app.extensions["billcast"].close()
 
 
 # --- two collectors at once ----------------------------------------------------------------------
