@@ -268,3 +268,25 @@ def test_the_cap_says_when_one_more_message_fits() -> None:
     assert allowed_from(sent, 3, now) == now - timedelta(days=6) + timedelta(days=7)
     assert allowed_from(sent, 2, now) == now - timedelta(days=3) + timedelta(days=7)
     assert allowed_from((now - timedelta(days=8),), 1, now) is None  # older than the week: not counted
+
+
+# --- the report page --------------------------------------------------------------------------------
+
+
+def test_the_report_page_lists_who_was_not_contacted_open_disputes_and_plans(campaign: Campaign) -> None:
+    with ledger_of(campaign) as ledger:
+        ledger.record_withheld(campaign_id=campaign.id, customer_id="DE-000456", storyboard="firm_reminder",
+                               variant="", status="suppressed", reason="optout")
+        ledger.record_withheld(campaign_id=campaign.id, customer_id="US-001302", storyboard="soft_reminder",
+                               variant="a", status="deferred", reason="max_messages_per_7_days")
+        ledger.open_dispute(campaign_id=campaign.id, customer_id="IT-000124", token=TOKENS["it"], reason="not_mine",
+                            details=SECRET_WORDS, at=datetime.now(UTC) - timedelta(days=12))
+    app = create_app(settings_for(campaign, admin_token="admin-test-token-0123456789"))
+    html = app.test_client().get(f"/reports/{campaign.id}", headers={
+        "Authorization": "Bearer admin-test-token-0123456789"}).get_data(as_text=True)
+    app.extensions["billcast"].close()
+    assert "1 suppressed (opted out, or disputing the debt) and 1 deferred" in html
+    assert "<caption class=\"visually-hidden\">Recipients not contacted, by storyboard and variant</caption>" in html
+    assert '<th scope="row">IT-000124</th><td>not_mine</td>' in html and '<td class="num">12</td>' in html
+    assert SECRET_WORDS not in html  # the debtor's words stay in `billcast disputes list`
+    assert "0 active · 0 needs card · 0 broken · 0 completed" in html
