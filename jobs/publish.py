@@ -30,8 +30,7 @@ PAGE = "index.html"
 PAID_PAGE = "paid.html"
 HTML = "text/html; charset=utf-8"
 HASH_KEY = "content-hash"
-STATE_KEY = "page-state"  # open | plan | paid
-_PAY_STATE = re.compile(rb"<!--pay-state:([A-Za-z0-9-]{1,35})-->.*?<!--/pay-state-->", re.S)
+STATE_KEY = "page-state"  # open | paid
 EMAIL_CACHE = "public, max-age=3600"  # email images: stable addresses, replaced when the recipient is republished
 
 
@@ -146,11 +145,15 @@ def show_paid(store: ObjectStore, token: str) -> bool:
     return True
 
 
+_PAY_STATE = re.compile(rb"<!--pay-state:([A-Za-z0-9-]{1,35})-->.*?<!--/pay-state-->", re.S)
+
+
 def show_plan(store: ObjectStore, token: str, pay_box: Callable[[str], str]) -> bool:
     """Put a payment plan's state in the live page's pay card; False when there is no page to change.
 
     ``pay_box(lang)`` gives the card's new inside in the page's language (the
-    ``lang`` its ``pay-state`` marker names). A page showing paid is left alone.
+    ``lang`` its ``pay-state`` marker names). A page showing paid is left alone; one
+    changed so is marked ``page-state: plan``.
     """
     key = recipient_prefix(token) + PAGE
     info = store.head(key)

@@ -80,15 +80,15 @@ class Campaign:
     contact_url: str | None
     optout_url: str | None
     rules: tuple[Rule, ...]
-    shared_cache: bool = False  # share encoded segments between hosts through the store (docs/SCALING.md)
-    assets: Path | None = None  # fonts, images and audio beds the storyboards name; None: the packaged ones
-    experiment: Experiment | None = None
-    link_secret_file: Path | None = None  # read when the link_secret_env variable is unset
     channel: str = "email"  # what the messages go out by: opt-outs for it (or "all") suppress a customer
     send_window: SendWindow | None = None  # local hours messages may be sent in (the recipient's time zone)
     timezone: str = "UTC"  # for recipients whose record has none
     max_messages_per_7_days: int | None = None  # across the ledger's campaigns; None: no cap
     plan_max_failures: int = 3  # failed installment charges before a plan breaks
+    shared_cache: bool = False  # share encoded segments between hosts through the store (docs/SCALING.md)
+    assets: Path | None = None  # fonts, images and audio beds the storyboards name; None: the packaged ones
+    experiment: Experiment | None = None
+    link_secret_file: Path | None = None  # read when the link_secret_env variable is unset
 
     @property
     def storyboards(self) -> tuple[Path, ...]:

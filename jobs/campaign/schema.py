@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ..contact import SendWindow, is_time_zone
 from ..records import known_locale
+from ..contact import SendWindow, is_time_zone  # noqa: I001 - kept apart from the lines above
 
 MAX_VARIANTS = 26  # named a-z
 DEFAULTS: Mapping[str, Any] = types.MappingProxyType({
@@ -209,13 +209,15 @@ class CampaignModel(_Strict):
     brand_name: Annotated[str, Field(max_length=100)] | None = None
     contact_url: str | None = None
     optout_url: str | None = None
+    rules: Annotated[list[RuleModel], Field(min_length=1)]
+    experiment: ExperimentModel | None = None
+
+    # when and how a message may be sent (docs/COMPLIANCE.md), and how often a plan's card may fail
     channel: str = "email"
     send_window: str | None = None
     timezone: str = "UTC"
     max_messages_per_7_days: int | None = None
     plan_max_failures: int = 3
-    rules: Annotated[list[RuleModel], Field(min_length=1)]
-    experiment: ExperimentModel | None = None
 
     _channel = field_validator("channel")(_choice({
         "email": "bill emails", "sms": "text messages", "post": "paper bills"}))
