@@ -12,7 +12,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import PlainValidator
+from pydantic_core import PydanticCustomError
 
 CHANNELS = ("email", "sms", "post")  # what a campaign's messages go out by
 SUPPRESSION_CHANNELS = (*CHANNELS, "all")  # an opt-out for "all" suppresses every channel
@@ -34,6 +38,16 @@ def is_time_zone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return True
+
+
+def _time_zone(value: object) -> str:
+    if not isinstance(value, str) or not is_time_zone(value):
+        raise PydanticCustomError("timezone", "must be an IANA time zone such as Europe/Rome, America/New_York or UTC")
+    return value
+
+
+TimeZoneName = Annotated[str, PlainValidator(_time_zone)]
+"""A record's ``timezone``: an IANA name this machine's time zone database knows (pydantic, at the edge)."""
 
 
 @dataclass(frozen=True)

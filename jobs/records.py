@@ -39,7 +39,7 @@ from pydantic_core import PydanticCustomError
 
 from billcast.renderer import RecordError
 
-from .contact import is_time_zone
+from .contact import TimeZoneName
 
 __all__ = [
     "Bill", "BillLine", "Debt", "Invoice", "PlanOffer", "Record", "RecordErrors", "UsagePeriod",
@@ -166,15 +166,6 @@ def _period(value: object) -> str:
     if isinstance(value, str) and _PERIOD.fullmatch(value):
         return value
     raise _rule("period", "must be a month written YYYY-MM, such as 2026-10")
-
-
-def _time_zone(value: object) -> str | None:
-    """An IANA time zone name (``Europe/Rome``), as the system's time zone database knows it."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not is_time_zone(value):
-        raise _rule("timezone", "must be an IANA time zone such as Europe/Rome, America/New_York or UTC")
-    return value
 
 
 def _none_as_empty(empty: Callable[[], object]) -> BeforeValidator:
@@ -333,7 +324,7 @@ class Record(_Model):
     bill: Bill
     debt: Debt | None = None
     tags: Annotated[dict[Text, Text], _none_as_empty(dict)] = Field(default_factory=dict)
-    timezone: Annotated[str | None, PlainValidator(_time_zone)] = None  # send windows apply in it
+    timezone: TimeZoneName | None = None  # send windows apply in it
 
     @field_validator("customer_id")
     @classmethod

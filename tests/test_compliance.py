@@ -290,3 +290,20 @@ def test_the_report_page_lists_who_was_not_contacted_open_disputes_and_plans(cam
     assert '<th scope="row">IT-000124</th><td>not_mine</td>' in html and '<td class="num">12</td>' in html
     assert SECRET_WORDS not in html  # the debtor's words stay in `billcast disputes list`
     assert "0 active · 0 needs card · 0 broken · 0 completed" in html
+
+
+@pytest.mark.parametrize("zone, problem", [
+    ("America/Argentina/Buenos_Aires", None), ("UTC", None),
+    ("Mars/Olympus_Mons", "timezone: must be an IANA time zone such as Europe/Rome"),
+    ("../../etc/passwd", "timezone: must be an IANA time zone"), ("localtime", "timezone: must be an IANA"),
+    (7, "timezone: must be an IANA time zone")])
+def test_a_record_s_time_zone_is_an_iana_name(zone: object, problem: str | None) -> None:
+    from billcast.jobs.records import RecordErrors, parse_record
+
+    from conftest import sample
+    record = sample("US-001235") | {"timezone": zone}
+    if problem is None:
+        assert parse_record(record).timezone == zone
+    else:
+        with pytest.raises(RecordErrors, match=problem):
+            parse_record(record)
