@@ -397,20 +397,19 @@ def _drive(run: _Run, pool: Executor, size: int) -> None:
             continue
         assert run.gate is not None
         contact = run.gate.state(item)  # opt-outs, disputes and recent messages: one query a record
-        held = run.gate.suppressed(item, contact)
-        if held is not None:
-            run.withhold(seq, item, *run.gate.attribution(item), held)
+        held = run.gate.suppressed(item, contact) or run.gate.deferred(contact)
+        # One query a record, nothing kept in memory (none at all on a campaign's first run).
+        known = None if run.fresh else run.ledger.recipient(run.campaign.id, item.customer_id)
+        if held is not None and (held.status == "suppressed" or known is None or known.status != "published"):
+            run.withhold(seq, item, *run.gate.attribution(item), held)  # before an experiment places them
             continue
         task = run.task_for(seq, line, item)
         if task is None:
             continue
-        # One query a record, nothing kept in memory (none at all on a campaign's first run).
-        known = None if run.fresh else run.ledger.recipient(run.campaign.id, item.customer_id)
         if is_unchanged(known, task.content_hash):
             run.unchanged(task)
             continue
-        held = run.gate.deferred(contact)
-        if held is not None:
+        if held is not None:  # deferred, and what they were sent before has changed: not sent again yet
             run.withhold(seq, item, task.name, task.variant, held)
             continue
         if known is not None and known.paid_at is not None:
