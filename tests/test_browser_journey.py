@@ -203,6 +203,7 @@ def test_a_plan_is_collected_to_the_end_through_a_failing_card_and_a_new_one(wor
     page.reload()
     assert page.get_by_text("Non siamo riusciti ad addebitare").is_visible()
     shoot(page, "plan_needs_card_it")
+    assert no_violations(phone(f"{url}/r/{token(PAYS_IN_PARTS)}/", bypass_csp=True)) == []  # the plan's card too
     page.get_by_role("link", name="Aggiorna la carta").click()
     page.wait_for_url("**/demo/checkout/cs_demo_*")
     page.get_by_label("A card that works").check()
