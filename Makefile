@@ -7,6 +7,7 @@ TEST_STAMP := $(VENV)/.installed-test
 # System tools the page tests use, installed once when missing (Debian's packages; sudo only when not root).
 CHROMIUM_STAMP := $(VENV)/.installed-chromium
 JAVA_STAMP := $(VENV)/.installed-java
+POSTGRES_STAMP := $(VENV)/.installed-postgresql
 AXE := $(VENV)/npm/node_modules/axe-core/axe.min.js
 APT_INSTALL = SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); $$SUDO apt-get update -q && \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
@@ -35,6 +36,12 @@ $(JAVA_STAMP): | $(BIN)/python
 	@command -v java >/dev/null 2>&1 || { $(APT_INSTALL) default-jre-headless; }
 	touch $@
 
+# Debian's PostgreSQL for the ledger tests: they start a throwaway server of their own from
+# /usr/lib/postgresql/*/bin (tests/pg.py); the package's own cluster is not used.
+$(POSTGRES_STAMP): | $(BIN)/python
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(APT_INSTALL) postgresql; }
+	touch $@
+
 # axe-core, injected into pages by the accessibility tests.
 $(AXE): | $(BIN)/python
 	@command -v npm >/dev/null 2>&1 || { $(APT_INSTALL) npm; }
@@ -45,7 +52,7 @@ demo: $(STAMP)
 	$(BIN)/billcast demo
 
 # The wheel check first (build, install outside the checkout, use from an empty folder), then the suite.
-test: $(TEST_STAMP) $(CHROMIUM_STAMP) $(JAVA_STAMP) $(AXE)
+test: $(TEST_STAMP) $(CHROMIUM_STAMP) $(JAVA_STAMP) $(POSTGRES_STAMP) $(AXE)
 	bash tests/check_wheel.sh $(BIN)/python
 	$(BIN)/python -P -m pytest -q
 

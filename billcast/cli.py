@@ -17,7 +17,7 @@ from pathlib import Path
 
 from billcast import __version__
 from billcast.renderer import (ENGINES, BillcastError, SegmentCache, SettingsError, StoryboardErrors,
-                               default_cache_dir, load_storyboard, plan, preview, render)
+                               load_storyboard, plan, preview, render)
 
 from billcast.jobs.links import random_token, recipient_links
 from billcast.jobs.record_files import load_record_file
@@ -56,15 +56,8 @@ _DEFAULT_LINK_ARGS = argparse.Namespace(public_url=DEFAULT_URL, pay_url=None, li
 
 
 def assets_dir(args: argparse.Namespace) -> Path | None:
-    """``--assets``, else ``$BILLCAST_ASSETS_DIR``, else None (the packaged assets)."""
-    setting, folder = ("--assets", args.assets) if args.assets else ("BILLCAST_ASSETS_DIR",
-                                                                        os.environ.get("BILLCAST_ASSETS_DIR"))
-    if not folder:
-        return None
-    path = Path(folder)
-    if not path.is_dir():
-        raise SettingsError(setting, f"{folder} is not a folder (it should hold fonts/, images/ and audio/)")
-    return path.absolute()
+    """``--assets``, else the ``assets_dir`` setting, else None (the packaged assets)."""
+    return args.settings.assets_dir
 
 
 def _timeline(args: argparse.Namespace):
@@ -91,18 +84,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 2 if bad else 0
 
 
-def segment_cache(folder: str | None) -> SegmentCache | None:
-    """The segment cache: ``folder``, else ``$BILLCAST_CACHE_DIR``, else the user's cache folder; "off" for none."""
-    folder = folder or os.environ.get("BILLCAST_CACHE_DIR")
-    if folder == "off":
-        return None
-    return SegmentCache(folder or default_cache_dir())
+def segment_cache(args: argparse.Namespace) -> SegmentCache | None:
+    """The segment cache: ``--cache``, else the ``cache_dir`` setting, else the user's cache folder; "off" for none."""
+    folder = args.settings.segment_cache_dir(args.cache)
+    return SegmentCache(folder) if folder is not None else None
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     started = time.monotonic()
     timeline = _timeline(args)
-    result = render(timeline, args.out, engine=args.engine, cache=segment_cache(args.cache))
+    result = render(timeline, args.out, engine=args.engine, cache=segment_cache(args))
     for name in result.truncated:
         print(f"warning: {name}: text did not fit its box even at its minimum size", file=sys.stderr)
     print(f"{result.out}: {', '.join(result.files)} ({timeline.duration:.2f} s video, "
@@ -129,7 +120,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(Path(args.out), campaign=Path(args.campaign) if args.campaign else None, workers=args.workers)
+    return run_demo(Path(args.out), args.settings, os.environ, campaign=Path(args.campaign) if args.campaign else None,
+                    workers=args.workers)
 
 
 SCHEMAS = ("storyboard", "campaign", "record")
@@ -175,22 +167,24 @@ def _campaign(path: str):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from billcast.jobs.campaign import load_campaign
-    from billcast.jobs.links import link_secret
     from billcast.jobs.run import run_campaign
 
+    from .settings import campaign_link_secret
+
+    settings = args.settings
     campaign = load_campaign(args.campaign, assets=assets_dir(args))
     if args.wave is not None and (campaign.experiment is None or not 1 <= args.wave <= campaign.experiment.waves):
         raise SettingsError("--wave", f"{args.campaign} has no [experiment]" if campaign.experiment is None else
                             f"must be 1 to {campaign.experiment.waves} (the experiment's waves), got {args.wave}")
-    secret = link_secret(campaign.link_secret_env, environ=os.environ, file=campaign.link_secret_file)
+    secret = campaign_link_secret(settings, campaign, os.environ)
     workers = args.workers or campaign.workers or os.cpu_count() or 1
     started = time.monotonic()
     counts = run_campaign(campaign, secret=secret, workers=workers, show_progress=not args.quiet,
-                          executor=args.executor, chunk=args.chunk, shared_cache=args.shared_cache or None,
-                          wave=args.wave)
+                          executor=settings.executor, chunk=args.chunk, shared_cache=args.shared_cache or None,
+                          wave=args.wave, cache_dir=settings.segment_cache_dir())
     minutes = (time.monotonic() - started) / 60
     where = (f"{workers} workers" if counts.executor == "local"
-             else f"{counts.slots} Dask worker threads at {args.executor}")
+             else f"{counts.slots} Dask worker threads at {settings.executor}")
     print(f"{campaign.id}: {counts.published} published, {counts.unchanged} unchanged, {counts.refused} refused, "
           f"{counts.failed} failed"
           + (f", {counts.held_out} held out, {counts.waiting} waiting for a later wave" if campaign.experiment else "")
@@ -206,22 +200,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return counts.exit_code
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from billcast.service import create_app
-
+def _campaign_files(args: argparse.Namespace) -> tuple[Path, ...]:
+    """The arguments, else the ``campaigns`` setting, else the demo's ./var/campaign.toml if there is one."""
     from .demo import DEMO_CAMPAIGN
-    from .wsgi import service_settings
 
-    if not args.campaigns and not Path("var", DEMO_CAMPAIGN).is_file():
-        raise SettingsError("CAMPAIGN", "give the campaign files to serve (or run `billcast demo` here first, "
-                                        f"which writes var/{DEMO_CAMPAIGN})")
-    settings = service_settings(args.campaigns or [Path("var", DEMO_CAMPAIGN)], os.environ,
-                                secure_cookies=not args.insecure_cookies)
-    app = create_app(settings)
-    print(f"Serving {', '.join(c.id for c in settings.campaigns)} on http://{args.host}:{args.port}/ "
-          f"({'demo payments' if settings.demo_payments else 'Stripe'}; reports at /reports/)")
-    app.run(host=args.host, port=args.port, threaded=True)
+    demo = Path("var", DEMO_CAMPAIGN)
+    return args.settings.campaigns or ((demo,) if demo.is_file() else ())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import serve
+
+    files = _campaign_files(args)
+    if not files:
+        raise SettingsError("CAMPAIGN", "give the campaign files to serve (or BILLCAST_CAMPAIGNS; or run "
+                                        "`billcast demo` here first, which writes var/campaign.toml)")
+    serve(args.settings, files, dev=args.dev)
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import doctor
+
+    return doctor(args.settings, _campaign_files(args), sys.stdout)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -236,6 +237,53 @@ def cmd_expire(args: argparse.Namespace) -> int:
     campaign = _campaign(args.campaign)
     print(f"{campaign.id}: {expire_campaign(campaign)} expired links taken down")
     return 0
+
+
+def _ledger_url(args: argparse.Namespace) -> str:
+    """``--ledger``, else the campaign file's ledger, else the ``ledger_url`` setting, else the default SQLite file."""
+    from billcast.jobs.ledger import DEFAULT_URL
+
+    if args.ledger:
+        return args.ledger
+    if args.campaign:
+        return _campaign(args.campaign).ledger
+    return args.settings.ledger_url or DEFAULT_URL
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from billcast.jobs.ledger import upgrade_schema
+
+    url = _ledger_url(args)
+    before, after = upgrade_schema(url)
+    done = "already at" if before.at_head else f"upgraded from {before.revision or 'an empty database'} to"
+    print(f"{_shown(url)}: {done} revision {after.revision} (head)")
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    """The ledger's revision and whether it is at head: exit 0 at head, 8 otherwise."""
+    from billcast.jobs.ledger import schema_state
+
+    url = _ledger_url(args)
+    state = schema_state(url)
+    old = " (a schema_version table from before Alembic)" if state.legacy else ""
+    if state.at_head:
+        print(f"{_shown(url)}: revision {state.revision} (head)")
+        return 0
+    if state.empty:
+        print(f"{_shown(url)}: no ledger yet; `billcast db upgrade` or its first use makes it at {state.head}")
+    elif state.known:
+        print(f"{_shown(url)}: revision {state.revision}{old}, behind the head {state.head}; run `billcast db upgrade`")
+    else:
+        print(f"{_shown(url)}: revision {state.revision}{old}, which this Billcast does not know (its newest is "
+              f"{state.head}); upgrade Billcast")
+    return 8
 
 
 def _render_options(p: argparse.ArgumentParser) -> None:
@@ -268,7 +316,7 @@ EXIT_CODES = {
     7: "billcast site: a render's file is missing or unreadable",
     8: "the ledger cannot be used",
     9: "the executor cannot be used (a Dask scheduler out of reach, a cluster without workers)",
-    10: "a setting is missing or invalid (names the setting or option)",
+    10: "a setting is missing, invalid or unsafe (names the setting or option)",
     EXIT_USAGE: "the command line is wrong (unknown command or option, a missing or malformed argument)",
     EXIT_INTERNAL: "an unexpected internal error (run again with --debug for the traceback)",
     EXIT_IO: "a file or folder given on the command line cannot be read or written",
@@ -279,8 +327,12 @@ ENV_CACHE = "BILLCAST_CACHE_DIR: segment cache folder (default ~/.cache/billcast
 ENV_ASSETS = "BILLCAST_ASSETS_DIR: fonts, images and audio beds (default: the packaged ones); --assets wins"
 ENV_LINK = ("BILLCAST_LINK_SECRET (or the campaign's link_secret_env): the secret links are derived from; "
             "AWS_* for an s3:// store")
+ENV_LEDGER = ("BILLCAST_LEDGER_URL: the ledger when neither --ledger nor a campaign file is given "
+              "(default sqlite:///var/billcast.db)")
 ENV_SERVICE = ("BILLCAST_ADMIN_TOKEN: opens reports and the studio; STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET: "
-               "real payments (without them, the demo provider)")
+               "real payments (without them, the demo provider); BILLCAST_SESSION_SECRET, BILLCAST_CAMPAIGNS, "
+               "BILLCAST_WORKERS, BILLCAST_TRUSTED_PROXIES and the rest of docs/CONFIGURATION.md; each secret "
+               "also as NAME_FILE")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -311,6 +363,10 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--assets", metavar="DIR",
                      help="fonts, images and audio beds for storyboards (default: $BILLCAST_ASSETS_DIR, else the "
                           "packaged ones)")
+    top.add_argument("--config", metavar="FILE",
+                     help="a TOML file of settings (default: $BILLCAST_CONFIG; docs/CONFIGURATION.md)")
+    top.add_argument("--log-format", choices=("text", "json"),
+                     help="the log on stderr as text lines or JSON objects (default: $BILLCAST_LOG_FORMAT, else text)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = _command(sub, "check", "validate storyboards; exit 2 if any is invalid", [ENV_ASSETS])
@@ -328,7 +384,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", metavar="DIR",
                    help="segment cache folder (default: $BILLCAST_CACHE_DIR or ~/.cache/billcast/segments; "
                         "'off' for none)")
-    p.set_defaults(func=cmd_render)
+    p.set_defaults(func=cmd_render, options={"cache": "cache_dir"})
 
     p = _command(sub, "preview", "write the frame at a time, without encoding video", [ENV_ASSETS])
     _render_options(p)
@@ -350,9 +406,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("campaign", help="a campaign TOML file (see docs/CAMPAIGNS.md)")
     p.add_argument("--workers", type=int, help="worker processes with --executor local (default: the campaign's, "
                    "else one per core)")
-    p.add_argument("--executor", default="local", metavar="local|tcp://HOST:PORT|FILE.json",
+    p.add_argument("--executor", metavar="local|tcp://HOST:PORT|FILE.json",
                    help="where recipients are rendered: 'local' (a process pool, the default), or a Dask "
-                        "scheduler's address or scheduler file (see docs/SCALING.md)")
+                        "scheduler's address or scheduler file (default: $BILLCAST_EXECUTOR; docs/SCALING.md)")
     p.add_argument("--chunk", type=int, metavar="N",
                    help="recipients a task (default: enough for four tasks a worker, at most 8)")
     p.add_argument("--shared-cache", action="store_true",
@@ -361,16 +417,28 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--wave", type=int, metavar="N",
                    help="an [experiment]'s waves up to N (default: all); see docs/EXPERIMENTS.md")
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=cmd_run, options={"executor": "executor"})
 
-    p = _command(sub, "serve", "serve campaigns' pages locally and take payments, webhooks and events",
+    p = _command(sub, "serve", "serve campaigns' pages and take payments, webhooks and events, under gunicorn",
                  [ENV_SERVICE])
-    p.add_argument("campaigns", nargs="*", help="campaign TOML files (default: ./var/campaign.toml, the demo's)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("campaigns", nargs="*", help="campaign TOML files (default: $BILLCAST_CAMPAIGNS, else "
+                   "./var/campaign.toml, the demo's)")
+    p.add_argument("--host", help="address to listen on (default: $BILLCAST_HOST, else 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default: $BILLCAST_PORT, else 8000)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="gunicorn worker processes (default: $BILLCAST_WORKERS, else 2 x cores + 1, at most 8)")
+    p.add_argument("--dev", action="store_true",
+                   help="Flask's development server instead (one process, reloads on code changes)")
     p.add_argument("--insecure-cookies", action="store_true",
                    help="let the admin sign-in cookie travel over plain http (local use only)")
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(func=cmd_serve, options={"campaigns": "campaigns", "host": "host", "port": "port",
+                                            "workers": "workers"})
+
+    p = _command(sub, "doctor", "print the resolved settings (secrets masked) and check the store, the ledger, "
+                 "Stripe's mode, ffmpeg and the fonts; exit 0 if all are ok", [ENV_SERVICE, ENV_ASSETS])
+    p.add_argument("campaigns", nargs="*", help="campaign TOML files (default: $BILLCAST_CAMPAIGNS, else "
+                   "./var/campaign.toml)")
+    p.set_defaults(func=cmd_doctor, options={"campaigns": "campaigns"})
 
     p = _command(sub, "report", "print a campaign's funnel, collection and payments; write the paid ones as CSV")
     p.add_argument("campaign", help="a campaign TOML file")
@@ -381,6 +449,18 @@ def parser() -> argparse.ArgumentParser:
     p = _command(sub, "expire", "take down the pages of recipients whose links have expired", ["AWS_* for an s3:// store"])
     p.add_argument("campaign", help="a campaign TOML file")
     p.set_defaults(func=cmd_expire)
+
+    p = _command(sub, "db", "the ledger's schema: show its revision (current) or bring it to this Billcast's (upgrade)",
+                 [ENV_LEDGER])
+    actions = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    for name, func, what in (("upgrade", cmd_db_upgrade, "upgrade the ledger's schema to this Billcast's revision"),
+                             ("current", cmd_db_current, "print the ledger's schema revision; exit 0 at head, 8 not")):
+        q = _command(actions, name, what, [ENV_LEDGER])
+        q.add_argument("campaign", nargs="?", help="a campaign TOML file: its `ledger`")
+        q.add_argument("--ledger", metavar="URL",
+                       help="the ledger's URL, e.g. postgresql+psycopg://user@host/billcast (default: the campaign's, "
+                            "else $BILLCAST_LEDGER_URL, else sqlite:///var/billcast.db)")
+        q.set_defaults(func=func)
 
     p = _command(sub, "site", "build one customer's personal page (a folder of static files) from a render",
                  [ENV_ASSETS])
@@ -408,15 +488,40 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _log_level(args: argparse.Namespace) -> int:
-    return (logging.ERROR if args.quiet_logs else
-            {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG))
+def _log_level(args: argparse.Namespace, setting: str | None = None, default: int = logging.WARNING) -> int:
+    """-v, -vv and -q first, then the ``log_level`` setting, then ``default``."""
+    if args.quiet_logs:
+        return logging.ERROR
+    if args.verbose:
+        return logging.INFO if args.verbose == 1 else logging.DEBUG
+    return getattr(logging, setting.upper()) if setting else default
+
+
+def _settings(args: argparse.Namespace):
+    """The settings, with the command line's options over the environment and the --config file."""
+    from .settings import load_settings
+
+    given = {"assets_dir": args.assets, "log_format": args.log_format}
+    for option, name in getattr(args, "options", {}).items():
+        given[name] = getattr(args, option)
+    if given.get("campaigns") == []:
+        given["campaigns"] = None
+    if getattr(args, "insecure_cookies", False):
+        given["secure_cookies"] = False
+    return load_settings(os.environ, args.config, **given)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=_log_level(args), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        args.settings = _settings(args)
+    except BillcastError as exc:
+        return _report(exc)
+    from .logs import configure_logging
+
+    serving = args.command == "serve"
+    configure_logging(args.settings.log_format,
+                      _log_level(args, args.settings.log_level, logging.INFO if serving else logging.WARNING))
     try:
         return args.func(args)
     except KeyboardInterrupt:

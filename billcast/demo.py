@@ -16,13 +16,15 @@ import json
 import os
 import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from billcast.renderer import packaged
 
 from billcast.jobs.campaign import Campaign, load_campaign
-from billcast.jobs.links import link_secret
 from billcast.jobs.run import run_campaign
+
+from .settings import Settings, campaign_link_secret
 
 DEFAULT_CAMPAIGN = packaged("examples") / "campaign.toml"
 DEMO_CAMPAIGN = "campaign.toml"  # what the demo writes into its folder, and what `billcast serve` looks for
@@ -63,7 +65,8 @@ def demo_campaign(folder: Path) -> str:
     return text.replace('"../storyboards/', f'"{packaged("storyboards")}/')
 
 
-def run_demo(folder: Path, *, campaign: Path | None = None, workers: int | None = None) -> int:
+def run_demo(folder: Path, settings: Settings, environ: Mapping[str, str], *, campaign: Path | None = None,
+             workers: int | None = None) -> int:
     """Run the sample campaign (or ``campaign``) with its outputs in ``folder``; print links to open."""
     folder.mkdir(parents=True, exist_ok=True)
     if campaign is None:
@@ -72,15 +75,16 @@ def run_demo(folder: Path, *, campaign: Path | None = None, workers: int | None 
     else:
         campaign_path = campaign
     serve = "billcast serve" + ("" if folder.absolute() == Path("var").absolute() else f" {campaign_path}")
-    return _run(load_campaign(campaign_path), folder / "link_secret", workers, serve)
+    loaded = load_campaign(campaign_path)
+    secret = campaign_link_secret(settings, loaded, environ, keep=folder / "link_secret")
+    return _run(loaded, secret, workers, serve, settings.segment_cache_dir())
 
 
-def _run(campaign: Campaign, keep: Path, workers: int | None, serve: str) -> int:
-    secret = link_secret(campaign.link_secret_env, environ=os.environ, keep=keep, file=campaign.link_secret_file)
+def _run(campaign: Campaign, secret: bytes, workers: int | None, serve: str, cache: Path | None) -> int:
     workers = workers or campaign.workers or min(os.cpu_count() or 1, 4)
     print(f"Running the sample campaign {campaign.id} ({campaign.input.name}) with {workers} workers ...")
     started = time.monotonic()
-    counts = run_campaign(campaign, secret=secret, workers=workers, show_progress=True)
+    counts = run_campaign(campaign, secret=secret, workers=workers, show_progress=True, cache_dir=cache)
     print(f"\n{counts.published} published, {counts.unchanged} unchanged since the last run, {counts.refused} "
           f"refused, {counts.failed} failed, in {time.monotonic() - started:.0f} s.")
     with (campaign.out / "manifest.csv").open(encoding="utf-8", newline="") as f:

@@ -16,6 +16,7 @@ runs chunks in the driver itself); ``open_executor("tcp://host:8786")`` or
 
 from __future__ import annotations
 
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from billcast.renderer import BillcastError
+
+from .orphans import die_with_parent
 
 ALLOWED_FAILURES = 3  # deaths of the worker running a chunk before the chunk is given up (Dask's default too)
 DASK_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
@@ -112,7 +115,7 @@ class LocalExecutor(Executor):
 
     def __init__(self, fn: ChunkFn, settings: Any, workers: int) -> None:
         self.fn, self.settings, self.workers = fn, settings, max(workers, 1)
-        self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        self._pool = self._new_pool()
         self._pending: dict[Future, tuple[int, Sequence[Any]]] = {}
         self._failures: dict[int, int] = {}
 
@@ -132,9 +135,13 @@ class LocalExecutor(Executor):
             future = self._pool.submit(self.fn, self.settings, chunk)
         self._pending[future] = (chunk_id, chunk)
 
+    def _new_pool(self) -> ProcessPoolExecutor:
+        """Workers that end with this process, even when it is killed (``jobs.orphans``)."""
+        return ProcessPoolExecutor(max_workers=self.workers, initializer=die_with_parent, initargs=(os.getpid(),))
+
     def _rebuild(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        self._pool = self._new_pool()
 
     def next_done(self) -> list[Done]:
         if not self._pending:

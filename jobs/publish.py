@@ -4,14 +4,19 @@ Keys hold nothing personal: ``r/<token>/`` for the recipient (128 bits of secret
 entropy), content hashes below it. A recipient's folder::
 
     r/<token>/m/<hash16>/video.mp4, poster.jpg, captions.vtt   the page's media, content-addressed, immutable
+    r/<token>/m/<hash16>/fonts/<font>-<hash16>.woff2           the page's fonts, cut to its text, immutable
     r/<token>/thumb.gif, poster.jpg, qr.png                     for emails and paper bills, at stable addresses
+
+all of them ``private`` (the recipient's browser may keep them, a CDN may not) for no longer than
+the link lives, so nothing personal outlives an expired link in a shared cache;
     r/<token>/m/<hash16>/paid.html                              the same page as it reads once paid, no-store
     r/<token>/index.html                                        written last, no-store, carries the content hash
 
 and the campaign's shared page files once under ``static/<hash16>/``. A page
 becomes visible only when ``index.html`` lands, after everything it names; media
 of an earlier version are deleted only after the new page is in place, so a
-visitor never meets a page whose video is gone.
+visitor never meets a page whose video is gone. A page's fonts are its own (they
+hold the glyphs of its text), so they live and go with its media.
 """
 
 from __future__ import annotations
@@ -24,14 +29,14 @@ from pathlib import Path
 
 from billcast.microsite import Site
 
-from .store import IMMUTABLE, NO_STORE, ObjectNotFound, ObjectStore
+from .store import IMMUTABLE, NO_STORE, ObjectNotFound, ObjectStore, private_cache
 
 PAGE = "index.html"
 PAID_PAGE = "paid.html"
 HTML = "text/html; charset=utf-8"
 HASH_KEY = "content-hash"
 STATE_KEY = "page-state"  # open | paid
-EMAIL_CACHE = "public, max-age=3600"  # email images: stable addresses, replaced when the recipient is republished
+EMAIL_MAX_AGE = 3600  # email images: stable addresses, replaced when the recipient is republished
 
 
 def recipient_prefix(token: str) -> str:
@@ -78,12 +83,15 @@ class Extra:
 
 
 def publish_recipient(store: ObjectStore, token: str, content_hash: str, site: Site,
-                      extras: Iterable[Extra] = (), *, paid_page: bytes | None = None,
+                      extras: Iterable[Extra] = (), *, link_seconds: int, paid_site: Site | None = None,
                       paid: bool = False) -> list[str]:
     """Publish one recipient's page and files, page last; return the keys written, page included.
 
-    ``paid_page`` is the page as it reads once paid, kept beside the media so the
-    payment service can put it live without the record (:func:`show_paid`);
+    ``link_seconds`` is how long the link lives from now: no file may be cached longer.
+
+    ``paid_site`` is the page as it reads once paid: its page is kept beside the
+    media (with any file of its own, such as a font the open page does not use)
+    so the payment service can put it live without the record (:func:`show_paid`);
     ``paid`` publishes it as the page straight away.
 
     Anything of an earlier version that the new page no longer names is deleted
@@ -91,20 +99,24 @@ def publish_recipient(store: ObjectStore, token: str, content_hash: str, site: S
     this version's media are removed again and the old page (if any) stays live.
     """
     prefix = recipient_prefix(token)
+    media_cache = private_cache(link_seconds, immutable=True)
+    email_cache = private_cache(min(EMAIL_MAX_AGE, link_seconds))
+    paid_page = paid_site.files[PAGE] if paid_site is not None else None
+    files = {**(paid_site.files if paid_site is not None else {}), **site.files}
     written: list[str] = []
     try:
         for name, source in sorted(site.copies.items()):
-            store.put_file(prefix + name, Path(source), cache_control=IMMUTABLE)
+            store.put_file(prefix + name, Path(source), cache_control=media_cache)
             written.append(prefix + name)
-        for name, data in sorted(site.files.items()):
+        for name, data in sorted(files.items()):
             if name != PAGE:
-                store.put_bytes(prefix + name, data, cache_control=IMMUTABLE)
+                store.put_bytes(prefix + name, data, cache_control=media_cache)
                 written.append(prefix + name)
         for extra in extras:
             if extra.path is not None:
-                store.put_file(prefix + extra.name, extra.path, cache_control=EMAIL_CACHE)
+                store.put_file(prefix + extra.name, extra.path, cache_control=email_cache)
             else:
-                store.put_bytes(prefix + extra.name, extra.data or b"", cache_control=EMAIL_CACHE)
+                store.put_bytes(prefix + extra.name, extra.data or b"", cache_control=email_cache)
             written.append(prefix + extra.name)
         if paid_page is not None:
             key = prefix + media_folder(content_hash) + PAID_PAGE

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,18 +24,8 @@ from typing import Annotated, Any, Self, TypeGuard
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import get_currency_precision, list_currencies
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PlainValidator,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, PlainValidator,
+                      ValidationError, ValidationInfo, field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
 from billcast.renderer import RecordError
@@ -47,6 +38,7 @@ __all__ = [
 ]
 
 NAME_MAX = 100
+TEXT_MAX = 200  # every other text field
 USAGE_MAX = 36
 AMOUNT_INTEGER_DIGITS = 15  # sanity bound: keeps every sum well inside Decimal's 28 digits
 PERSONAL_FIELDS = frozenset(
@@ -214,8 +206,19 @@ Quantity = Annotated[Decimal, PlainValidator(_quantity), _AS_TEXT]
 # The serializer is spelled out: with a plain validator pydantic would warn when writing JSON.
 CalendarDate = Annotated[date, PlainValidator(_calendar_date), PlainSerializer(date.isoformat, when_used="json")]
 Period = Annotated[str, PlainValidator(_period)]
-Text = Annotated[str, Field(strict=True)]
-Name = Annotated[str, Field(strict=True, max_length=NAME_MAX)]
+
+
+def _printable(value: str) -> str:
+    """No control characters (Unicode category Cc: NUL, CR, LF, BEL, ...) in any text: they would reach
+    the page, the captions and the video as they are."""
+    for index, char in enumerate(value):
+        if unicodedata.category(char) == "Cc":
+            raise _rule("control", f"must not contain control characters: U+{ord(char):04X} at position {index + 1}")
+    return value
+
+
+Text = Annotated[str, Field(strict=True, max_length=TEXT_MAX), AfterValidator(_printable)]
+Name = Annotated[str, Field(strict=True, max_length=NAME_MAX), AfterValidator(_printable)]
 
 
 # --- the models -----------------------------------------------------------------------------
@@ -227,7 +230,7 @@ class _Model(BaseModel):
 class BillLine(_Model):
     """One line of the bill's breakdown."""
 
-    label: Annotated[str, Field(strict=True, min_length=1)]
+    label: Annotated[Text, Field(min_length=1)]
     amount: Money
 
 
@@ -299,6 +302,14 @@ class Debt(_Model):
     invoices: Annotated[tuple[Invoice, ...], _none_as_empty(tuple)] = ()
     plan_offer: PlanOffer | None = None
     deadline: CalendarDate | None = None  # Billcast's addition: pay by this date before further steps
+
+    @field_validator("overdue_total")
+    @classmethod
+    def _positive(cls, value: Decimal) -> Decimal:
+        if value <= 0:
+            raise _rule("range", "must be greater than zero: a customer with nothing overdue has no debt "
+                                 "(leave debt out, or null)")
+        return value
 
     @field_validator("days_past_due")
     @classmethod
@@ -390,7 +401,7 @@ _MESSAGES = {
     "tuple_type": "must be a list",
     "list_type": "must be a list",
 }
-_NO_VALUE_SHOWN = frozenset({"missing", "extra_forbidden", "string_too_long", "too_long", "rules"})
+_NO_VALUE_SHOWN = frozenset({"missing", "extra_forbidden", "string_too_long", "too_long", "rules", "control"})
 
 
 def _dotted(loc: Sequence[str | int]) -> str:
@@ -469,9 +480,10 @@ def record_values(record: Record) -> dict[str, Any]:
 def amount_due(record: Record) -> Decimal:
     """What the customer is asked to pay: the overdue total when in arrears, else the bill total.
 
-    A bill total of zero or below (a credit) is returned as is: nothing to pay.
+    A bill total of zero or below (a credit) is returned as is: nothing to pay. (An overdue total is
+    always above zero: the record contract refuses any other.)
     """
-    if record.debt is not None and record.debt.overdue_total > 0:
+    if record.debt is not None:
         return record.debt.overdue_total
     return record.bill.total
 

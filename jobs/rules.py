@@ -19,8 +19,9 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.parser import Parser
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel
+
+from billcast.renderer import BoundedSandbox
 
 from .records import Record
 
@@ -52,7 +53,7 @@ class _Missing(ChainableUndefined):
     __lt__ = __le__ = __gt__ = __ge__ = _never  # type: ignore[assignment]
 
 
-class _WhenEnvironment(ImmutableSandboxedEnvironment):
+class _WhenEnvironment(BoundedSandbox):  # bounded like storyboard texts: no "x"|center(10**9)
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
         raise SecurityError(f"reading {attribute!r} of a {type(obj).__name__} is not allowed")
 
@@ -61,8 +62,7 @@ class _WhenEnvironment(ImmutableSandboxedEnvironment):
 def _environment() -> _WhenEnvironment:
     env = _WhenEnvironment(undefined=_Missing, autoescape=False)
     env.globals.clear()  # no range, lipsum, cycler, namespace...: only the record's values
-    env.filters.pop("random", None)  # the same record must always get the same storyboard
-    return env
+    return env  # and no random filter: the same record must always get the same storyboard
 
 
 @lru_cache(maxsize=256)

@@ -1,20 +1,23 @@
-"""The files every page shares: stylesheet, script, logo and fonts, read from the package once.
+"""The files every page shares (script, logo, icon, the fonts' licence) and its stylesheet, read from the package once.
 
-The fonts are the vendored, unmodified Noto fonts (``assets/fonts``) with their
-licence; the Arabic pair goes only into pages that have Arabic text.
+The stylesheet is not a shared file: each page carries it inline (minified), so
+nothing blocks its first paint, with the ``@font-face`` rules of its own font
+subsets (``fonts.py``) in front.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
-COMMON = ("site.css", "site.js", "logo.png", "icon.png", "fonts/NotoSans-Regular.ttf", "fonts/NotoSans-Bold.ttf",
-          "fonts/OFL.txt")
-ARABIC = ("fonts/NotoSansArabic-Regular.ttf", "fonts/NotoSansArabic-Bold.ttf")
+COMMON = ("site.js", "logo.png", "icon.png", "fonts/OFL.txt")
+_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+_SPACE = re.compile(r"\s+")
+_AROUND = re.compile(r"\s*([{};,>])\s*")
 
 
 def static_dir() -> Path:
@@ -22,9 +25,20 @@ def static_dir() -> Path:
     return Path(str(resources.files(__package__) / "static"))
 
 
-@lru_cache(maxsize=2)
-def static_files(*, arabic: bool) -> Mapping[str, bytes]:
+@lru_cache(maxsize=1)
+def static_files() -> Mapping[str, bytes]:
     """``static/...`` names to bytes, as the page links them."""
     root = static_dir()
-    names = COMMON + (ARABIC if arabic else ())
-    return MappingProxyType({f"static/{name}": (root / name).read_bytes() for name in names})
+    return MappingProxyType({f"static/{name}": (root / name).read_bytes() for name in COMMON})
+
+
+@lru_cache(maxsize=1)
+def stylesheet() -> str:
+    """``site.css`` without comments and needless white space, for the page's ``<style>``."""
+    return minify_css((static_dir() / "site.css").read_text(encoding="utf-8"))
+
+
+def minify_css(text: str) -> str:
+    """Comments and the white space around ``{ } ; , >`` dropped, other runs of white space made one space."""
+    text = _SPACE.sub(" ", _COMMENT.sub("", text))
+    return _AROUND.sub(r"\1", text).replace(";}", "}").strip()

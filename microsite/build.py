@@ -1,14 +1,20 @@
 """One recipient's page: record values, render outputs, token and settings in; a description of files out.
 
 ``build_site`` is pure: it reads nothing but the package's own templates,
-catalogues and static files (once per process) and returns a :class:`Site`, an
-immutable mapping of file names to bytes plus the render files to copy.
+catalogues, static files and fonts (once per process) and returns a :class:`Site`,
+an immutable mapping of file names to bytes plus the render files to copy.
 ``write.write_site`` is the one function that puts it on disk.
+
+The body is rendered first; the page's fonts are cut to its text (``fonts.py``),
+and the document around it carries the stylesheet inline with their
+``@font-face`` rules, allowed by its hash in the Content-Security-Policy.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,10 +27,12 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from markupsafe import Markup
 
-from .assets import static_files
+from .assets import static_files, stylesheet
 from .catalog import Catalogs, Messages, load_catalogs
+from .charset import language_characters, page_characters
 from .errors import SiteError
 from .chart import usage_chart
+from .fonts import WebFont, font_faces, web_fonts
 from .links import check_token, page_link, pay_link
 from .locales import Formatter, bcp47, direction, formatter, parse_locale
 from .plan_state import PlanView, plan_context
@@ -33,8 +41,8 @@ from .settings import SiteSettings
 from .video import COPIED, Video
 
 PAGE = "index.html"
+FONTS = "fonts/"  # the page's font subsets, in its media folder
 _MEDIA = re.compile(r"(?:[A-Za-z0-9_-]+/)+")
-_ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
 
 
 @dataclass(frozen=True)
@@ -55,9 +63,9 @@ def _env() -> Environment:
                        trim_blocks=True, lstrip_blocks=True, auto_reload=False)
 
 
-@lru_cache(maxsize=1)
-def _template() -> Template:
-    return _env().get_template("page.html")
+@lru_cache(maxsize=2)
+def _template(name: str) -> Template:
+    return _env().get_template(name)
 
 
 @lru_cache(maxsize=1)
@@ -194,9 +202,9 @@ def _qr(due: Decimal, token: str, settings: SiteSettings, t: Text) -> dict[str, 
 
 
 def _context(values: Mapping[str, Any], video: Video | None, token: str, due: Decimal, settings: SiteSettings,
-             catalogs: Catalogs, locale: str | None, media: str, paid: bool,
+             language: tuple[Messages, Formatter, str, str], media: str, paid: bool,
              plan: PlanView | None = None) -> dict[str, Any]:
-    messages, fmt, lang, page_dir = _language(values, settings, catalogs, locale)
+    messages, fmt, lang, page_dir = language
 
     def t(key: str, count: int | None = None, **kw: Any) -> Markup:
         return messages.text(key, count, fmt, **kw)
@@ -217,9 +225,6 @@ def _context(values: Mapping[str, Any], video: Video | None, token: str, due: De
         "lang": lang, "dir": page_dir, "t": t, "brand": brand, "media": media,
         "events_url": f"{settings.pay_url}/e/{token}",
         "static": settings.static_url if settings.static_url is not None else "static/",
-        "csp": (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
-                f"media-src 'self'; connect-src 'self' {settings.pay_origin}; "
-                f"form-action {settings.pay_origin}; base-uri 'none'"),
         "name": Markup("<bdi>{}</bdi>").format(values["first_name"]),
         "intro": t("intro_debt" if arrears else "intro_bill", month=month),
         "hero": hero, "pay": _pay(values, due, token, settings, t, fmt),
@@ -234,13 +239,24 @@ def _context(values: Mapping[str, Any], video: Video | None, token: str, due: De
     }
 
 
-def _shown_text(values: Mapping[str, Any], context: Mapping[str, Any]) -> str:
-    """The record's own words the page shows (names, labels, numbers) and the disclosure."""
-    bill, debt = values["bill"], values.get("debt") or {}
-    words = [values["first_name"], bill.get("number") or "", bill.get("unit") or "", context["disclosure"] or "",
-             context["brand"], *(line["label"] for line in bill.get("lines") or ()),
-             *(item.get("number") or "" for item in debt.get("invoices") or ())]
-    return "\n".join(words)
+def _csp(settings: SiteSettings, css: str) -> str:
+    """Only the page's own files, its own inline stylesheet (by hash), and beacons and forms to the pay service."""
+    digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii")
+    return (f"default-src 'none'; script-src 'self'; style-src 'sha256-{digest}'; img-src 'self'; font-src 'self'; "
+            f"media-src 'self'; connect-src 'self' {settings.pay_origin}; "
+            f"form-action {settings.pay_origin}; base-uri 'none'")
+
+
+def _document(context: Mapping[str, Any], body: str, fonts: tuple[WebFont, ...], settings: SiteSettings) -> str:
+    """The page around its body: head, inline stylesheet with the fonts' rules, preloads, and the CSP allowing them."""
+    folder = context["media"] + FONTS
+    css = font_faces(fonts, folder) + stylesheet()
+    return _template("page.html").render(
+        lang=context["lang"], dir=context["dir"], csp=_csp(settings, css), static=context["static"],
+        title=context["t"]("page_title", brand=context["brand"]),
+        poster=f"{context['media']}poster.jpg" if context["video"] else None,
+        preload=[folder + font.name for font in fonts],
+        css=Markup(css), body=Markup(body))
 
 
 def build_site(values: Mapping[str, Any], video: Video | None, *, token: str, amount_due: Decimal,
@@ -252,22 +268,24 @@ def build_site(values: Mapping[str, Any], video: Video | None, *, token: str, am
     what the customer is asked to pay (the overdue total in arrears, else the bill
     total; zero or less shows no pay button); ``video`` the checked render outputs
     (``read_video``), or None for a page without video. ``media`` is the folder,
-    relative to the page, that the video, poster and captions go in (``m/<hash>/``
-    when published content-addressed; the page's own folder by default). ``paid``
-    builds the page as it reads once the payment has arrived: thanks, and no
-    pay buttons anywhere. ``plan`` is a payment plan under way: its state takes
+    relative to the page, that the video, poster, captions and the page's font
+    subsets go in (``m/<hash>/`` when published content-addressed; the page's own
+    folder by default). ``paid`` builds the page as it reads once the payment has
+    arrived: thanks, and no pay buttons anywhere. ``plan`` is a payment plan under way: its state takes
     the pay buttons' place (see :func:`plan_block`).
     """
     token = check_token(token)
     if media and not _MEDIA.fullmatch(media):
         raise SiteError(f"must be a relative folder ending in '/' (letters, digits, '_', '-'), got {media!r}",
                         field="media")
-    context = _context(values, video, token, Decimal(amount_due), settings, catalogs or load_catalogs(), locale,
-                       media, paid, plan)
-    html = _template().render(context)
-    files = {PAGE: html.encode("utf-8")}
+    language = _language(values, settings, catalogs or load_catalogs(), locale)
+    context = _context(values, video, token, Decimal(amount_due), settings, language, media, paid, plan)
+    body = _template("body.html").render(context)
+    messages, fmt = language[0], language[1]
+    fonts = web_fonts(page_characters(body) | language_characters(messages, fmt, values["currency"]))
+    files = {PAGE: _document(context, body, fonts, settings).encode("utf-8")}
+    files.update({f"{media}{FONTS}{font.name}": font.data for font in fonts})
     if settings.static_url is None:
-        needs_arabic = context["dir"] == "rtl" or bool(_ARABIC.search(_shown_text(values, context)))
-        files.update(static_files(arabic=needs_arabic))
+        files.update(static_files())
     copies = {f"{media}{name}": video.directory / name for name in COPIED} if video else {}
     return Site(files=MappingProxyType(files), copies=MappingProxyType(copies))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -86,6 +86,16 @@ class Messages:
         if not isinstance(entry, Markup):
             raise TypeError(f"catalogue entry {key!r} has placeholders or plural forms")
         return entry.unescape()
+
+    @cached_property
+    def characters(self) -> frozenset[str]:
+        """Every character of every text (placeholders aside): what the page's fonts must draw of this catalogue."""
+        chars: set[str] = set()
+        for entry in self.entries.values():
+            for form in entry.values() if isinstance(entry, Mapping) else (entry,):
+                for literal in (form,) if isinstance(form, Markup) else (literal for literal, _ in form):
+                    chars.update(literal.unescape())
+        return frozenset(chars)
 
 
 @dataclass(frozen=True)

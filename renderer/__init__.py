@@ -20,6 +20,8 @@ from .errors import SettingsError as SettingsError
 from .errors import SourceError as SourceError
 from .errors import SourceErrors as SourceErrors
 from .errors import StoryboardError as StoryboardError
+from .layout import layer_keys as layer_keys
+from .layout import overflowing as overflowing
 from .packaged import packaged as packaged
 from .plan import plan as plan
 from .render import ENGINES as ENGINES
@@ -29,6 +31,7 @@ from .render import default_fonts_dir as default_fonts_dir
 from .render import preview as preview
 from .render import render as render
 from .render import replace_dir as replace_dir
+from .sandbox import BoundedSandbox as BoundedSandbox
 from .segments import ENGINE_VERSION as ENGINE_VERSION
 from .storyboard import Storyboard as Storyboard
 from .storyboard import StoryboardModel as StoryboardModel
@@ -38,4 +41,6 @@ from .storyboard import default_assets_dir as default_assets_dir
 from .storyboard import load_storyboard as load_storyboard
 from .storyboard import parse_storyboard as parse_storyboard
 from .storyboard import read_storyboard as read_storyboard
+from .text import FACES as FACES
+from .text import FontBook as FontBook
 from .timeline import Timeline as Timeline

@@ -246,7 +246,8 @@ def _scene(scene: Scene, si: int, start_frame: int, frames: int, fps: int, res: 
             continue
         box = geo.box(layer.box)
         layers.append(PlannedLayer(spec=_spec(layer, loc, res, board, geo, links), box=box, opacity=layer.opacity,
-                                   anims=_anims(layer.animate, box, scene, geo), name=layer.id or f"layer{li}"))
+                                   anims=_anims(layer.animate, box, scene, geo), name=layer.id or f"layer{li}",
+                                   index=li))
     narration = res.text(base + ("narration",), scene.narration).strip() if scene.narration else None
     cta = None
     if scene.cta is not None and res.truthy(base + ("cta", "when"), scene.cta.when):

@@ -17,6 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import AssetError, SourceErrors, StoryboardError
 from .packaged import packaged
 
+MAX_DURATION = 180  # seconds of one video
+MAX_SCENES = 50
+MAX_LAYERS = 40  # per scene
+MAX_PIXELS = 1920 * 1080 * 60 * 180  # width x height x fps x seconds: 1080p60 for 3 minutes, 4K30 for 90 s
+MAX_TEMPLATE = 10_000  # characters of one text, expression or translation
+
 COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -169,9 +175,9 @@ class CallToAction(_Model):
 
 class Scene(_Model):
     id: str
-    duration: float = Field(gt=0, le=600)
+    duration: float = Field(gt=0, le=MAX_DURATION)
     background: Background = Background(color="#0E4D64")
-    layers: list[Layer] = []
+    layers: list[Layer] = Field([], max_length=MAX_LAYERS)
     narration: str | None = None
     cta: CallToAction | None = None
 
@@ -205,7 +211,7 @@ class StoryboardModel(_Model):
     thumbnail: Thumbnail = Thumbnail()
     colors: dict[str, str] = {}
     translations: dict[str, dict[str, str]] = {}
-    scenes: list[Scene] = Field(min_length=1)
+    scenes: list[Scene] = Field(min_length=1, max_length=MAX_SCENES)
 
     @field_validator("size")
     @classmethod
@@ -350,6 +356,9 @@ def _message(err: dict) -> str:
     if kind == "union_tag_invalid":
         ctx = err.get("ctx", {})
         return f"does not match a layer kind: got {ctx.get('tag')!r}, expected one of {ctx.get('expected_tags')}"
+    if kind == "too_long":
+        ctx = err.get("ctx", {})
+        return f"at most {ctx.get('max_length')} allowed, got {ctx.get('actual_length')}"
     if kind == "union_tag_not_found":
         return "is required (text, image, rect, chart, table or qr)"
     msg = err.get("msg", "invalid")

@@ -8,6 +8,7 @@ error (``StrictUndefined``), never an empty string on a customer's screen.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -17,8 +18,9 @@ from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from jinja2 import StrictUndefined, Template, nodes, pass_context
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+from jinja2.sandbox import safe_range
+
+from .sandbox import BoundedSandbox
 
 
 @lru_cache(maxsize=64)
@@ -86,33 +88,14 @@ def _percent(ctx: Any, value: Any) -> str:
     return babel_numbers.format_percent(_decimal(value), locale=_locale_of(ctx))
 
 
-MAX_POWER = 10_000  # no 9**9**9: exponents past this are refused
-MAX_REPEAT = 100_000  # no 'a' * 10**9: a string or list repeated past this many items is refused
-
-
-class _BoundedEnvironment(ImmutableSandboxedEnvironment):
-    """The sandbox, with ``**`` and ``*`` bounded so that a template cannot eat the machine's memory."""
-
-    intercepted_binops = frozenset(["**", "*"])
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            if isinstance(right, (int, float, Decimal)) and abs(right) > MAX_POWER:
-                raise SecurityError(f"an exponent above {MAX_POWER} is not allowed, got {right}")
-            return left ** right
-        if isinstance(left, (str, list, tuple)) or isinstance(right, (str, list, tuple)):
-            seq, count = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
-            if isinstance(count, int) and len(seq) * count > MAX_REPEAT:
-                raise SecurityError(f"repeating to more than {MAX_REPEAT:,} items is not allowed")
-        return left * right
+_FORMATTERS = {"money": _money, "date": _date_filter, "month": _month, "number": _number, "percent": _percent}
 
 
 @lru_cache(maxsize=1)
-def environment() -> ImmutableSandboxedEnvironment:
+def environment() -> BoundedSandbox:
     """The one sandboxed environment; filters format for the ``locale`` in each render's values."""
-    env = _BoundedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(money=_money, date=_date_filter, month=_month, number=_number, percent=_percent)
-    env.globals.clear()
+    env = BoundedSandbox(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)
+    env.add_filters(**_FORMATTERS)
     env.globals["range"] = safe_range  # at most 100,000 items, like Jinja's own sandbox
     return env
 
@@ -130,7 +113,7 @@ def compiled_expression(source: str) -> Any:
 
 def format_with(locale: str, name: str, value: Any, *args: Any) -> str:
     """Apply one of the filters outside a template (charts label their bars with these)."""
-    return environment().filters[name]({"locale": locale}, value, *args)
+    return _FORMATTERS[name]({"locale": locale}, value, *args)
 
 
 class LazyTranslations(Mapping):
@@ -174,22 +157,32 @@ def translation_keys(ast: nodes.Template) -> set[str]:
     return keys
 
 
+_FORMAT_INTERNAL = re.compile(r"\{[^{}]*[.\[]_")
 _INTERNAL = "names starting with _ are Python internals, which storyboard texts cannot read"
 
 
 def sandbox_refusals(ast: nodes.Template) -> list[tuple[int, str]]:
     """What the sandbox would refuse in a parsed template, wherever it is written (also in a branch no
-    value ever takes), as (template line, message): Python internals, ``self``, ``attr``, includes."""
+    value ever takes), as (template line, message): Python internals, ``self``, unknown filters (``attr``),
+    recursive loops, includes."""
     found: list[tuple[int, str]] = []
     for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Filter, nodes.Include,
-                              nodes.Import, nodes.FromImport, nodes.Extends)):
+                              nodes.Import, nodes.FromImport, nodes.Extends, nodes.For)):
         if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
             found.append((node.lineno, f"reads {node.attr!r}: {_INTERNAL}"))
+        elif isinstance(node, nodes.Getattr) and node.attr in ("format", "format_map") \
+                and isinstance(node.node, nodes.Const) and _FORMAT_INTERNAL.search(str(node.node.value)):
+            found.append((node.lineno, f"a format field reads a name starting with _: {_INTERNAL}"))
         elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) \
                 and str(node.arg.value).startswith("_"):
             found.append((node.lineno, f"reads {node.arg.value!r}: {_INTERNAL}"))
         elif isinstance(node, nodes.Filter) and node.name == "attr":
             found.append((node.lineno, "the attr filter is not available in storyboard texts: write a.b"))
+        elif isinstance(node, nodes.Filter) and (node.name.startswith("_") or node.name not in environment().filters):
+            found.append((node.lineno, f"no filter named {node.name!r} in storyboard texts; there are "
+                                       f"{', '.join(sorted(n for n in environment().filters if n[0] != '_'))}"))
+        elif isinstance(node, nodes.For) and node.recursive:
+            found.append((node.lineno, "recursive loops are not available in storyboard texts"))
         elif isinstance(node, nodes.Name) and node.name == "self":
             found.append((node.lineno, "'self' is the template itself, which storyboard texts cannot read"))
         elif isinstance(node, (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):

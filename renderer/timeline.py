@@ -101,6 +101,7 @@ class PlannedLayer:
     opacity: float
     anims: tuple[Anim, ...] = ()
     name: str = ""
+    index: int = field(default=-1, repr=False, compare=False)  # its place in the storyboard's scene (for editors)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from jinja2 import TemplateSyntaxError
 
 from .errors import StoryboardError
-from .storyboard import (COLOR_RE, NAME_RE, ChartLayer, ImageLayer, QRLayer, Storyboard, TableLayer, TextLayer,
+from .storyboard import (COLOR_RE, MAX_DURATION, MAX_PIXELS, MAX_TEMPLATE, NAME_RE, ChartLayer, ImageLayer, QRLayer, Storyboard, TableLayer, TextLayer,
                          dotted, resolve_asset)
 from .templating import environment, sandbox_refusals, translation_keys
 
@@ -81,6 +81,13 @@ def semantic_errors(board: Storyboard) -> list[StoryboardError]:
 def _time_errors(board: Storyboard) -> list[StoryboardError]:
     m = board.model
     errors = []
+    if m.duration > MAX_DURATION:
+        errors.append(board.error(("scenes",), f"the scenes add up to {m.duration:g} s; a video lasts at most "
+                                               f"{MAX_DURATION} s"))
+    elif m.size[0] * m.size[1] * m.fps * m.duration > MAX_PIXELS:
+        errors.append(board.error(("size",), f"{m.size[0]}x{m.size[1]} at {m.fps} fps for {m.duration:g} s is "
+                                             f"too many pixels to render: at most 1920x1080 at 60 fps for "
+                                             f"{MAX_DURATION} s, or as many pixels (4K at 30 fps for 90 s)"))
     if m.poster_time >= m.duration:
         errors.append(board.error(("poster_time",),
                                   f"must be before the end of the video ({m.duration:g} s), got {m.poster_time:g}"))
@@ -119,12 +126,18 @@ def _template_errors(board: Storyboard) -> list[StoryboardError]:
     errors = _translation_errors(board, default)
     known = set(default or ())
     for loc, source, kind in template_fields(board):
+        if len(source) > MAX_TEMPLATE:
+            errors.append(board.error(loc, f"a text of {len(source):,} characters; at most {MAX_TEMPLATE:,}"))
+            continue
         if kind == "template" and "{" not in source:
             continue  # plain text: nothing to parse, no keys read
         try:
             ast = environment().parse("{{ " + source + " }}" if kind == "expression" else source)
         except TemplateSyntaxError as exc:
             errors.append(_template_error(board, loc, exc.lineno, f"template error: {exc.message}"))
+            continue
+        except RecursionError:
+            errors.append(board.error(loc, "template error: nested too deeply"))
             continue
         errors += [_template_error(board, loc, lineno, message) for lineno, message in sandbox_refusals(ast)]
         if m.translations and default is None:

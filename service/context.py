@@ -45,11 +45,26 @@ class Service:
             self._ledgers[campaign.ledger] = Ledger(campaign.ledger)
         return self._ledgers[campaign.ledger]
 
+    def open_ledgers(self) -> None:
+        """Open every campaign's ledger now, so that one the service cannot use (a PostgreSQL ledger behind
+        this code's schema, a database out of reach) stops it at start, not at a debtor's request."""
+        for campaign in self.campaigns:
+            self.ledger(campaign).open()
+
     def store(self, campaign: Campaign) -> ObjectStore:
         if campaign.store not in self._stores:
             self._stores[campaign.store] = open_store(campaign.store, endpoint_url=campaign.store_endpoint_url,
                                                       region=campaign.store_region)
         return self._stores[campaign.store]
+
+    def ledgers(self) -> list[tuple[Ledger, tuple[str, ...]]]:
+        """Each ledger once, with the ids of the campaigns served from it."""
+        first: dict[str, Campaign] = {}
+        ids: dict[str, list[str]] = {}
+        for campaign in self.campaigns:
+            first.setdefault(campaign.ledger, campaign)
+            ids.setdefault(campaign.ledger, []).append(campaign.id)
+        return [(self.ledger(campaign), tuple(ids[url])) for url, campaign in first.items()]
 
     def find(self, token: str) -> Found | None:
         """The recipient behind a token, in whichever campaign's ledger has it; None for an unknown token."""

@@ -8,28 +8,26 @@ beacon for a published recipient becomes one ledger event, one for any other
 token is answered the same way and dropped, so the answer tells nothing about
 which tokens exist.
 
-No personal data is kept: the client's address is used only for the rate limit
-(per token and address, a sliding minute, in this process's memory), and even
-there only as a keyed hash; it is never stored, logged or sent anywhere.
+No personal data is kept, and the client's address is not used at all. The rate
+limit is per page link: at most ``events_per_minute`` events of one token in any
+sliding minute, counted in the ledger's events table in the same transaction
+that records the event, so every worker and host keeps the one limit (see
+``docs/DEPLOY.md``, "Rate limits"). Beacons that are not recorded (bad, unknown
+or unpublished tokens) are not counted.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
-import secrets
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from billcast.jobs.ledger import EVENT_KINDS, LedgerError
 from billcast.microsite import SOURCES
@@ -37,17 +35,16 @@ from billcast.renderer import BillcastError
 
 from .context import service
 
-__all__ = ["MAX_BODY", "Beacon", "BeaconError", "RateLimiter", "blueprint", "parse_beacon"]
+__all__ = ["MAX_BODY", "Beacon", "BeaconError", "blueprint", "parse_beacon"]
 
 blueprint = Blueprint("events", __name__)
 
-MAX_BODY = 512  # bytes; a real beacon is under 60
+MAX_BODY = 4 * 1024  # bytes; a real beacon is under 60
 PROGRESS = (25, 50, 75, 100)
 CLICKS = ("cta_click", "pay_click")
 MEDIA_TYPES = ("text/plain", "application/json")  # sendBeacon with a string sends text/plain
 KEYS = ("kind", "value", "src")
-WINDOW = 60.0  # seconds: events_per_minute is counted over this sliding window
-EXTENSION = "billcast.events"
+WINDOW = timedelta(minutes=1)  # events_per_minute is counted over this sliding window
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
@@ -123,57 +120,6 @@ def parse_beacon(body: bytes) -> Beacon:
     return Beacon(kind=kind, value=value, src=src)
 
 
-class RateLimiter:
-    """At most ``limit`` hits per key in any sliding ``window`` seconds, in memory.
-
-    Keys are keyed BLAKE2 hashes of (token, address) under a key made when the
-    limiter is, so not even this process's memory holds an address in the
-    clear. Keys idle for a whole window are swept out as hits arrive.
-    """
-
-    def __init__(self, window: float = WINDOW, clock: Callable[[], float] = time.monotonic) -> None:
-        self.window = window
-        self.clock = clock
-        self._secret = secrets.token_bytes(32)
-        self._hits: dict[bytes, deque[float]] = {}
-        self._lock = threading.Lock()
-        self._next_sweep = 0.0
-
-    def _key(self, token: str, address: str) -> bytes:
-        return hashlib.blake2b(f"{token}\0{address}".encode(), key=self._secret, digest_size=16).digest()
-
-    def hit(self, token: str, address: str, limit: int) -> float | None:
-        """Count a hit; None when within the limit, else the seconds until one more would be."""
-        key = self._key(token, address)
-        with self._lock:
-            now = self.clock()
-            if now >= self._next_sweep:
-                self._sweep(now)
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= limit:
-                return max(hits[0] + self.window - now, 0.0)
-            hits.append(now)
-            return None
-
-    def _sweep(self, now: float) -> None:
-        self._hits = {key: hits for key, hits in self._hits.items() if hits and hits[-1] > now - self.window}
-        self._next_sweep = now + self.window
-
-    def __len__(self) -> int:
-        return len(self._hits)
-
-
-@blueprint.record_once
-def _setup(state: Any) -> None:
-    state.app.extensions.setdefault(EXTENSION, RateLimiter())
-
-
-def limiter() -> RateLimiter:
-    return current_app.extensions[EXTENSION]
-
-
 def _page_origins() -> set[str]:
     """The origins pages are served from (and the pay origin): a beacon from them may read our answer."""
     origins = set()
@@ -195,11 +141,13 @@ def _cors(response: Response) -> Response:
 
 
 def _answer(message: str | None = None, status: int = 204, headers: dict[str, str] | None = None) -> Response:
+    """No body for a beacon taken (or dropped); ``{"error": ..., "status": ...}`` for one refused."""
     if message is None:
         response = Response(status=status, headers=headers)
         del response.headers["Content-Type"]  # no body, so no type
         return response
-    return Response(message + "\n", status, headers, mimetype="text/plain")
+    body = json.dumps({"error": message, "status": status}, ensure_ascii=False)
+    return Response(body + "\n", status, headers, mimetype="application/json")
 
 
 @blueprint.route("/e/<token>", methods=["OPTIONS"], provide_automatic_options=False)
@@ -210,11 +158,13 @@ def preflight(token: str) -> Response:
 
 
 def _body() -> bytes:
-    length = request.content_length
-    if length is not None and length > MAX_BODY:
-        raise BeaconError(f"body: is {length} bytes; a beacon is at most {MAX_BODY}", 413)
-    body = request.stream.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
+    """The body, whole; a declared length over the limit was refused before (the app's limit for /e/)."""
+    try:
+        body = request.stream.read(MAX_BODY)
+        more = request.stream.read(1)  # past the app's own limit for this route (the same), this raises
+    except RequestEntityTooLarge:
+        more = b"-"
+    if more:
         raise BeaconError(f"body: is over {MAX_BODY} bytes; a beacon is at most {MAX_BODY}", 413)
     return body
 
@@ -233,22 +183,24 @@ def beacon(token: str) -> Response:
     """Record one engagement event: 204 whether or not the token is known; 400/413/415 bad beacon; 429 too many."""
     if not _TOKEN.fullmatch(token):
         return _answer("token: must be 16-128 letters, digits, '-' or '_'", 400)
-    wait = limiter().hit(token, request.remote_addr or "", service().settings.events_per_minute)
-    if wait is not None:
-        return _answer("too many events for this page; try again later", 429,
-                       {"Retry-After": str(max(1, math.ceil(wait)))})
     try:
         body = _body()
         _check_media_type()
         event = parse_beacon(body)
     except BeaconError as exc:
         return _answer(str(exc), exc.status)
+    svc, wait = service(), None
     try:
-        found = service().find(token)
-        if found is None or found.recipient.status != "published":
-            return _answer()  # unknown, not yet or no longer published: dropped, answered alike
-        found.ledger.add_event(campaign_id=found.campaign.id, token=token, kind=event.kind, value=event.value,
-                               at=datetime.now(UTC))
+        for ledger, campaign_ids in svc.ledgers():  # one ledger, one transaction, almost always
+            result = ledger.add_beacon_event(campaign_ids=campaign_ids, token=token, kind=event.kind,
+                                             value=event.value, at=datetime.now(UTC),
+                                             limit=svc.settings.events_per_minute, window=WINDOW)
+            if result.recorded or result.retry_after is not None:
+                wait = result.retry_after
+                break
     except LedgerError:
         return _answer("the ledger is not available; the event was not recorded", 503)
+    if wait is not None:
+        return _answer("too many events for this page; try again later", 429,
+                       {"Retry-After": str(max(1, math.ceil(wait)))})
     return _answer()

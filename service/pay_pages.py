@@ -35,7 +35,7 @@ def money(amount: int, currency: str, digits: int) -> str:
 
 @cache
 def _logo() -> str:
-    data = static_files(arabic=False)["static/logo.png"]
+    data = static_files()["static/logo.png"]
     return "data:image/png;base64," + b64encode(data).decode()
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import stripe
-from flask import Blueprint, Response, current_app, redirect, request, url_for
+from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
 
 from billcast.jobs.amounts import expected_amount
 from billcast.jobs.ledger import LedgerError, Plan
@@ -32,6 +32,7 @@ from billcast.renderer import PaymentError
 
 from billcast.microsite import PAY_OPTIONS, SOURCES, page_link
 from . import pay_pages
+from .access import hashed
 from .context import Found, service
 from .pay_pages import message
 
@@ -122,12 +123,13 @@ def return_urls(public_url: str, token: str) -> tuple[str, str]:
     return f"{page}?paid=1", f"{page}?cancelled=1"
 
 
-def _plan(found: Found, option: str, source: str, amount: int, provider: str, now: datetime) -> Checkout:
+def _plan(found: Found, option: str, source: str, amount: int, provider: str, now: datetime,
+          history: list[dict[str, Any]]) -> Checkout:
     """The session to open for this click: the open one again (same key, same parameters), else a new one."""
     recipient = found.recipient
     success, cancel = return_urls(found.campaign.public_url, recipient.token)
     count = recipient.plan_installments if option == "plan" else None
-    same = [p for p in found.ledger.payments_for_token(recipient.token)
+    same = [p for p in history
             if (p["provider"], p["option"], p["amount"], p["currency"]) == (provider, option, amount,
                                                                           recipient.currency)]
     checkout = Checkout(campaign_id=found.campaign.id, token=recipient.token, option=option, source=source,
@@ -153,13 +155,13 @@ def _plan(found: Found, option: str, source: str, amount: int, provider: str, no
 def pay(token: str) -> Response:
     """Send the payer to a checkout session for what they owe (or say why not)."""
     option, source = request.args.get("option"), request.args.get("src")
-    if option not in PAY_OPTIONS:
-        return _bad_parameter("option", option, PAY_OPTIONS)
-    if source not in SOURCES:
-        return _bad_parameter("src", source, SOURCES)
+    for name, value, allowed in (("option", option, PAY_OPTIONS), ("src", source, SOURCES)):
+        if value not in allowed:  # a link we made always has both: this one was cut or changed
+            given = "missing" if value is None else "not one of them"
+            abort(400, f"{name}: must be one of {', '.join(allowed)} ({given})")
     found = service().find(token)
     if found is None:
-        return Response("Not Found\n", 404, mimetype="text/plain")
+        abort(404)
     recipient, now = found.recipient, datetime.now(UTC)
     if recipient.status == "expired" or (recipient.expires_at is not None and recipient.expires_at <= now):
         return message(found, "expired", 410)
@@ -186,14 +188,14 @@ def pay(token: str) -> Response:
     try:
         amount = expected_amount(recipient, option, paid_toward(plan))
     except PaymentError as exc:
-        log.error("pay %s…: cannot charge: %s", token[:4], exc)
+        log.error("pay %s: cannot charge: %s", hashed(token), exc)
         return message(found, "unavailable", 500)
     if request.method == "HEAD":  # a link checker: opens no session
         return Response(status=200)
     provider = "demo" if service().settings.demo_payments else "stripe"
-    checkout = _plan(found, option, source, amount, provider, now)
+    checkout = _plan(found, option, source, amount, provider, now, history)
     if provider == "demo":
-        return _open_demo(found, checkout)
+        return _open_demo(found, checkout, history)
     return _open_stripe(found, checkout, now)
 
 
@@ -206,12 +208,6 @@ def _open_card(found: Found, plan: Plan, source: str, now: datetime) -> Response
     if provider == "demo":
         return _open_demo(found, checkout)
     return _open_stripe(found, checkout, now)
-
-
-def _bad_parameter(name: str, value: str | None, allowed: tuple[str, ...]) -> Response:
-    given = "missing" if value is None else "not one of them"
-    return Response(f"Bad Request: {name}: must be one of {', '.join(allowed)} ({given})\n", 400,
-                    mimetype="text/plain")
 
 
 def _pay_path(token: str, option: str, source: str) -> str:
@@ -245,8 +241,8 @@ def _create_session(checkout: Checkout) -> tuple[Any, Checkout]:
     try:
         return sessions.create(params=checkout.params(), options={"idempotency_key": checkout.key}), checkout
     except stripe.IdempotencyError:
-        log.warning("pay %s…: idempotency key reused with other parameters; making a new session",
-                    checkout.token[:4])
+        log.warning("pay %s: idempotency key reused with other parameters; making a new session",
+                    hashed(checkout.token))
         checkout = replace(checkout, key=f"{checkout.key}-{int(time.time())}")
         return sessions.create(params=checkout.params(), options={"idempotency_key": checkout.key}), checkout
 
@@ -260,8 +256,8 @@ def _open_stripe(found: Found, checkout: Checkout, now: datetime) -> Response:
                                key=f"{checkout.key}-{int(time.time())}")
             session, checkout = _create_session(checkout)
     except stripe.StripeError as exc:
-        log.error("pay %s…: Stripe refused the checkout session: %s code=%s http_status=%s request_id=%s",
-                  checkout.token[:4], type(exc).__name__, exc.code, exc.http_status, exc.request_id)
+        log.error("pay %s: Stripe refused the checkout session: %s code=%s http_status=%s request_id=%s",
+                  hashed(checkout.token), type(exc).__name__, exc.code, exc.http_status, exc.request_id)
         return message(found, "provider_error", 502, retry=_pay_path(checkout.token, checkout.option,
                                                                      checkout.source))
     _record(found, checkout, session.id, "stripe")
@@ -279,14 +275,14 @@ def _record(found: Found, checkout: Checkout, session_id: str, provider: str, *,
             amount=checkout.amount, currency=checkout.currency, option=checkout.option, source=checkout.source,
             status=status, expires_at=checkout.expires_at, idempotency_key=checkout.key)
     except LedgerError as exc:
-        log.error("pay %s…: session %s not recorded: %s", checkout.token[:4], session_id, exc)
+        log.error("pay %s: session %s not recorded: %s", hashed(checkout.token), session_id, exc)
 
 
 # --- the demo provider --------------------------------------------------------------------------
 
 
-def _open_demo(found: Found, checkout: Checkout) -> Response:
-    existing = next((p for p in found.ledger.payments_for_token(checkout.token)
+def _open_demo(found: Found, checkout: Checkout, history: list[dict[str, Any]]) -> Response:
+    existing = next((p for p in history
                      if p["idempotency_key"] == checkout.key and p["provider"] == "demo"), None)
     session_id = existing["provider_ref"] if existing else "cs_demo_" + secrets.token_hex(12)
     if existing is None:

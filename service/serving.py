@@ -10,12 +10,15 @@ as a header, where ``frame-ancestors`` (which a ``<meta>`` cannot carry) is adde
 from __future__ import annotations
 
 import html
+import os
 import re
+from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, redirect, request, send_file
+from flask import Blueprint, Response, abort, redirect, request
+from werkzeug.wsgi import wrap_file
 
-from billcast.jobs.store import ObjectInfo, ObjectStore
+from billcast.jobs.store import ObjectInfo, ObjectNotFound, ObjectStore
 
 from .context import service
 
@@ -46,8 +49,8 @@ def _lookup(path: str) -> tuple[ObjectStore, str, ObjectInfo] | None:
     return None
 
 
-def _csp(body: bytes) -> str | None:
-    match = _META_CSP.search(body[:4096])
+def _csp(head: bytes) -> str | None:
+    match = _META_CSP.search(head)
     if not match:
         return None
     return html.unescape(match.group(1).decode("utf-8", "replace")) + "; frame-ancestors 'none'"
@@ -62,16 +65,28 @@ def serve(path: str) -> Response:
             return redirect(request.path + "/", 308)  # r/<token> -> r/<token>/
         abort(404)
     store, key, info = found
-    local = store.local_path(key)
-    if local is not None and local.is_file():
-        response = send_file(local, mimetype=info.content_type, conditional=True, etag=True, max_age=None)
+    try:
+        local = store.open_local(key)  # opened once, following no link: what is checked is what is sent
+        if local is None:
+            body = store.get(key)
+    except ObjectNotFound:  # deleted (or replaced by a link) since it was looked up
+        abort(404)
+    if local is not None:
+        st = os.fstat(local.fileno())
+        head = os.pread(local.fileno(), 4096, 0)
+        response = Response(wrap_file(request.environ, local), mimetype=info.content_type,
+                            direct_passthrough=True)
+        response.content_length = st.st_size
+        response.last_modified = datetime.fromtimestamp(int(st.st_mtime), timezone.utc)
+        response.set_etag(f"{st.st_mtime_ns:x}-{st.st_size:x}")
+        response = response.make_conditional(request.environ, accept_ranges=True, complete_length=st.st_size)
     else:
-        response = Response(store.get(key), mimetype=info.content_type)
+        head = body[:4096]
+        response = Response(body, mimetype=info.content_type)
     response.headers["Content-Type"] = info.content_type
     response.headers["Cache-Control"] = info.cache_control
     if info.content_type.startswith("text/html"):
-        body = local.read_bytes() if local is not None else store.get(key)
-        csp = _csp(body)
+        csp = _csp(head)
         if csp:
             response.headers["Content-Security-Policy"] = csp
     return response

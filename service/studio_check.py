@@ -22,6 +22,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from billcast.jobs import (RecordErrors, Sample, check_storyboard, load_record_file, load_records, parse_record,
                            record_values)
 from billcast.jobs.storyboard_check import Checked, Planned, Problem, fit
@@ -117,11 +119,13 @@ def _record_problem(line: int | None, field: str | None, message: str) -> dict[s
 # --- a check, and what its preview draws -------------------------------------------------------------
 
 
-def check(text: str, name: str, customer: Customer | None, language: str, links: Mapping[str, str]) -> Checked:
+def check(text: str, name: str, customer: Customer | None, language: str, links: Mapping[str, str],
+          assets_dir: Path | None = None) -> Checked:
     """Check ``text`` as the storyboard ``name``; plan it for ``customer`` in ``language`` ("" for theirs)
     and in every other language it translates, the chosen one at the preview frame's size."""
     samples = [customer.sample] if customer is not None else []
-    return check_storyboard(text, f"{name}.yaml", samples, links, language=language, box=(FRAME_MAX, FRAME_MAX))
+    return check_storyboard(text, f"{name}.yaml", samples, links, language=language, box=(FRAME_MAX, FRAME_MAX),
+                            assets_dir=assets_dir)
 
 
 def preview_plan(checked: Checked) -> Planned | None:
@@ -137,11 +141,16 @@ def video_timeline(checked: Checked, links: Mapping[str, str]) -> Timeline:
                 locale=planned.locale)
 
 
-def frame_jpeg(timeline: Timeline, t: float) -> tuple[bytes, float]:
-    """The frame at ``t`` (clamped into the video) as JPEG bytes, and the time drawn."""
+def frame_jpeg(timeline: Timeline, t: float, fonts_dir: Path | None = None,
+               width: int | None = None) -> tuple[bytes, float]:
+    """The frame at ``t`` (clamped into the video) as JPEG bytes, and the time drawn; ``width`` makes a
+    thumbnail of it."""
     t = min(max(t, 0.0), max(timeline.duration - 1 / timeline.fps, 0.0))
+    image = preview(timeline, t, fonts_dir=fonts_dir)
+    if width is not None and width < image.width:
+        image = image.resize((width, max(round(image.height * width / image.width), 1)), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
-    preview(timeline, t).save(buffer, "JPEG", quality=85)
+    image.save(buffer, "JPEG", quality=85)
     return buffer.getvalue(), t
 
 

@@ -130,7 +130,7 @@ class StoryboardFolder:
 
     # --- saving and history ---------------------------------------------------------------------
 
-    def save(self, name: str, text: str, *, base: str | None = None) -> Saved:
+    def save(self, name: str, text: str, *, base: str | None = None, keep_draft: bool = False) -> Saved:
         """Replace the live file with ``text`` (already validated), record the save, clear the draft.
 
         ``base`` is the digest of the live text the editor started from; when the live
@@ -148,8 +148,45 @@ class StoryboardFolder:
             if changed:
                 _write_atomically(path, text, mode=path.stat().st_mode & 0o777)
                 self._record(name, before, text, now)
-            self.discard_draft(name)
+            if not keep_draft:
+                self.discard_draft(name)
         return Saved(changed=changed, time=now, digest=text_digest(text))
+
+    def create(self, name: str, text: str) -> Saved:
+        """A new storyboard ``name`` with ``text``; :class:`FileExistsError` when the name is taken.
+
+        Written beside its place and linked into it, so no reader ever sees half of it and two
+        people creating the same name at once cannot both succeed."""
+        if not NAME_RE.fullmatch(name):
+            raise ValueError(name)
+        path = self.root / f"{name}.yaml"
+        with self._lock:
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+            _write_atomically(tmp, text)
+            try:
+                os.link(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+            now = datetime.now(UTC)
+            self._record(name, "", text, now)
+        return Saved(changed=True, time=now, digest=text_digest(text))
+
+    def rename(self, name: str, new: str) -> None:
+        """Give storyboard ``name`` (its draft and its history too) the name ``new``;
+        :class:`FileExistsError` when ``new`` is taken, :class:`FileNotFoundError` when ``name`` is gone."""
+        path = self.path(name)
+        if path is None or not NAME_RE.fullmatch(new):
+            raise FileNotFoundError(name)
+        target = self.root / f"{new}.yaml"
+        with self._lock:
+            os.link(path, target)  # fails when taken: nothing is ever overwritten
+            path.unlink()
+            draft = self._draft_path(name)
+            if draft.is_file():
+                os.replace(draft, self._draft_path(new))
+            history = self._history_dir(name)
+            if history.is_dir() and not self._history_dir(new).exists():
+                os.replace(history, self._history_dir(new))
 
     def _history_dir(self, name: str) -> Path:
         return self.root / HISTORY / name

@@ -67,7 +67,8 @@ class VideoJobs:
         with self._lock:
             return self._jobs.get(job_id)
 
-    def start(self, key: tuple, timeline: Timeline, cache_dir: Path | None) -> VideoJob:
+    def start(self, key: tuple, timeline: Timeline, cache_dir: Path | None,
+              fonts_dir: Path | None = None) -> VideoJob:
         """A job rendering ``timeline`` (or the one that already did for ``key``); returns at once."""
         with self._lock:
             for job in self._jobs.values():
@@ -81,16 +82,16 @@ class VideoJobs:
                 if oldest is None:
                     break
                 del self._jobs[oldest.id]
-        threading.Thread(target=self._run, args=(job, timeline, cache_dir), name=f"studio-render-{job.id[:6]}",
-                         daemon=True).start()
+        threading.Thread(target=self._run, args=(job, timeline, cache_dir, fonts_dir),
+                         name=f"studio-render-{job.id[:6]}", daemon=True).start()
         return job
 
-    def _run(self, job: VideoJob, timeline: Timeline, cache_dir: Path | None) -> None:
+    def _run(self, job: VideoJob, timeline: Timeline, cache_dir: Path | None, fonts_dir: Path | None) -> None:
         with self._one_at_a_time:
             folder = Path(tempfile.mkdtemp(prefix="billcast-studio-"))  # mode 0700
             try:
                 cache = SegmentCache(cache_dir, max_bytes=CACHE_BYTES) if cache_dir is not None else None
-                render(timeline, folder / "out", engine="fast", cache=cache)
+                render(timeline, folder / "out", engine="fast", cache=cache, fonts_dir=fonts_dir)
                 job.files = {name: (folder / "out" / name).read_bytes() for name in FILES}
             except BillcastError as exc:
                 job.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

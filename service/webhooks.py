@@ -39,6 +39,7 @@ HANDLED = {
     "checkout.session.expired": "expired",
 }
 _CURRENCY = re.compile(r"[A-Z]{3}")
+MAX_AMOUNT = 10 ** 12  # minor units: an amount_total past this is recorded as the expected one, flagged
 
 
 @blueprint.post("/stripe/webhook")
@@ -50,7 +51,8 @@ def stripe_webhook() -> Response:
 def receive(payload: bytes, signature: str | None) -> tuple[int, str]:
     """Verify and handle one webhook delivery; returns the HTTP status and a short answer.
 
-    400 for a bad signature or body (nothing recorded); 200 for an event handled,
+    400 for a bad signature, or a body that is not an event of the expected shape (the
+    reason is logged, never a value from it; nothing recorded); 200 for an event handled,
     seen before, or not ours to handle; 500 when handling failed, after taking
     back the event's de-duplication mark so that the provider's retry is handled.
     """
@@ -60,19 +62,28 @@ def receive(payload: bytes, signature: str | None) -> tuple[int, str]:
     except stripe.SignatureVerificationError:
         log.warning("webhook refused: bad or stale signature")
         return 400, "bad signature"
-    except (ValueError, TypeError, AttributeError, KeyError):
+    except (ValueError, TypeError, AttributeError, KeyError, RecursionError):
         log.warning("webhook refused: not a JSON event")
         return 400, "not a JSON event"
-    event_id, kind = event.get("id"), event.get("type")
-    if not isinstance(event_id, str) or not 0 < len(event_id) <= 255 or not isinstance(kind, str):
-        return 400, "an event needs an id and a type"
+    problem = _event_problem(event)
+    if problem is not None:
+        log.warning("webhook refused: %s", problem)
+        return 400, "malformed event"
+    event_id, kind = event["id"], event["type"]
     if kind not in HANDLED and kind not in plan_webhooks.EVENTS:
         return 200, "ignored"
-    session = (event.get("data") or {}).get("object") or {}
-    token, session_id = _token_and_id(kind, session)
-    if kind in plan_webhooks.EVENTS and token is None:
-        return 200, "ignored"  # a checkout's own payment intent: its session's events say it all
-    found = service().find(token) if isinstance(token, str) else None
+    session = event["data"]["object"]
+    if kind in plan_webhooks.EVENTS:
+        token, session_id = _token_and_id(kind, session)
+        if token is None:
+            return 200, "ignored"  # a checkout's own payment intent: its session's events say it all
+    else:
+        problem = _session_problem(session)
+        if problem is not None:
+            log.warning("webhook %s %s refused: %s", event_id, kind, problem)
+            return 400, "malformed event"
+        token, session_id = session.get("client_reference_id"), session["id"]
+    found = service().find(token) if isinstance(token, str) and len(token) <= 255 else None
     if found is None or not isinstance(session_id, str) or not 0 < len(session_id) <= 255:
         log.info("webhook %s %s: no recipient of ours; ignored", event_id, kind)
         return 200, "ignored: not ours"
@@ -106,9 +117,56 @@ def _token_and_id(kind: str, obj: Any) -> tuple[str | None, Any]:
     return (token if isinstance(token, str) else None), obj.get("id")
 
 
+# What a handled event's session must look like before anything of it is used: field -> allowed types.
+_SESSION_FIELDS: dict[str, tuple[type, ...]] = {
+    "client_reference_id": (str, type(None)), "payment_status": (str, type(None)),
+    "metadata": (dict, type(None)), "currency": (str, type(None)), "payment_intent": (str, dict, type(None)),
+    "amount_total": (int, type(None)),
+}
+
+
+def _event_problem(event: Any) -> str | None:
+    """Why a correctly signed body is not an event this handler can read, or None. The reason names
+    fields and types only, never a value: it is logged."""
+    if not isinstance(event, dict):
+        return f"the event is a JSON {type(event).__name__}, not an object"
+    event_id, kind = event.get("id"), event.get("type")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
+        return "the event has no id (a string of 1 to 255 characters)"
+    if not isinstance(kind, str) or not 0 < len(kind) <= 255:
+        return "the event has no type (a string of 1 to 255 characters)"
+    if kind not in HANDLED and kind not in plan_webhooks.EVENTS:
+        return None
+    data = event.get("data")
+    if not isinstance(data, dict):
+        return f"data is {_kind(data)}, not an object"
+    if not isinstance(data.get("object"), dict):
+        return f"data.object is {_kind(data.get('object'))}, not an object"
+    return None
+
+
+def _session_problem(session: dict[str, Any]) -> str | None:
+    """Why a handled event's checkout session cannot be used, or None (fields and types only)."""
+    session_id = session.get("id")
+    if not isinstance(session_id, str) or not 0 < len(session_id) <= 255:
+        return "data.object.id is not a string of 1 to 255 characters"
+    for name, types in _SESSION_FIELDS.items():
+        value = session.get(name)
+        if not isinstance(value, types) or isinstance(value, bool):
+            return f"data.object.{name} is {_kind(value)}"
+    metadata = session.get("metadata") or {}
+    if not all(isinstance(key, str) and isinstance(value, str) for key, value in metadata.items()):
+        return "data.object.metadata holds something other than strings"
+    return None
+
+
+def _kind(value: Any) -> str:
+    return "missing or null" if value is None else f"a {type(value).__name__}"
+
+
 def _when(event: dict[str, Any]) -> datetime:
     created = event.get("created")
-    if isinstance(created, int) and not isinstance(created, bool) and created > 0:
+    if isinstance(created, int) and not isinstance(created, bool) and 0 < created < 2 ** 35:
         return datetime.fromtimestamp(created, UTC)
     return datetime.now(UTC)
 
@@ -165,6 +223,9 @@ def _checked_amount(found: Found, session: dict[str, Any], option: str,
     amount = session.get("amount_total")
     if not isinstance(amount, int) or isinstance(amount, bool):
         reasons.append("the session has no amount_total")
+        amount = expected if expected is not None else 0
+    elif not 0 <= amount <= MAX_AMOUNT:
+        reasons.append(f"the session's amount_total is outside 0..{MAX_AMOUNT}")
         amount = expected if expected is not None else 0
     currency = str(session.get("currency") or "").upper()
     if not _CURRENCY.fullmatch(currency):

@@ -33,7 +33,9 @@ top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-in
 assert top == {"billcast"}, f"top-level entries besides billcast: {sorted(top)}"
 for needed in ("billcast/assets/fonts/NotoSans-Regular.ttf", "billcast/storyboards/bill_explainer.yaml",
                "billcast/examples/customers.jsonl", "billcast/examples/campaign.toml",
-               "billcast/microsite/templates/page.html", "billcast/service/templates/studio/editor.html"):
+               "billcast/microsite/templates/page.html", "billcast/service/templates/studio/editor.html",
+               "billcast/service/static/studio/code.js", "billcast/service/static/studio/THIRD_PARTY_LICENSES.txt",
+               "billcast/service/templates/studio/blank.yaml"):
     assert needed in names, f"{needed} is not in the wheel"
 print(f"wheel check: {len(names)} files, one top-level package")
 PY

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+import pg
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -66,3 +70,55 @@ def write_record(tmp_path: Path):
         return path
 
     return write
+
+
+# --- the ledger on both backends: a SQLite file, and a real PostgreSQL server (tests/pg.py) ----------
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[pg.Server]:
+    """A PostgreSQL server for the session: BILLCAST_TEST_POSTGRES_URL's, else Debian's started in /tmp.
+
+    In CI (CI=true) a server that cannot be had fails the tests that need it;
+    elsewhere they are skipped when PostgreSQL is not installed, with the reason.
+    """
+    external = os.environ.get("BILLCAST_TEST_POSTGRES_URL")
+    if external:
+        yield pg.Server(external)
+        return
+    try:
+        server = pg.start()
+    except pg.Unavailable as exc:
+        if IN_CI:
+            pytest.fail(f"CI runs the PostgreSQL tests and cannot skip them: {exc}", pytrace=False)
+        pytest.skip(str(exc))
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@contextlib.contextmanager
+def empty_ledger(request: pytest.FixtureRequest, backend: str, folder: Path) -> Iterator[str]:
+    """A ledger URL on an empty database: a SQLite file in ``folder``/var (not made yet), or a new PostgreSQL
+    database of its own."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'var' / 'ledger.db'}"
+        return
+    server: pg.Server = request.getfixturevalue("postgres")
+    with server.database() as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty ledger for one test, on each backend in turn."""
+    with empty_ledger(request, request.param, tmp_path) as url:
+        yield url

@@ -3,7 +3,9 @@
 Two tiny videos are rendered once (160x90, 5 fps): an Italian customer in
 arrears (firm reminder, one pay CTA) and an Arabic one (soft reminder, a plan
 CTA then a pay CTA). Their pages are served with a pay endpoint by a local HTTP
-server in a thread; the pay endpoint records what it was asked.
+server in a thread; the pay endpoint records what it was asked. Each page is
+also drawn once with its font subsets and once with the whole fonts served in
+their place: the two screenshots must be the same, pixel for pixel.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import zxingcpp
-from PIL import Image
+from PIL import Image, ImageChops
 
 from billcast.jobs import amount_due, parse_record, record_values
-from billcast.microsite import Disclosure, SiteSettings, build_site, read_video, write_site
+from billcast.microsite import Disclosure, SiteSettings, build_site, read_video, static_dir, write_site
 from billcast.renderer import load_storyboard, plan, render
 
 from conftest import LINKS, ROOT, sample, chromium_browser
@@ -237,3 +239,50 @@ def test_the_qr_code_on_the_page_scans_to_the_pay_link(open_page, server) -> Non
     png = page.locator("svg.qr").screenshot()
     found = [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
     assert found == [f"{server}/pay/{PAGES['it'][2]}?option=full&src=qr"]
+
+
+def whole_font(url: str) -> bytes:
+    """The packaged font a subset was cut from (``NotoSansArabic-Bold-<hash>.woff2``: ``NotoSansArabic-Bold.ttf``)."""
+    return (static_dir() / "fonts" / (url.rsplit("/", 1)[1].rsplit("-", 1)[0] + ".ttf")).read_bytes()
+
+
+def full_page(browser, url: str, *, whole_fonts: bool) -> tuple[Image.Image, int]:
+    """A full-page screenshot at phone size once every font is in, and how many font requests were answered."""
+    context = browser.new_context(viewport=PHONE)
+    fonts = []
+    if whole_fonts:
+        context.route("**/*.woff2", lambda route: (fonts.append(route.request.url),
+                                                   route.fulfill(body=whole_font(route.request.url))))
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_load_state("load")
+        page.evaluate("document.fonts.ready")
+        assert page.evaluate("() => [...document.fonts].every(f => f.status === 'loaded')")
+        return Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB"), len(fonts)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("key", ["it", "ar"])
+def test_the_page_draws_with_its_font_subsets_exactly_as_with_the_whole_fonts(browser, server, key) -> None:
+    url = f"{server}/r/{PAGES[key][2]}/"
+    cut, _ = full_page(browser, url, whole_fonts=False)
+    whole, swapped = full_page(browser, url, whole_fonts=True)
+    assert swapped == (4 if key == "ar" else 2)  # every subset was replaced by its whole font
+    assert cut.size == whole.size
+    assert ImageChops.difference(cut, whole).getbbox() is None, "the subsets draw the page differently"
+
+
+def test_nothing_of_the_video_loads_until_it_is_played(open_page) -> None:
+    page = open_page("it")
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(urlsplit(request.url).path))
+    page.wait_for_timeout(500)
+    first = [path for path in page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")]
+    assert not any(path.endswith("video.mp4") for path in first + asked)
+    assert any(path.endswith("poster.jpg") for path in first)
+    page.locator('[data-act="mute"]').click()
+    page.locator('[data-act="play"]').click()
+    page.wait_for_function("() => document.getElementById('bill-video').currentTime > 0", timeout=15000)
+    assert any(path.endswith("video.mp4") for path in asked)

@@ -158,13 +158,17 @@ def test_pages_name_only_files_that_are_published(published) -> None:
 
     for key, html in pages.items():
         base = key.rsplit("/", 1)[0] + "/"
-        for ref in re.findall(r'(?:src|href|poster)="([^"]+)"', html):
+        refs = re.findall(r'(?:src|href|poster)="([^"]+)"|url\("([^"]+)"\)', html)
+        for ref in (a or b for a, b in refs):
             if ref.startswith(("http", "mailto:", "#")):
                 continue
             target = os.path.normpath(base + ref)
             assert target in store, (key, ref)
         media = [k for k in store if k.startswith(base + "m/")]
-        assert {k.rsplit("/", 1)[1] for k in media} == {"video.mp4", "poster.jpg", "captions.vtt", "paid.html"}
+        fonts = {k for k in media if "/fonts/" in k}
+        assert {k.rsplit("/", 1)[1] for k in media if k not in fonts} == {"video.mp4", "poster.jpg", "captions.vtt",
+                                                                           "paid.html"}
+        assert fonts and all(k.rsplit("/", 1)[1] in html for k in fonts)  # the page's own fonts, named by it
 
 
 def test_storyboards_and_variants_follow_the_rules(published) -> None:
@@ -242,7 +246,7 @@ def test_a_changed_record_is_republished_at_the_same_link(tmp_path) -> None:
     assert new[f"r/{t}/index.html"] != old[f"r/{t}/index.html"]
     old_media = {k for k in old if k.startswith(f"r/{t}/m/")}
     new_media = {k for k in new if k.startswith(f"r/{t}/m/")}
-    assert len(new_media) == 4 and not old_media & new_media  # the old version's media are gone
+    assert len([k for k in new_media if "/fonts/" not in k]) == 4 and not old_media & new_media  # old media gone
     ledger = Ledger(load_campaign(path).ledger)
     assert ledger.recipient("test-2026-11", records[0]["customer_id"]).amount_due == Decimal("150.00")
     assert len(list(ledger.recipients("test-2026-11"))) == 2
@@ -333,9 +337,11 @@ def test_a_campaign_publishes_to_s3(tmp_path, s3_server, s3_bucket, monkeypatch)
     page = store.head(f"r/{t}/index.html")
     assert page.cache_control == "no-store" and page.content_type.startswith("text/html")
     media = [k for k in store.list(f"r/{t}/m/")]
-    assert len(media) == 4
+    assert len([k for k in media if "/fonts/" not in k]) == 4
     video = store.head(next(k for k in media if k.endswith(".mp4")))
     assert "immutable" in video.cache_control and video.content_type == "video/mp4"
+    font = store.head(next(k for k in media if k.endswith(".woff2")))
+    assert "immutable" in font.cache_control and font.content_type == "font/woff2"
     assert store.head(next(k for k in media if k.endswith("paid.html"))).cache_control == "no-store"
 
 
@@ -390,8 +396,30 @@ def test_an_upload_that_fails_midway_leaves_the_old_page_and_no_new_media(tmp_pa
                     copies={f"m/{version}/{name}": media / name for name in ("video.mp4", "poster.jpg", "captions.vtt")})
 
     store = FolderStore(f"file://{tmp_path / 'store'}")
-    publish_recipient(store, t, "a" * 64, site("aaaaaaaaaaaaaaaa"), [Extra("qr.png", data=b"qr")])
+    publish_recipient(store, t, "a" * 64, site("aaaaaaaaaaaaaaaa"), [Extra("qr.png", data=b"qr")], link_seconds=86400)
     before = {k: store.get(k) for k in store.list()}
     with pytest.raises(PublishError):
-        publish_recipient(Failing(store.url), t, "b" * 64, site("bbbbbbbbbbbbbbbb"))
+        publish_recipient(Failing(store.url), t, "b" * 64, site("bbbbbbbbbbbbbbbb"), link_seconds=86400)
     assert {k: store.get(k) for k in store.list()} == before  # the old page and its media, untouched
+
+
+def test_the_paid_pages_own_fonts_are_published_and_go_with_their_version(tmp_path) -> None:
+    from billcast.jobs.publish import publish_recipient, show_paid, unpublish
+    from billcast.jobs.store import FolderStore
+    from billcast.microsite import Site
+
+    def site(version: str, page: bytes, fonts: tuple[str, ...]) -> Site:
+        return Site(files={"index.html": page, **{f"m/{version}/fonts/{name}": name.encode() for name in fonts}},
+                    copies={})
+
+    store = FolderStore(f"file://{tmp_path / 'store'}")
+    t = token("IT-000123")
+    publish_recipient(store, t, "a" * 64, site("aaaaaaaaaaaaaaaa", b"open", ("A-1.woff2",)),
+                      link_seconds=86400, paid_site=site("aaaaaaaaaaaaaaaa", b"paid", ("A-1.woff2", "B-2.woff2")))
+    fonts = {k for k in store.list(f"r/{t}/") if k.endswith(".woff2")}
+    assert fonts == {f"r/{t}/m/aaaaaaaaaaaaaaaa/fonts/A-1.woff2", f"r/{t}/m/aaaaaaaaaaaaaaaa/fonts/B-2.woff2"}
+    assert show_paid(store, t) and store.get(f"r/{t}/index.html") == b"paid"
+    publish_recipient(store, t, "b" * 64, site("bbbbbbbbbbbbbbbb", b"open 2", ("C-3.woff2",)), link_seconds=86400)
+    assert {k for k in store.list(f"r/{t}/") if k.endswith(".woff2")} == {f"r/{t}/m/bbbbbbbbbbbbbbbb/fonts/C-3.woff2"}
+    unpublish(store, t)
+    assert list(store.list(f"r/{t}/")) == []  # expiring takes the fonts down with the rest

@@ -189,8 +189,8 @@ def test_exit_codes_are_distinct_per_kind_and_documented() -> None:
         assert f"| {code} |" in readme, f"exit code {code} is not in the README's table"
 
 
-@pytest.mark.parametrize("command", ["check", "render", "preview", "demo", "run", "serve", "report", "expire",
-                                     "site", "schema"])
+@pytest.mark.parametrize("command", ["check", "render", "preview", "demo", "run", "serve", "doctor", "report",
+                                     "expire", "site", "schema"])
 def test_each_commands_help_names_the_environment_it_reads(command, capsys) -> None:
     with pytest.raises(SystemExit) as done:
         parser().parse_args([command, "--help"])
@@ -198,6 +198,7 @@ def test_each_commands_help_names_the_environment_it_reads(command, capsys) -> N
     out = capsys.readouterr().out
     expected = {"check": "BILLCAST_ASSETS_DIR", "render": "BILLCAST_CACHE_DIR", "preview": "BILLCAST_ASSETS_DIR",
                 "demo": "BILLCAST_LINK_SECRET", "run": "BILLCAST_LINK_SECRET", "serve": "BILLCAST_ADMIN_TOKEN",
+                "doctor": "STRIPE_API_KEY",
                 "report": None, "expire": "AWS_", "site": "BILLCAST_ASSETS_DIR", "schema": None}[command]
     if expected:
         assert "environment:" in out and expected in out

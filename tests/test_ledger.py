@@ -1,54 +1,35 @@
-"""The ledger's contract, on SQLite always and on PostgreSQL when BILLCAST_TEST_POSTGRES_URL names a server.
+"""The ledger's contract, on SQLite and on a real PostgreSQL server (tests/pg.py): every test runs on both.
 
-BILLCAST_TEST_POSTGRES_URL is an admin URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres):
-each test gets a database of its own there, dropped afterwards.
+The schema and its revisions are tests/test_ledger_migrations.py's.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import pickle
 import secrets
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
-from billcast.jobs.ledger import Ledger, LedgerError, Recipient, migrate, reads, schema
-from billcast.renderer import BillcastError
+from billcast.jobs.ledger import Ledger, LedgerError, Recipient, reads
 
-POSTGRES_ADMIN_URL = os.environ.get("BILLCAST_TEST_POSTGRES_URL")
+from ledgers import columns, query
+
 NOW = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 RECIPIENT_COLUMNS = {"campaign_id", "customer_id", "token", "storyboard", "variant", "status", "amount_due", "currency",
                      "content_hash", "published_at", "expires_at", "paid_at", "updated_at",
                      "plan_installments", "days_past_due", "plan_first_due", "locale"}
-VERSION = 4
 
 
-@pytest.fixture(params=["sqlite", "postgresql"] if POSTGRES_ADMIN_URL else ["sqlite"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A ledger URL on an empty database; the SQLite file's folder does not exist yet."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'var' / 'ledger.db'}"
-        return
-    assert POSTGRES_ADMIN_URL
-    name = f"billcast_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+@pytest.fixture
+def url(ledger_url: str) -> str:
+    """An empty database: a SQLite file (its folder not made yet) or a PostgreSQL database of its own."""
+    return ledger_url
 
 
 @pytest.fixture
@@ -80,44 +61,13 @@ def pay(ledger: Ledger, tok: str, status: str, **overrides: object) -> int:
     return ledger.upsert_payment(**values)  # type: ignore[arg-type]
 
 
-def query(url: str, sql: str) -> list[tuple]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(text(sql))]
-    finally:
-        engine.dispose()
+# --- schema ----------------------------------------------------------------------------------
 
 
-def execute(url: str, sql: str) -> None:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
-
-
-def table_names(url: str) -> set[str]:
-    engine = create_engine(url)
-    try:
-        return set(inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
-
-
-# --- schema and versions ------------------------------------------------------------------------
-
-
-def test_schema_is_created_on_first_use_and_its_version_recorded(url: str, tmp_path: Path) -> None:
+def test_recipients_table_holds_no_personal_data(url: str) -> None:
     with Ledger(url) as ledger:
-        if url.startswith("sqlite"):
-            assert not (tmp_path / "var").exists(), "opening a ledger must not touch the disk"
-        assert ledger.counts("c1") == {"pending": 0, "published": 0, "expired": 0}
-    assert table_names(url) == {"schema_version", "campaigns", "recipients", "payments", "webhook_events", "events",
-                                "allocations", "experiment_shares", "experiment_outcomes", "suppressions", "disputes",
-                                "withheld", "plans", "installments"}
-    assert query(url, "SELECT version FROM schema_version") == [(len(migrate.MIGRATIONS),)] == [(VERSION,)]
+        ledger.counts("c1")
+    assert set(columns(url, "recipients")) == RECIPIENT_COLUMNS
 
 
 def test_sqlite_file_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
@@ -130,148 +80,12 @@ def test_sqlite_file_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_reopening_keeps_rows_and_version(url: str) -> None:
-    with Ledger(url) as first:
-        first.ensure_campaign("c1", link_days=30)
-        tok = publish(first, "IT-1")
-    with Ledger(url) as again:
-        assert again.schema_version() == VERSION
-        found = again.recipient("c1", "IT-1")
-        assert found is not None and found.token == tok
-    assert query(url, "SELECT count(*) FROM schema_version") == [(1,)]
-
-
-def test_a_database_from_a_newer_billcast_is_refused(url: str) -> None:
-    with Ledger(url) as ledger:
-        ledger.ensure_campaign("c1", link_days=30)
-    execute(url, f"UPDATE schema_version SET version = {VERSION + 1}")
-    with Ledger(url) as newer, pytest.raises(LedgerError) as caught:
-        newer.counts("c1")
-    assert isinstance(caught.value, BillcastError) and caught.value.exit_code == 8
-    assert (f"schema_version: the database is at version {VERSION + 1}, this Billcast knows versions up to {VERSION}"
-            in str(caught.value))
-
-
-def _notes_table(conn) -> None:  # the next version of a pretend future
-    Table("notes", MetaData(), Column("id", Integer, primary_key=True)).create(conn)
-
-
-def _notes_body(conn) -> None:  # the one after: needs the table the step before made
-    conn.exec_driver_sql("ALTER TABLE notes ADD COLUMN body VARCHAR(100)")
-
-
-def test_migrations_apply_in_order_on_new_and_old_databases(url: str, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    with Ledger(url) as old:
-        old.ensure_campaign("c1", link_days=30)     # a database of the current version with a row in it
-    monkeypatch.setattr(migrate, "MIGRATIONS", (*migrate.MIGRATIONS, _notes_table, _notes_body))
-    with Ledger(url) as upgraded:
-        assert upgraded.schema_version() == VERSION + 2
-        upgraded.ensure_campaign("c1", link_days=7)
-    engine = create_engine(url)
-    try:
-        assert [c["name"] for c in inspect(engine).get_columns("notes")] == ["id", "body"]
-    finally:
-        engine.dispose()
-    assert query(url, "SELECT version FROM schema_version") == [(VERSION + 2,)]
-    assert query(url, "SELECT link_days FROM campaigns") == [(7,)]
-    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
-    with Ledger(fresh) as new:
-        assert new.schema_version() == VERSION + 2
-    assert "notes" in table_names(fresh)
-
-
-def _half_done(conn) -> None:
-    Table("notes", MetaData(), Column("id", Integer, primary_key=True)).create(conn)
-    conn.exec_driver_sql("SELECT no_such_column FROM notes")
-
-
-def test_a_failing_migration_leaves_the_database_as_it_was(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    with Ledger(url) as old:
-        old.ensure_campaign("c1", link_days=30)
-    monkeypatch.setattr(migrate, "MIGRATIONS", (*migrate.MIGRATIONS, _half_done))
-    with Ledger(url) as upgraded, pytest.raises(LedgerError, match="schema"):
-        upgraded.counts("c1")
-    assert "notes" not in table_names(url)
-    assert query(url, "SELECT version FROM schema_version") == [(VERSION,)]
-
-
-def test_a_version_1_database_is_upgraded_to_version_2_in_place_keeping_its_rows(
-        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    tok, later = token(), token()
-    with monkeypatch.context() as patch:
-        patch.setattr(migrate, "MIGRATIONS", (migrate._v1,))
-        with Ledger(url) as old:                     # a database as Billcast made it before version 2
-            old.ensure_campaign("c1", link_days=30)
-            assert old.schema_version() == 1
-    execute(url, "INSERT INTO recipients (campaign_id, customer_id, token, storyboard, variant, status, amount_due, "
-                 "currency, content_hash, published_at, expires_at, paid_at, updated_at) VALUES ('c1', 'IT-1', "
-                 f"'{tok}', 'firm_reminder', 'a', 'published', '185.15', 'EUR', 'h1', '2025-03-01 12:00:00', "
-                 "'2025-03-31 12:00:00', NULL, '2025-03-01 12:00:00')")
-    execute(url, "INSERT INTO payments (campaign_id, token, provider, provider_ref, payment_intent, amount, currency, "
-                 "option, source, status, flagged, flag_reason, created_at, updated_at) VALUES ('c1', "
-                 f"'{tok}', 'stripe', 'cs_test_old', NULL, 18515, 'EUR', 'full', 'qr', 'pending', false, NULL, "
-                 "'2025-03-01 12:00:00', '2025-03-01 12:00:00')")
-    execute(url, "INSERT INTO webhook_events (event_id, type, received_at) VALUES "
-                 "('evt_old', 'checkout.session.expired', '2025-03-01 12:00:00')")
-    assert set(_columns(url, "recipients")) == RECIPIENT_COLUMNS - {"plan_installments", "days_past_due",
-                                                                    "plan_first_due", "locale"}
-
-    with Ledger(url) as upgraded:
-        assert upgraded.schema_version() == VERSION == 4
-        found = upgraded.recipient_by_token(tok)
-        assert found is not None
-        assert (found.customer_id, found.amount_due, found.status, found.content_hash) == (
-            "IT-1", Decimal("185.15"), "published", "h1")
-        assert (found.plan_installments, found.days_past_due) == (None, None)
-        assert found.published_at == datetime(2025, 3, 1, 12, tzinfo=UTC)
-        old_payment = upgraded.payment("cs_test_old")
-        assert old_payment is not None and (old_payment["amount"], old_payment["source"]) == (18515, "qr")
-        assert (old_payment["expires_at"], old_payment["idempotency_key"]) == (None, None)
-        assert upgraded.seen_webhook("evt_old", "checkout.session.expired") is True
-        # the new columns take values on the upgraded database
-        publish(upgraded, "IT-1", token=tok, plan_installments=3, days_past_due=45)
-        publish(upgraded, "IT-2", token=later)
-        again = upgraded.recipient_by_token(tok)
-        assert again is not None and (again.plan_installments, again.days_past_due) == (3, 45)
-    assert set(_columns(url, "recipients")) == RECIPIENT_COLUMNS
-    assert query(url, "SELECT count(*) FROM recipients") == [(2,)]
-    assert query(url, "SELECT version FROM schema_version") == [(VERSION,)]
-
-
-def _columns(url: str, table: str) -> list[str]:
-    engine = create_engine(url)
-    try:
-        return [c["name"] for c in inspect(engine).get_columns(table)]
-    finally:
-        engine.dispose()
-
-
-def test_migrated_schema_is_the_schema_the_code_queries(url: str) -> None:
-    with Ledger(url) as ledger:
-        ledger.counts("c1")
-    engine = create_engine(url)
-    try:
-        found = {name: {c["name"] for c in inspect(engine).get_columns(name)} for name in table_names(url)}
-    finally:
-        engine.dispose()
-    assert found == {name: set(table.columns.keys()) for name, table in schema.metadata.tables.items()}
-
-
-def test_recipients_table_holds_no_personal_data(url: str) -> None:
-    with Ledger(url) as ledger:
-        ledger.counts("c1")
-    engine = create_engine(url)
-    try:
-        columns = {c["name"] for c in inspect(engine).get_columns("recipients")}
-    finally:
-        engine.dispose()
-    assert columns == RECIPIENT_COLUMNS
-
-
-def test_bad_urls_and_missing_drivers_are_ledger_errors(tmp_path: Path) -> None:
+def test_bad_urls_other_databases_and_missing_drivers_are_ledger_errors(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="url"):
         Ledger("not a url")
+    with pytest.raises(LedgerError, match="url: the ledger runs on SQLite or PostgreSQL .*; got mysql") as caught:
+        Ledger("mysql+pymysql://billcast:secret@db/billcast")
+    assert "secret" not in str(caught.value)
     with Ledger("postgresql+nosuchdriver://billcast@127.0.0.1/billcast") as ledger, \
             pytest.raises(LedgerError, match="driver"):
         ledger.counts("c1")
@@ -545,6 +359,88 @@ def test_two_processes_publishing_the_same_recipients_leave_one_row_each(url: st
     assert query(url, "SELECT count(*), count(DISTINCT customer_id), count(DISTINCT token) FROM recipients") == [
         (40, 40, 40)]
     assert query(url, "SELECT DISTINCT status, content_hash FROM recipients") == [("published", "again")]
+
+
+def _pay_once(url: str, tok: str, start, results) -> None:
+    """One of several processes handling the same provider event at once."""
+    with Ledger(url) as ledger:
+        start.wait(timeout=60)
+        first = not ledger.seen_webhook("evt_race", "checkout.session.completed")
+        payment = pay(ledger, tok, "paid" if first else "pending", provider_ref="cs_race")
+        ledger.mark_paid(tok, NOW)
+        results.put((first, payment))
+
+
+def test_processes_racing_on_one_event_and_one_session_leave_one_of_each(ledger: Ledger, url: str) -> None:
+    tok = publish(ledger, "IT-1")
+    spawn = multiprocessing.get_context("spawn")
+    start, results = spawn.Barrier(4), spawn.Queue()
+    workers = [spawn.Process(target=_pay_once, args=(url, tok, start, results)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    answers = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    assert sorted(first for first, _ in answers) == [False, False, False, True]   # one handles it
+    assert len({payment for _, payment in answers}) == 1                          # one payment row
+    assert query(url, "SELECT count(*) FROM webhook_events") == [(1,)]
+    [row] = ledger.payments("c1")
+    assert row["status"] == "paid"                            # news of pending does not undo paid
+    assert ledger.recipient("c1", "IT-1").paid_at is not None  # type: ignore[union-attr]
+
+
+def _hold_the_campaign_lock(url: str, held, release) -> None:
+    with Ledger(url) as ledger, ledger.campaign_lock("c1"):
+        held.set()
+        release.wait(timeout=60)
+
+
+def test_runs_of_a_campaign_take_turns_and_a_dead_holder_lets_go(url: str) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    for ending in ("released", "killed"):
+        held, release = spawn.Event(), spawn.Event()
+        holder = spawn.Process(target=_hold_the_campaign_lock, args=(url, held, release))
+        holder.start()
+        assert held.wait(timeout=60)
+        waited: list[str] = []
+
+        def waiting() -> None:
+            waited.append(ending)
+            if ending == "released":
+                release.set()
+            else:
+                holder.kill()
+
+        with Ledger(url) as ledger:
+            with ledger.campaign_lock("c2"):       # another campaign's runs do not wait
+                pass
+            with ledger.campaign_lock("c1", waiting=waiting):
+                assert waited == [ending]
+        holder.join(timeout=30)
+        assert holder.exitcode == (0 if ending == "released" else -9)
+
+
+def test_a_transaction_postgresql_asks_to_try_again_is_run_again(postgres) -> None:
+    """A deadlock or serialization failure (SQLSTATE 40P01, 40001) rolls back and runs the call again, a few times."""
+    refuse = ("DO $$ BEGIN RAISE EXCEPTION 'pretend conflict' USING ERRCODE = '{}'; END $$")
+    with postgres.database() as url, Ledger(url) as ledger:
+        ledger.ensure_campaign("c1", link_days=30)
+        tries: list[int] = []
+
+        def work(conn) -> str:
+            tries.append(1)
+            conn.exec_driver_sql("UPDATE campaigns SET link_days = link_days + 1")
+            if len(tries) < 3:
+                conn.exec_driver_sql(refuse.format("serialization_failure" if len(tries) == 1 else "deadlock_detected"))
+            return "done"
+
+        assert ledger._write("work", work) == "done" and len(tries) == 3
+        assert query(url, "SELECT link_days FROM campaigns") == [(31,)]   # the failed tries left nothing
+        with pytest.raises(LedgerError, match="work: SerializationFailure: pretend conflict"):
+            ledger._write("work", lambda conn: conn.exec_driver_sql(refuse.format("serialization_failure")))
+        with pytest.raises(LedgerError, match="work: RaiseException: pretend conflict"):   # others are not retried
+            ledger._write("work", lambda conn: conn.exec_driver_sql(refuse.format("raise_exception")))
 
 
 def _publish_in_child(ledger: Ledger) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -23,6 +24,7 @@ from billcast.jobs.report import (CSV_COLUMNS, BucketRow, FunnelRow, SourceRow, 
                          dpd_bucket, format_report, major_units, reconciliation_csv, report_command)
 from billcast.service.reports import CSP
 
+from conftest import BACKENDS, empty_ledger
 from test_events import NOW, publish, service_app, settings_for, write_campaign
 
 CAMPAIGN = "rep-2026-11"
@@ -92,12 +94,15 @@ def fill(ledger: Ledger, campaign_id: str = CAMPAIGN) -> None:
                               flag_reason=flag)
 
 
-@pytest.fixture(scope="module")
-def campaign(tmp_path_factory: pytest.TempPathFactory) -> Campaign:
-    campaign = write_campaign(tmp_path_factory.mktemp("reports"), CAMPAIGN)
-    with Ledger(campaign.ledger) as ledger:
-        fill(ledger)
-    return campaign
+@pytest.fixture(scope="module", params=BACKENDS)
+def campaign(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Campaign]:
+    """The campaign file, its ledger (SQLite, then PostgreSQL) filled once for the module."""
+    folder = tmp_path_factory.mktemp("reports")
+    with empty_ledger(request, request.param, folder) as url:
+        campaign = write_campaign(folder, CAMPAIGN, ledger=url)
+        with Ledger(campaign.ledger) as ledger:
+            fill(ledger)
+        yield campaign
 
 
 @pytest.fixture(scope="module")

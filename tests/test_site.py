@@ -7,7 +7,9 @@ shared with the other test_site*/test_browser* modules.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 import shutil
 import subprocess
@@ -46,17 +48,23 @@ class Page(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.elements: list[tuple[str, dict[str, str | None]]] = []
         self.chunks: list[str] = []
+        self.styles: list[str] = []  # the text of each <style>, which is not page text
+        self.in_style = False
         self.feed(html)
         self.text = " ".join(" ".join(self.chunks).split())
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.elements.append((tag, dict(attrs)))
+        self.in_style = tag == "style"
+
+    def handle_endtag(self, tag: str) -> None:
+        self.in_style = False
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.elements.append((tag, dict(attrs)))
 
     def handle_data(self, data: str) -> None:
-        self.chunks.append(data)
+        (self.styles if self.in_style else self.chunks).append(data)
 
     def all(self, tag: str) -> list[dict[str, str | None]]:
         return [attrs for name, attrs in self.elements if name == tag]
@@ -121,6 +129,9 @@ def test_page_head_privacy_and_language(pages, customer_id) -> None:
     csp = metas["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "script-src 'self'" in csp and "media-src 'self'" in csp
     assert "unsafe-inline" not in csp and "*" not in csp
+    [style] = page.styles  # one inline stylesheet, allowed by its hash and nothing else
+    digest = base64.b64encode(hashlib.sha256(style.encode("utf-8")).digest()).decode()
+    assert f"style-src 'sha256-{digest}';" in csp
     assert f"form-action {PAY_URL}" in csp
     html = page.all("html")[0]
     arabic = (obj.get("locale") or "").startswith("ar")
@@ -237,14 +248,17 @@ def test_shared_static_files_and_a_media_folder_for_publishing() -> None:
     settings = SiteSettings(pay_url=PAY_URL, public_url="https://bills.lumen.test", static_url="../../static/ab12/")
     site = build_for("EG-000789", settings=settings, media="m/0123abcd/")
     page = Page(site.html)
-    assert set(site.files) == {"index.html"}  # the campaign publishes static/ once
+    fonts = set(site.files) - {"index.html"}  # the campaign publishes static/ once; the page's fonts are its own
+    assert fonts and all(name.startswith("m/0123abcd/fonts/") and name.endswith(".woff2") for name in fonts)
+    assert all(f'url("{name}")' in page.styles[0] for name in fonts)
     assert set(site.copies) == {"m/0123abcd/video.mp4", "m/0123abcd/poster.jpg", "m/0123abcd/captions.vtt"}
-    assert page.all("link")[-1]["href"] == "../../static/ab12/site.css"
+    assert [s["src"] for s in page.all("script")] == ["../../static/ab12/site.js"]
+    assert page.all("link")[-1]["href"] == "../../static/ab12/icon.png"
     assert page.all("video")[0]["poster"] == "m/0123abcd/poster.jpg"
     assert {a["src"] for a in page.all("source") + page.all("track")} == {"m/0123abcd/video.mp4",
                                                                           "m/0123abcd/captions.vtt"}
     default = build_for("EG-000789")
-    assert "static/site.css" in default.files and "video.mp4" in default.copies
+    assert "static/site.js" in default.files and "video.mp4" in default.copies
 
 
 @pytest.mark.parametrize("customer_id", ["IT-000124", "US-001234", "EG-000790"])
@@ -381,12 +395,16 @@ def test_build_is_pure_and_its_description_immutable() -> None:
 
 
 def test_arabic_fonts_ship_only_with_pages_that_have_arabic_text(pages) -> None:
-    assert "static/fonts/NotoSansArabic-Regular.ttf" in pages["EG-000790"][1].files
-    assert "static/fonts/NotoSansArabic-Regular.ttf" not in pages["IT-000123"][1].files
+    def faces(site) -> set[str]:
+        return {name.removeprefix("fonts/").rsplit("-", 1)[0] for name in site.files if name.endswith(".woff2")}
+
+    assert faces(pages["EG-000790"][1]) == {"NotoSans-Regular", "NotoSans-Bold", "NotoSansArabic-Regular",
+                                            "NotoSansArabic-Bold"}
+    assert faces(pages["IT-000123"][1]) == {"NotoSans-Regular", "NotoSans-Bold"}
     assert "static/fonts/OFL.txt" in pages["IT-000123"][1].files
     record = parse_record(sample("US-001234") | {"first_name": "ليلى"})
     site = build_site(record_values(record), None, token=TOKEN, amount_due=amount_due(record), settings=SETTINGS)
-    assert "static/fonts/NotoSansArabic-Bold.ttf" in site.files and 'dir="ltr"' in site.html
+    assert "NotoSansArabic-Bold" in faces(site) and 'dir="ltr"' in site.html
 
 
 def test_write_site_writes_everything_and_replaces_the_old_folder_whole(tmp_path) -> None:

@@ -111,7 +111,7 @@ def _resolve(model: CampaignModel, file: Path, report: _Report, assets: Path | N
         cache=_path(folder, model.cache) if model.cache else None,
         workers=model.workers, size=(model.size[0], model.size[1]) if model.size else None,
         brand_name=model.brand_name, contact_url=model.contact_url, optout_url=model.optout_url,
-        rules=rules, shared_cache=model.shared_cache, assets=assets,
+        rules=rules, shared_cache=model.shared_cache, assets=assets, cdn=model.cdn,
         link_secret_file=_path(folder, model.link_secret_file) if model.link_secret_file else None,
         experiment=_experiment(model.experiment, folder, report, assets) if model.experiment else None,
         channel=model.channel, send_window=SendWindow.parse(model.send_window) if model.send_window else None,

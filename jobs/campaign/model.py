@@ -89,6 +89,7 @@ class Campaign:
     assets: Path | None = None  # fonts, images and audio beds the storyboards name; None: the packaged ones
     experiment: Experiment | None = None
     link_secret_file: Path | None = None  # read when the link_secret_env variable is unset
+    cdn: str | None = None  # cloudfront:DISTRIBUTION_ID: purged of a recipient's files when their link expires
 
     @property
     def storyboards(self) -> tuple[Path, ...]:

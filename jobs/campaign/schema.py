@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from ..cdn import check_cdn
 from ..records import known_locale
 from ..contact import SendWindow, is_time_zone  # noqa: I001 - kept apart from the lines above
 
@@ -209,6 +210,7 @@ class CampaignModel(_Strict):
     brand_name: Annotated[str, Field(max_length=100)] | None = None
     contact_url: str | None = None
     optout_url: str | None = None
+    cdn: str | None = None
     rules: Annotated[list[RuleModel], Field(min_length=1)]
     experiment: ExperimentModel | None = None
 
@@ -281,6 +283,16 @@ class CampaignModel(_Strict):
         if not 1 <= value <= 3650:
             raise _invalid(f"must be between 1 and 3650 days, got {value}")
         return value
+
+    @field_validator("cdn")
+    @classmethod
+    def _cdn(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check_cdn(value)
+        except ValueError as exc:
+            raise _invalid(str(exc)) from None
 
     @field_validator("link_secret_env")
     @classmethod

@@ -1,15 +1,15 @@
 """The ledger: who was published under which link, what they owe, what they paid, what they did.
 
-SQLAlchemy Core on any SQLAlchemy URL: a SQLite file by default, PostgreSQL
-when configured. The schema is created on first use and versioned. The
+SQLAlchemy Core on a SQLite file by default, PostgreSQL when configured. The
+schema is versioned by Alembic revisions shipped in ``migrations/``. The
 recipients table holds no personal data beyond the customer_id. Every call
 runs in its own short transaction. See ``docs/LEDGER.md``.
 
-``schema`` holds the tables, ``migrate`` the versions and the upgrade,
-``engine`` the engines and transactions, ``checks`` the argument checks; the
-``Ledger`` is put together from ``recipients``, ``payments``, ``events``,
-``experiments``, ``compliance`` (opt-outs, disputes, held-back recipients),
-``plans`` (installment plans) and ``reads``.
+``schema`` holds the tables, ``migrate`` the revisions' rules and the upgrade
+(``billcast db``), ``engine`` the engines and transactions, ``checks`` the
+argument checks; the ``Ledger`` is put together from ``recipients``,
+``payments``, ``events``, ``experiments``, ``compliance`` (opt-outs, disputes,
+held-back recipients), ``plans`` (installment plans), ``locks`` and ``reads``.
 """
 
 from ..contact import CHANNELS as CHANNELS
@@ -25,7 +25,10 @@ from .experiments import Allocated as Allocated
 from .experiments import ImportedPayment as ImportedPayment
 from .experiments import Result as Result
 from .ledger import Ledger as Ledger
-from .migrate import MIGRATIONS as MIGRATIONS
+from .migrate import SchemaState as SchemaState
+from .migrate import head_revision as head_revision
+from .migrate import schema_state as schema_state
+from .migrate import upgrade_schema as upgrade_schema
 from .model import EVENT_KINDS as EVENT_KINDS
 from .model import OPTIONS as OPTIONS
 from .model import PAYMENT_STATUSES as PAYMENT_STATUSES
@@ -41,8 +44,9 @@ from .plans import Plan as Plan
 
 __all__ = [
     "CHANNELS", "DEFAULT_URL", "DISPUTE_DETAILS_MAX", "DISPUTE_OUTCOMES", "DISPUTE_REASONS", "EVENT_KINDS",
-    "MIGRATIONS", "OPTIONS", "PAYMENT_STATUSES", "PLAN_STATUSES", "PROVIDERS", "RECIPIENT_STATUSES", "SOURCES",
+    "OPTIONS", "PAYMENT_STATUSES", "PLAN_STATUSES", "PROVIDERS", "RECIPIENT_STATUSES", "SOURCES",
     "SUPPRESSION_CHANNELS",
     "Allocated", "Claim", "ContactState", "Dispute", "ImportedPayment", "Installment", "Ledger", "LedgerError",
-    "Plan", "Recipient", "Result", "Suppression",
+    "Plan", "Recipient", "Result", "SchemaState", "Suppression",
+    "head_revision", "schema_state", "upgrade_schema",
 ]

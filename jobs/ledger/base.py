@@ -1,37 +1,42 @@
 """What every part of the Ledger stands on: its URL, this process's engine, and one transaction per call.
 
 The engine is made lazily in the process that uses it, so a ledger may be
-made before a fork or pickled to a spawned worker.
+made before a fork or pickled to a spawned worker. Writes that race are
+settled by the database: ``INSERT ... ON CONFLICT`` on unique keys (SQLite and
+PostgreSQL both speak it), and a PostgreSQL transaction the server asks to be
+tried again (a deadlock, a serialization failure) is run again.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from .engine import DEFAULT_URL, database_error, new_engine, transaction
-from .migrate import bring_up_to_date
+from .engine import DEFAULT_URL, database_error, is_transient, new_engine, parse_url, transaction
+from .migrate import open_schema
 from .model import LedgerError
+from .schema import campaign_table
+
+T = TypeVar("T")
+WRITE_ATTEMPTS = 5  # a transaction PostgreSQL asks to be tried again is run at most this often
 
 
 class LedgerBase:
     """The ledger's connection to one database; the parts of :class:`Ledger` add the calls."""
 
     def __init__(self, url: str = DEFAULT_URL) -> None:
-        try:
-            self._url = make_url(url)
-        except ArgumentError as exc:
-            raise LedgerError(f"not a SQLAlchemy URL: {exc}", where="ledger", field="url") from exc
+        self._url, self._where = parse_url(url)
         self.url = url
-        self._where = self._url.render_as_string(hide_password=True)
         self._engine: Engine | None = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -55,8 +60,12 @@ class LedgerBase:
         if engine is not None:
             engine.dispose(close=self._pid == os.getpid())
 
+    def open(self) -> None:
+        """Connect now and check the schema (created or upgraded as docs/LEDGER.md says, or refused)."""
+        self._ready()
+
     def _ready(self) -> Engine:
-        """This process's engine, made (and the schema brought up to date) on first use."""
+        """This process's engine, made (and the schema checked) on first use."""
         with self._lock:
             if self._engine is not None and self._pid == os.getpid():
                 return self._engine
@@ -65,7 +74,7 @@ class LedgerBase:
                 self._engine = None
             engine = new_engine(self._url, self._where)
             try:
-                bring_up_to_date(engine, self._where)
+                open_schema(engine, self._where)
             except BaseException:
                 engine.dispose()
                 raise
@@ -74,7 +83,7 @@ class LedgerBase:
 
     @contextmanager
     def _tx(self, call: str, *, write: bool = False) -> Iterator[Connection]:
-        """One short transaction for ``call``; a database failure becomes a LedgerError naming it."""
+        """One short transaction for ``call`` (reading unless ``write``); a database failure becomes a LedgerError."""
         engine = self._ready()
         try:
             with transaction(engine, write=write) as conn:
@@ -82,10 +91,45 @@ class LedgerBase:
         except DBAPIError as exc:
             raise database_error(self._where, call, exc) from exc
 
+    def _write(self, call: str, work: Callable[[Connection], T], *,
+               refused: Callable[[Connection], None] | None = None) -> T:
+        """``work`` in one writing transaction, run again when PostgreSQL asks to; its result.
+
+        When a constraint refuses a row (a foreign or unique key), ``refused``
+        looks in a transaction of its own and says why by raising a LedgerError.
+        """
+        engine = self._ready()
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with transaction(engine, write=True) as conn:
+                    return work(conn)
+            except IntegrityError as exc:
+                if refused is not None:
+                    with self._tx(call) as conn:
+                        refused(conn)
+                raise database_error(self._where, call, exc) from exc
+            except DBAPIError as exc:
+                if attempt == WRITE_ATTEMPTS or not is_transient(exc):
+                    raise database_error(self._where, call, exc) from exc
+                time.sleep(random.uniform(0, 0.02 * 2 ** attempt))  # noqa: S311 - jitter, not a secret
+        raise AssertionError("unreachable")
+
 
 def now() -> datetime:
     """Aware UTC: what written rows are stamped with."""
     return datetime.now(UTC)
+
+
+def insert_into(conn: Connection, table: Table) -> Any:
+    """An INSERT that can say ON CONFLICT, in the dialect of ``conn`` (SQLite's or PostgreSQL's)."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def missing_campaign(conn: Connection, call: str, campaign_id: str) -> None:
+    """Say so when a row was refused because its campaign is not in the ledger (call ensure_campaign first)."""
+    if conn.execute(select(campaign_table.c.id).where(campaign_table.c.id == campaign_id)).first() is None:
+        raise LedgerError(f"campaign {campaign_id!r} is not in the ledger; call ensure_campaign first",
+                          where=call, field="campaign_id")
 
 
 def try_insert(conn: Connection, stmt: Any) -> Any | None:

@@ -1,7 +1,10 @@
-"""Engines and transactions: SQLite with WAL, a busy timeout and foreign keys; PostgreSQL with pre-ping.
+"""Engines and transactions: SQLite with WAL, a busy timeout and foreign keys; PostgreSQL read-committed.
 
 On SQLite a writing transaction opens with ``BEGIN IMMEDIATE``, so racing
-writers queue on the busy timeout instead of failing on a lock upgrade.
+writers queue on the busy timeout instead of failing on a lock upgrade. On
+PostgreSQL every transaction is READ COMMITTED whatever the server's default:
+the ledger's writes are single statements or rows locked first, and races are
+settled by unique keys (``INSERT ... ON CONFLICT``), not by snapshots.
 """
 
 from __future__ import annotations
@@ -12,25 +15,40 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, NoSuchModuleError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from .model import LedgerError
 
 DEFAULT_URL = "sqlite:///var/billcast.db"
+BACKENDS = ("sqlite", "postgresql")
 SQLITE_BUSY_SECONDS = 30.0
+_TRANSIENT = ("40001", "40P01")  # PostgreSQL: serialization failure, deadlock detected: try again
+
+
+def parse_url(url: str) -> tuple[URL, str]:
+    """The parsed URL of a ledger and how messages name it (no password); SQLite or PostgreSQL only."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise LedgerError(f"not a SQLAlchemy URL: {exc}", where="ledger", field="url") from exc
+    where = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() not in BACKENDS:
+        raise LedgerError(f"the ledger runs on SQLite or PostgreSQL (sqlite:///FILE, postgresql+psycopg://...); "
+                          f"got {parsed.get_backend_name()}", where=where, field="url")
+    return parsed, where
 
 
 def new_engine(url: URL, where: str) -> Engine:
     """An engine on ``url``; a SQLite file's folder is made when missing."""
     is_sqlite = url.get_backend_name() == "sqlite"
-    if (path := _sqlite_file(url)) is not None:
+    if (path := sqlite_file(url)) is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if is_sqlite:
             engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url, pool_pre_ping=True, isolation_level="READ COMMITTED")
     except (ImportError, NoSuchModuleError) as exc:
         raise LedgerError(f"the database driver is not installed ({exc}); install it, e.g. "
                           "`pip install 'psycopg[binary]'` for postgresql://", where=where, field="driver") from exc
@@ -50,6 +68,11 @@ def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
             yield conn
 
 
+def is_transient(exc: DBAPIError) -> bool:
+    """Whether the database asks for the transaction to be tried again (PostgreSQL's SQLSTATE class 40)."""
+    return getattr(exc.orig, "sqlstate", None) in _TRANSIENT
+
+
 def database_error(where: str, call: str, exc: DBAPIError) -> LedgerError:
     """A driver's failure as a LedgerError naming the database and the call."""
     # The first line only: PostgreSQL's DETAIL line would repeat values (tokens) into logs.
@@ -57,7 +80,8 @@ def database_error(where: str, call: str, exc: DBAPIError) -> LedgerError:
     return LedgerError(f"{type(exc.orig).__name__}: {first}", where=where, field=call)
 
 
-def _sqlite_file(url: URL) -> Path | None:
+def sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL; None for another backend or an in-memory database."""
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     if url.database.startswith("file:"):

@@ -1,8 +1,8 @@
 """Experiments in the ledger: each customer's allocation, each wave's shares, and what every group paid.
 
-Allocations and shares are written once (insert, or get the row that won), so two processes running
-the same wave agree, and a re-run reads back exactly what was decided. Outcomes are measured the same
-way for every group: from payments imported from the creditor's books when there are any for the
+Allocations and shares are written once (``INSERT ... ON CONFLICT DO NOTHING``, then the row that
+won), so two processes running the same wave agree, and a re-run reads back exactly what was decided.
+Outcomes are measured the same way for every group: from payments imported from the creditor's books when there are any for the
 campaign (the holdout cannot pay through a link it never got), else from the payments taken here.
 """
 
@@ -13,10 +13,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, func, select
 
 from . import checks
-from .base import LedgerBase, now, try_insert
+from .base import LedgerBase, insert_into, missing_campaign, now
 from .model import LedgerError
 from .schema import allocation_table, outcome_table, payment_table, recipient_table, share_table
 
@@ -75,9 +75,13 @@ class Experiments(LedgerBase):
                   "arm": checks.optional_text(call, "arm", arm, limit=ARM_MAX),
                   "propensity": float(propensity), "allocated_at": now()}
         key = (allocation_table.c.campaign_id == campaign_id, allocation_table.c.customer_id == customer_id)
-        with self._tx(call, write=True) as conn:
-            try_insert(conn, insert(allocation_table).values(**values))
+
+        def work(conn: Connection) -> Allocated:
+            conn.execute(insert_into(conn, allocation_table).values(**values).on_conflict_do_nothing(
+                index_elements=[allocation_table.c.campaign_id, allocation_table.c.customer_id]))
             return _allocated(conn.execute(select(allocation_table).where(*key)).one())
+
+        return self._write(call, work, refused=lambda conn: missing_campaign(conn, call, campaign_id))
 
     def keep_shares(self, *, campaign_id: str, wave: int, segment: str,
                     shares: Mapping[str, float]) -> dict[str, float]:
@@ -87,9 +91,13 @@ class Experiments(LedgerBase):
                   "wave": checks.integer(call, "wave", wave, least=1),
                   "segment": checks.text(call, "segment", segment, limit=SEGMENT_MAX),
                   "shares": json.dumps(dict(shares), sort_keys=True), "computed_at": now()}
-        with self._tx(call, write=True) as conn:
-            try_insert(conn, insert(share_table).values(**values))
+
+        def work(conn: Connection) -> dict[str, float]:
+            conn.execute(insert_into(conn, share_table).values(**values).on_conflict_do_nothing(
+                index_elements=[share_table.c.campaign_id, share_table.c.wave, share_table.c.segment]))
             return self._shares(conn, campaign_id, wave, segment)  # type: ignore[return-value]
+
+        return self._write(call, work, refused=lambda conn: missing_campaign(conn, call, campaign_id))
 
     def shares(self, campaign_id: str, wave: int, segment: str) -> dict[str, float] | None:
         """The kept shares of a wave and segment, or None when none were kept yet."""
@@ -106,20 +114,23 @@ class Experiments(LedgerBase):
     def import_outcomes(self, campaign_id: str, payments: Iterable[ImportedPayment]) -> tuple[int, int]:
         """Payments from the creditor's books: (added, already known by their reference)."""
         call = "import_outcomes"
-        added = known = 0
-        with self._tx(call, write=True) as conn:
-            for p in payments:
-                row = {"campaign_id": campaign_id,
-                       "customer_id": checks.text(call, "customer_id", p.customer_id, limit=64),
-                       "paid_at": checks.aware(call, "paid_at", p.paid_at),
-                       "amount": checks.integer(call, "amount", p.amount, least=0),
-                       "currency": checks.currency(call, p.currency),
-                       "reference": checks.text(call, "reference", p.reference)}
-                if try_insert(conn, insert(outcome_table).values(**row)) is None:
-                    known += 1
-                else:
-                    added += 1
-        return added, known
+        rows = [{"campaign_id": campaign_id,
+                 "customer_id": checks.text(call, "customer_id", p.customer_id, limit=64),
+                 "paid_at": checks.aware(call, "paid_at", p.paid_at),
+                 "amount": checks.integer(call, "amount", p.amount, least=0),
+                 "currency": checks.currency(call, p.currency),
+                 "reference": checks.text(call, "reference", p.reference)} for p in payments]
+
+        def work(conn: Connection) -> int:
+            added = 0
+            for row in rows:
+                added += conn.execute(insert_into(conn, outcome_table).values(**row).on_conflict_do_nothing(
+                    index_elements=[outcome_table.c.campaign_id, outcome_table.c.reference])
+                    .returning(outcome_table.c.id)).first() is not None
+            return added
+
+        added = self._write(call, work, refused=lambda conn: missing_campaign(conn, call, campaign_id))
+        return added, len(rows) - added
 
     def has_imported_outcomes(self, campaign_id: str) -> bool:
         with self._tx("has_imported_outcomes") as conn:

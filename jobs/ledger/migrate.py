@@ -1,234 +1,175 @@
-"""Schema versions and the in-place upgrade: ``MIGRATIONS`` lists the steps, never edited once released.
+"""Schema revisions: Alembic runs the revisions shipped in ``migrations/``, configured in code (no ini file).
 
-A database that is behind is brought up to date in one transaction; one that
-is ahead of this code is refused.
+Who changes a database's schema, and when (docs/LEDGER.md, "Migrations"):
+
+- an empty database gets the whole schema on first use, on either backend;
+- a SQLite ledger that is behind is upgraded when opened (one machine, the demo);
+- a PostgreSQL ledger that is behind is refused until ``billcast db upgrade`` ran:
+  services and runs on many hosts share it, and an operator upgrades it once, on purpose;
+- a database at a revision this code does not know (a newer Billcast's) is always refused.
+
+Every upgrade runs in one transaction under a lock (SQLite's write lock, a
+PostgreSQL advisory lock), so racing processes upgrade once and a failing
+revision leaves the database as it was. A database from before Alembic, whose
+``schema_version`` table says 1, 2 or 3, is taken over as revision 0001, 0002 or 0003.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Connection,
-    Date,
-    DateTime,
-    Engine,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    UniqueConstraint,
-    func,
-    insert,
-    inspect,
-    select,
-    update,
-)
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from .engine import database_error, transaction
+from .engine import database_error, new_engine, parse_url, sqlite_file, transaction
 from .model import LedgerError
-from .schema import UTCDateTime, version_table
 
-Migration = Callable[[Connection], None]
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+LEGACY_REVISIONS = {1: "0001", 2: "0002", 3: "0003", 4: "0004"}  # schema_version before Alembic -> the revision it is
+UPGRADE_COMMAND = "billcast db upgrade"
+_LOCK_KEY = 0x62696C6C63617374  # "billcast": the advisory lock schema changes take on PostgreSQL
 
 
-def _v1(conn: Connection) -> None:
-    """Version 1: campaigns, recipients, payments, webhook events, events.
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database's schema stands against this code's revisions."""
 
-    The tables are spelled out here rather than taken from ``schema``, so
-    that this step keeps creating version 1 after a later version changes them.
+    revision: str | None  # None: no ledger there yet
+    head: str  # the newest revision this code knows
+    known: bool  # whether this code knows ``revision`` (an empty database counts as known)
+    legacy: bool = False  # the revision is read from the schema_version table of before Alembic
+
+    @property
+    def empty(self) -> bool:
+        return self.revision is None
+
+    @property
+    def at_head(self) -> bool:
+        return self.revision == self.head and not self.legacy
+
+
+@lru_cache(maxsize=4)
+def _script(folder: Path) -> ScriptDirectory:
+    return ScriptDirectory(str(folder))
+
+
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    head = _script(MIGRATIONS_DIR).get_current_head()
+    assert head is not None, f"{MIGRATIONS_DIR}: no revisions"
+    return head
+
+
+def read_state(conn: Connection) -> SchemaState:
+    """The database's revision, read on ``conn``, against this code's."""
+    script = _script(MIGRATIONS_DIR)
+    head = head_revision()
+    tables = inspect(conn)
+    legacy = False
+    if tables.has_table("alembic_version"):
+        revision = MigrationContext.configure(conn).get_current_revision()
+    elif tables.has_table("schema_version"):
+        version = conn.execute(text("SELECT max(version) FROM schema_version")).scalar() or 0
+        revision, legacy = LEGACY_REVISIONS.get(version, f"schema_version {version}"), True
+    else:
+        revision = None
+    known = revision is None or revision in {s.revision for s in script.walk_revisions()}
+    return SchemaState(revision, head, known, legacy)
+
+
+def open_schema(engine: Engine, where: str) -> None:
+    """What opening a ledger does to its schema: nothing at head; else create or upgrade it, or refuse."""
+    try:
+        with transaction(engine) as conn:
+            state = read_state(conn)
+    except DBAPIError as exc:
+        raise database_error(where, "schema", exc) from exc
+    if state.at_head:
+        return
+    _refuse_unknown(state, where)
+    auto = engine.dialect.name == "sqlite"
+    if not state.empty and not auto:
+        raise _behind(state, where)
+    upgrade(engine, where, only_empty=not auto)
+
+
+def upgrade(engine: Engine, where: str, *, only_empty: bool = False) -> tuple[SchemaState, SchemaState]:
+    """Bring the database to the head revision in one transaction under the schema lock; (before, after).
+
+    ``only_empty``: create the schema in an empty database, refuse one that is behind.
     """
-    md = MetaData()
-    Table("campaigns", md,
-          Column("id", String(200), primary_key=True), Column("created_at", UTCDateTime, nullable=False),
-          Column("updated_at", UTCDateTime, nullable=False), Column("link_days", Integer, nullable=False),
-          Column("config_hash", String(128)))
-    Table("recipients", md,
-          Column("campaign_id", String(200), ForeignKey("campaigns.id"), primary_key=True),
-          Column("customer_id", String(64), primary_key=True), Column("token", String(32), nullable=False),
-          Column("storyboard", String(200), nullable=False), Column("variant", String(200), nullable=False),
-          Column("status", String(16), nullable=False), Column("amount_due", String(40), nullable=False),
-          Column("currency", String(3), nullable=False), Column("content_hash", String(128)),
-          Column("published_at", UTCDateTime), Column("expires_at", UTCDateTime), Column("paid_at", UTCDateTime),
-          Column("updated_at", UTCDateTime, nullable=False),
-          UniqueConstraint("token", name="uq_recipients_token"),
-          Index("ix_recipients_campaign_status", "campaign_id", "status"))
-    Table("payments", md,
-          Column("id", Integer, primary_key=True, autoincrement=True),
-          Column("campaign_id", String(200), ForeignKey("campaigns.id"), nullable=False),
-          Column("token", String(32), nullable=False), Column("provider", String(16), nullable=False),
-          Column("provider_ref", String(255), nullable=False), Column("payment_intent", String(255)),
-          Column("amount", Integer, nullable=False), Column("currency", String(3), nullable=False),
-          Column("option", String(16), nullable=False), Column("source", String(16), nullable=False),
-          Column("status", String(16), nullable=False), Column("flagged", Boolean, nullable=False),
-          Column("flag_reason", String(500)), Column("created_at", UTCDateTime, nullable=False),
-          Column("updated_at", UTCDateTime, nullable=False),
-          UniqueConstraint("provider_ref", name="uq_payments_provider_ref"),
-          Index("ix_payments_campaign", "campaign_id"), Index("ix_payments_token", "token"))
-    Table("webhook_events", md,
-          Column("event_id", String(255), primary_key=True), Column("type", String(100), nullable=False),
-          Column("received_at", UTCDateTime, nullable=False))
-    Table("events", md,
-          Column("id", Integer, primary_key=True, autoincrement=True),
-          Column("campaign_id", String(200), ForeignKey("campaigns.id"), nullable=False),
-          Column("token", String(32), nullable=False), Column("kind", String(16), nullable=False),
-          Column("value", Integer), Column("at", UTCDateTime, nullable=False),
-          Index("ix_events_campaign_kind", "campaign_id", "kind"), Index("ix_events_token", "token"))
-    md.create_all(conn)
+    try:
+        with transaction(engine, write=True) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            before = read_state(conn)  # again, under the lock: another process may have just done it
+            _refuse_unknown(before, where)
+            if before.at_head:
+                return before, before
+            if only_empty and not before.empty:
+                raise _behind(before, where)
+            _run_revisions(conn, before)
+            after = read_state(conn)
+    except DBAPIError as exc:
+        raise database_error(where, "schema", exc) from exc
+    except CommandError as exc:
+        raise LedgerError(f"the migrations cannot run: {exc}", where=where, field="schema") from exc
+    return before, after
 
 
-def _v2(conn: Connection) -> None:
-    """Version 2: what the payment service needs.
-
-    ``recipients.plan_installments`` and ``recipients.days_past_due`` (nullable
-    integers from the record's debt), and on ``payments`` the checkout session's
-    ``expires_at`` and the ``idempotency_key`` it was created with (so a second
-    click reuses the open session with the very same parameters). Rows already
-    there keep their values; the new columns are null in them.
-    """
-    timestamp = DateTime(timezone=True).compile(dialect=conn.dialect)
-    for table, column, kind in (("recipients", "plan_installments", "INTEGER"),
-                                ("recipients", "days_past_due", "INTEGER"),
-                                ("payments", "expires_at", timestamp),
-                                ("payments", "idempotency_key", "VARCHAR(255)")):
-        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+def _run_revisions(conn: Connection, before: SchemaState) -> None:
+    """Alembic's upgrade to head on ``conn``, inside its transaction; a database from before Alembic first stamped."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    config.attributes["connection"] = conn
+    if before.legacy:
+        command.stamp(config, before.revision)
+        conn.execute(text("DROP TABLE schema_version"))
+    command.upgrade(config, "head")
 
 
-def _v3(conn: Connection) -> None:
-    """Version 3: experiments. Each customer's allocation (wave, segment, arm or holdout, propensity), each
-    wave's shares per segment, and payments imported from the creditor's books to measure every group."""
-    md = MetaData()
-    Table("campaigns", md, Column("id", String(200), primary_key=True))
-    Table("allocations", md,
-          Column("campaign_id", String(200), ForeignKey("campaigns.id"), primary_key=True),
-          Column("customer_id", String(64), primary_key=True), Column("wave", Integer, nullable=False),
-          Column("segment", String(300), nullable=False), Column("arm", String(32)),
-          Column("propensity", Float, nullable=False), Column("allocated_at", UTCDateTime, nullable=False),
-          Index("ix_allocations_campaign_segment_wave", "campaign_id", "segment", "wave"))
-    Table("experiment_shares", md,
-          Column("campaign_id", String(200), ForeignKey("campaigns.id"), primary_key=True),
-          Column("wave", Integer, primary_key=True), Column("segment", String(300), primary_key=True),
-          Column("shares", String(2000), nullable=False), Column("computed_at", UTCDateTime, nullable=False))
-    Table("experiment_outcomes", md,
-          Column("id", Integer, primary_key=True, autoincrement=True),
-          Column("campaign_id", String(200), ForeignKey("campaigns.id"), nullable=False),
-          Column("customer_id", String(64), nullable=False), Column("paid_at", UTCDateTime, nullable=False),
-          Column("amount", Integer, nullable=False), Column("currency", String(3), nullable=False),
-          Column("reference", String(200), nullable=False),
-          UniqueConstraint("campaign_id", "reference", name="uq_experiment_outcomes_reference"),
-          Index("ix_experiment_outcomes_customer", "campaign_id", "customer_id"))
-    for name in ("allocations", "experiment_shares", "experiment_outcomes"):
-        md.tables[name].create(conn)
+def _refuse_unknown(state: SchemaState, where: str) -> None:
+    if not state.known:
+        raise LedgerError(f"the database is at revision {state.revision}, which this Billcast does not know (its "
+                          f"newest is {state.head}); upgrade Billcast, or point it at another database",
+                          where=where, field="schema")
 
 
-def _v4(conn: Connection) -> None:
-    """Version 4: the debtor's journey. On ``recipients`` the plan's first due date and the page's locale (and an
-    index on customer_id for the frequency cap); on ``payments`` the installment number; new tables for
-    opt-outs (``suppressions``), ``disputes``, what a run held back (``withheld``), ``plans`` and their
-    ``installments``. Spelled out here, as the earlier steps are, so the step never changes."""
-    for table, column, kind in (("recipients", "plan_first_due", "DATE"), ("recipients", "locale", "VARCHAR(35)"),
-                                ("payments", "installment", "INTEGER")):
-        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-    conn.exec_driver_sql("CREATE INDEX ix_recipients_customer ON recipients (customer_id, published_at)")
-    md = MetaData()
-    Table("campaigns", md, Column("id", String(200), primary_key=True))
-    Table("suppressions", md,
-          Column("customer_id", String(64), primary_key=True), Column("channel", String(16), primary_key=True),
-          Column("reason", String(64), nullable=False), Column("source", String(32), nullable=False),
-          Column("campaign_id", String(200)), Column("created_at", UTCDateTime, nullable=False))
-    Table("disputes", md,
-          Column("id", Integer, primary_key=True, autoincrement=True),
-          Column("campaign_id", String(200), ForeignKey("campaigns.id"), nullable=False),
-          Column("customer_id", String(64), nullable=False), Column("token", String(32), nullable=False),
-          Column("reason", String(32), nullable=False), Column("details", String(500)),
-          Column("status", String(16), nullable=False), Column("outcome", String(16)),
-          Column("opened_at", UTCDateTime, nullable=False), Column("resolved_at", UTCDateTime),
-          Index("ix_disputes_customer_status", "customer_id", "status"),
-          Index("ix_disputes_campaign_status", "campaign_id", "status"))
-    Table("withheld", md,
-          Column("campaign_id", String(200), ForeignKey("campaigns.id"), primary_key=True),
-          Column("customer_id", String(64), primary_key=True), Column("storyboard", String(200), nullable=False),
-          Column("variant", String(200), nullable=False), Column("status", String(16), nullable=False),
-          Column("reason", String(64), nullable=False), Column("send_after", UTCDateTime),
-          Column("at", UTCDateTime, nullable=False))
-    Table("plans", md,
-          Column("id", Integer, primary_key=True, autoincrement=True),
-          Column("campaign_id", String(200), ForeignKey("campaigns.id"), nullable=False),
-          Column("token", String(32), nullable=False), Column("provider", String(16), nullable=False),
-          Column("provider_customer", String(255)), Column("payment_method", String(255)),
-          Column("currency", String(3), nullable=False), Column("total", Integer, nullable=False),
-          Column("installment_count", Integer, nullable=False), Column("status", String(16), nullable=False),
-          Column("failures", Integer, nullable=False), Column("created_at", UTCDateTime, nullable=False),
-          Column("updated_at", UTCDateTime, nullable=False),
-          UniqueConstraint("token", name="uq_plans_token"),
-          Index("ix_plans_campaign_status", "campaign_id", "status"))
-    Table("installments", md,
-          Column("plan_id", Integer, ForeignKey("plans.id"), primary_key=True),
-          Column("number", Integer, primary_key=True), Column("due_date", Date, nullable=False),
-          Column("amount", Integer, nullable=False), Column("status", String(16), nullable=False),
-          Column("attempt", Integer, nullable=False), Column("payment_intent", String(255)),
-          Column("claimed_at", UTCDateTime), Column("paid_at", UTCDateTime), Column("error_code", String(64)),
-          Column("updated_at", UTCDateTime, nullable=False),
-          Index("ix_installments_status_due", "status", "due_date"))
-    for name in ("suppressions", "disputes", "withheld", "plans", "installments"):
-        md.tables[name].create(conn)
+def _behind(state: SchemaState, where: str) -> LedgerError:
+    found = (f"still has the schema_version table from before Alembic (revision {state.revision}), this Billcast "
+             f"needs alembic_version at {state.head}" if state.legacy
+             else f"is at revision {state.revision}, this Billcast needs {state.head}")
+    return LedgerError(f"the database {found}; run `{UPGRADE_COMMAND}` for this ledger first",
+                       where=where, field="schema")
 
 
-# Step n brings a database from version n-1 to n. Add a version by appending its
-# function here (and changing the tables in schema.py to match what it leaves).
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4)
+def schema_state(url: str) -> SchemaState:
+    """The revision of the ledger at ``url``, read without changing anything (``billcast db current``)."""
+    parsed, where = parse_url(url)
+    if (path := sqlite_file(parsed)) is not None and not path.exists():
+        return SchemaState(None, head_revision(), True)  # looking must not make the file
+    engine = new_engine(parsed, where)
+    try:
+        with transaction(engine) as conn:
+            return read_state(conn)
+    except DBAPIError as exc:
+        raise database_error(where, "schema", exc) from exc
+    finally:
+        engine.dispose()
 
 
-def bring_up_to_date(engine: Engine, where: str) -> None:
-    """Check the version with a read; upgrade in a write transaction only when behind."""
-    for attempt in range(3):
-        try:
-            with transaction(engine) as conn:
-                version = stored_version(conn)
-            if version is not None:
-                _refuse_newer(version, where)
-                if version == len(MIGRATIONS):
-                    return
-            with transaction(engine, write=True) as conn:
-                _upgrade(conn, where)
-            return
-        except DBAPIError as exc:
-            # Another process may have been creating the same tables (PostgreSQL): look again.
-            if attempt == 2:
-                raise database_error(where, "schema", exc) from exc
-
-
-def stored_version(conn: Connection) -> int | None:
-    """The database's schema version; None before the ledger was ever created there."""
-    if not inspect(conn).has_table("schema_version"):
-        return None
-    return conn.execute(select(func.max(version_table.c.version))).scalar_one_or_none() or 0
-
-
-def _upgrade(conn: Connection, where: str) -> None:
-    """Apply the steps the database lacks, in order, in the caller's transaction."""
-    steps = MIGRATIONS
-    current = stored_version(conn)
-    if current is None:
-        version_table.create(conn)
-        conn.execute(insert(version_table).values(version=0))
-        current = 0
-    _refuse_newer(current, where)
-    for step in steps[current:]:
-        step(conn)
-    if current < len(steps) and not conn.execute(update(version_table).values(version=len(steps))).rowcount:
-        conn.execute(insert(version_table).values(version=len(steps)))
-
-
-def _refuse_newer(version: int, where: str) -> None:
-    if version > len(MIGRATIONS):
-        raise LedgerError(
-            f"the database is at version {version}, this Billcast knows versions up to {len(MIGRATIONS)}; "
-            "upgrade Billcast, or point it at another database",
-            where=where, field="schema_version")
+def upgrade_schema(url: str) -> tuple[SchemaState, SchemaState]:
+    """Upgrade the ledger at ``url`` to the head revision (``billcast db upgrade``); (before, after)."""
+    parsed, where = parse_url(url)
+    engine = new_engine(parsed, where)
+    try:
+        return upgrade(engine, where)
+    finally:
+        engine.dispose()

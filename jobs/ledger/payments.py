@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, or_, select, update
 
 from . import checks
-from .base import LedgerBase, now, try_insert
+from .base import LedgerBase, insert_into, missing_campaign, now
 from .model import OPTIONS, PAYMENT_STATUSES, PROVIDERS, SOURCES, LedgerError
 from .schema import payment_table, recipient_table, webhook_table
 
@@ -24,15 +24,20 @@ class Payments(LedgerBase):
         """True when this provider event was recorded before; records it otherwise, atomically."""
         checks.text("seen_webhook", "event_id", event_id, limit=255)
         checks.text("seen_webhook", "type", type, limit=100)
-        stmt = insert(webhook_table).values(event_id=event_id, type=type, received_at=now())
-        with self._tx("seen_webhook", write=True) as conn:
-            return try_insert(conn, stmt) is None
+        values = {"event_id": event_id, "type": type, "received_at": now()}
+
+        def work(conn: Connection) -> bool:
+            stmt = insert_into(conn, webhook_table).values(**values).on_conflict_do_nothing(
+                index_elements=[webhook_table.c.event_id]).returning(webhook_table.c.event_id)
+            return conn.execute(stmt).first() is None
+
+        return self._write("seen_webhook", work)
 
     def forget_webhook(self, event_id: str) -> None:
         """Undo :meth:`seen_webhook` for an event whose handling failed, so the provider's retry is handled."""
         checks.text("forget_webhook", "event_id", event_id, limit=255)
-        with self._tx("forget_webhook", write=True) as conn:
-            conn.execute(delete(webhook_table).where(webhook_table.c.event_id == event_id))
+        self._write("forget_webhook",
+                    lambda conn: conn.execute(delete(webhook_table).where(webhook_table.c.event_id == event_id)))
 
     def upsert_payment(self, *, campaign_id: str, token: str, provider: str, provider_ref: str, amount: int,
                        currency: str, option: str, source: str, status: str, payment_intent: str | None = None,
@@ -65,35 +70,40 @@ class Payments(LedgerBase):
             session["idempotency_key"] = checks.text(call, "idempotency_key", idempotency_key, limit=255)
         if installment is not None:
             session["installment"] = checks.integer(call, "installment", installment, least=1)
-        with self._tx(call, write=True) as conn:
+
+        def work(conn: Connection) -> int:
             row = _payment_row(conn, provider_ref)
             if row is None:
                 stamp = now()
-                inserted = try_insert(conn, insert(payment_table).values(
+                new_id = conn.execute(insert_into(conn, payment_table).values(
                     **values, **session, payment_intent=payment_intent, flagged=flag_reason is not None,
-                    flag_reason=flag_reason, created_at=stamp, updated_at=stamp))
-                if inserted is not None:
-                    return int(inserted.inserted_primary_key[0])
+                    flag_reason=flag_reason, created_at=stamp, updated_at=stamp)
+                    .on_conflict_do_nothing(index_elements=[payment_table.c.provider_ref])
+                    .returning(payment_table.c.id)).scalar()
+                if new_id is not None:
+                    return int(new_id)
                 row = _payment_row(conn, provider_ref)     # another process inserted it first
-                if row is None:
-                    raise LedgerError(f"campaign {campaign_id!r} is not in the ledger; call ensure_campaign first",
-                                      where=call, field="campaign_id")
             _merge_payment(conn, call, row, values, payment_intent, flag_reason, session)
             return int(row.id)
+
+        return self._write(call, work, refused=lambda conn: missing_campaign(conn, call, campaign_id))
 
     def mark_paid(self, token: str, when: datetime) -> None:
         """Record that the recipient with this token paid; the first time paid is the one kept."""
         call = "mark_paid"
         checks.token(call, token)
         when = checks.aware(call, "when", when)
-        with self._tx(call, write=True) as conn:
-            row = conn.execute(select(recipient_table.c.paid_at).where(recipient_table.c.token == token)
-                               .with_for_update()).first()
-            if row is None:
+        paid_at = recipient_table.c.paid_at
+
+        def work(conn: Connection) -> None:
+            done = conn.execute(update(recipient_table)
+                                .where(recipient_table.c.token == token, or_(paid_at.is_(None), paid_at > when))
+                                .values(paid_at=when, updated_at=now())).rowcount
+            if not done and conn.execute(select(recipient_table.c.token)
+                                         .where(recipient_table.c.token == token)).first() is None:
                 raise LedgerError(f"no recipient has the token {checks.hint(token)}", where=call, field="token")
-            if row.paid_at is None or when < row.paid_at:
-                conn.execute(update(recipient_table).where(recipient_table.c.token == token)
-                             .values(paid_at=when, updated_at=now()))
+
+        self._write(call, work)
 
 
 def _payment_row(conn: Connection, provider_ref: str) -> Any | None:

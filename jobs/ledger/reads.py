@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from . import checks
 from .base import LedgerBase
-from .migrate import stored_version
+from .migrate import read_state
 from .model import RECIPIENT_STATUSES, Recipient, to_recipient
 from .schema import event_table, payment_table, recipient_table
 
@@ -96,10 +96,10 @@ class Reads(LedgerBase):
         query = select(event_table).where(event_table.c.campaign_id == campaign_id)
         return self._pages("events", query, event_table.c.id, _as_dict)
 
-    def schema_version(self) -> int:
-        """The version of the database's schema (after bringing it up to date)."""
-        with self._tx("schema_version") as conn:
-            return stored_version(conn) or 0
+    def schema_revision(self) -> str | None:
+        """The database's schema revision (after opening it, which creates or upgrades it when it may)."""
+        with self._tx("schema_revision") as conn:
+            return read_state(conn).revision
 
     def _pages(self, call: str, query: Any, key: Any, convert: Callable[[Any], Any]) -> Iterator[Any]:
         after = None

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, delete, select, update
 
 from . import checks
-from .base import LedgerBase, now, try_insert
+from .base import LedgerBase, insert_into, missing_campaign, now
 from .model import LedgerError, Recipient, to_recipient
 from .schema import campaign_table, recipient_table, withheld_table
 
 _IN_CHUNK = 500    # values per IN (...) list
+_KEY = (recipient_table.c.campaign_id, recipient_table.c.customer_id)
 
 
 class Recipients(LedgerBase):
@@ -29,9 +29,12 @@ class Recipients(LedgerBase):
         checks.optional_text(call, "config_hash", config_hash, limit=128)
         stamp = now()
         values = {"link_days": link_days, "config_hash": config_hash, "updated_at": stamp}
-        with self._tx(call, write=True) as conn:
-            if try_insert(conn, insert(campaign_table).values(id=campaign_id, created_at=stamp, **values)) is None:
-                conn.execute(update(campaign_table).where(campaign_table.c.id == campaign_id).values(**values))
+
+        def work(conn: Connection) -> None:
+            conn.execute(insert_into(conn, campaign_table).values(id=campaign_id, created_at=stamp, **values)
+                         .on_conflict_do_update(index_elements=[campaign_table.c.id], set_=values))
+
+        self._write(call, work)
 
     def reserve(self, *, campaign_id: str, customer_id: str, token: str, storyboard: str, variant: str,
                 amount_due: Decimal, currency: str) -> Recipient:
@@ -43,13 +46,17 @@ class Recipients(LedgerBase):
         call = "reserve"
         values = _recipient_values(call, campaign_id=campaign_id, customer_id=customer_id, token=token,
                                    storyboard=storyboard, variant=variant, amount_due=amount_due, currency=currency)
-        key = (recipient_table.c.campaign_id == campaign_id, recipient_table.c.customer_id == customer_id)
-        with self._tx(call, write=True) as conn:
-            try_insert(conn, insert(recipient_table).values(**values, status="pending"))
-            row = conn.execute(select(recipient_table).where(*key)).first()
+        refused = _refusal(call, campaign_id, customer_id, token)
+
+        def work(conn: Connection) -> Any:
+            conn.execute(insert_into(conn, recipient_table).values(**values, status="pending")
+                         .on_conflict_do_nothing(index_elements=_KEY))
+            row = conn.execute(select(recipient_table).where(_KEY[0] == campaign_id, _KEY[1] == customer_id)).first()
             if row is None:
-                _explain_refusal(conn, call, campaign_id, customer_id, token)
-        return to_recipient(row)
+                refused(conn)
+            return row
+
+        return to_recipient(self._write(call, work, refused=refused))
 
     def record_published(self, *, campaign_id: str, customer_id: str, token: str, storyboard: str, variant: str,
                          amount_due: Decimal, currency: str, content_hash: str | None, published_at: datetime,
@@ -76,34 +83,32 @@ class Recipients(LedgerBase):
                    "days_past_due": checks.optional_integer(call, "days_past_due", days_past_due, least=0),
                    "plan_first_due": checks.optional_date(call, "plan_first_due", plan_first_due),
                    "locale": checks.optional_text(call, "locale", locale, limit=35)}
-        key = (recipient_table.c.campaign_id == campaign_id, recipient_table.c.customer_id == customer_id)
-        with self._tx(call, write=True) as conn:
+        changes = {k: v for k, v in values.items() if k not in ("campaign_id", "customer_id")}
+
+        def work(conn: Connection) -> None:
             conn.execute(delete(withheld_table).where(withheld_table.c.campaign_id == campaign_id,
                                                       withheld_table.c.customer_id == customer_id))
-            if try_insert(conn, insert(recipient_table).values(**values)) is not None:
-                return
-            changes = {k: v for k, v in values.items() if k not in ("campaign_id", "customer_id")}
-            try:
-                with conn.begin_nested():
-                    done = conn.execute(update(recipient_table).where(*key).values(**changes)).rowcount
-            except IntegrityError:
-                done = 0
-            if not done:
-                _explain_refusal(conn, call, campaign_id, customer_id, token)
+            conn.execute(insert_into(conn, recipient_table).values(**values)
+                         .on_conflict_do_update(index_elements=_KEY, set_=changes))
+
+        self._write(call, work, refused=_refusal(call, campaign_id, customer_id, token))
 
     def mark_expired(self, campaign_id: str, customer_ids: Iterable[str]) -> int:
         """Mark published recipients expired; returns how many changed (others are left alone)."""
         ids = list(dict.fromkeys(customer_ids))
-        changed = 0
         stamp = now()
-        with self._tx("mark_expired", write=True) as conn:
+
+        def work(conn: Connection) -> int:
+            changed = 0
             for start in range(0, len(ids), _IN_CHUNK):
                 changed += conn.execute(
                     update(recipient_table).where(recipient_table.c.campaign_id == campaign_id,
                                                   recipient_table.c.customer_id.in_(ids[start:start + _IN_CHUNK]),
                                                   recipient_table.c.status == "published")
                     .values(status="expired", updated_at=stamp)).rowcount
-        return changed
+            return changed
+
+        return self._write("mark_expired", work)
 
 
 def _recipient_values(call: str, *, campaign_id: str, customer_id: str, token: str, storyboard: str,
@@ -121,11 +126,14 @@ def _recipient_values(call: str, *, campaign_id: str, customer_id: str, token: s
     }
 
 
+def _refusal(call: str, campaign_id: str, customer_id: str, token: str) -> Callable[[Connection], NoReturn]:
+    """What says why a recipient's row could be neither inserted nor updated."""
+    return lambda conn: _explain_refusal(conn, call, campaign_id, customer_id, token)
+
+
 def _explain_refusal(conn: Connection, call: str, campaign_id: str, customer_id: str, token: str) -> NoReturn:
     """Raise the reason a recipient's row could be neither inserted nor updated."""
-    if conn.execute(select(campaign_table.c.id).where(campaign_table.c.id == campaign_id)).first() is None:
-        raise LedgerError(f"campaign {campaign_id!r} is not in the ledger; call ensure_campaign first",
-                          where=call, field="campaign_id")
+    missing_campaign(conn, call, campaign_id)
     owner = conn.execute(select(recipient_table.c.campaign_id, recipient_table.c.customer_id)
                          .where(recipient_table.c.token == token)).first()
     if owner is not None and (owner.campaign_id, owner.customer_id) != (campaign_id, customer_id):

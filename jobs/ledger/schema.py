@@ -1,7 +1,8 @@
-"""The ledger's tables as the code uses them (the newest schema version) and their column types.
+"""The ledger's tables as the code uses them (the head revision) and their column types.
 
-Only the shape lives here; how a database gets to it is ``migrate``'s business.
-A test checks that the migrated database has exactly these tables and columns.
+Only the shape lives here; how a database gets to it is the business of the
+revisions in ``migrations/versions``. A test checks that a database at head has
+exactly these tables, columns, types, keys and indexes (Alembic's comparison).
 """
 
 from __future__ import annotations
@@ -68,8 +69,6 @@ class DecimalText(TypeDecorator[Decimal]):
 
 metadata = MetaData()
 
-version_table = Table("schema_version", metadata, Column("version", Integer, nullable=False))
-
 campaign_table = Table(
     "campaigns", metadata,
     Column("id", String(200), primary_key=True),
@@ -94,13 +93,13 @@ recipient_table = Table(
     Column("expires_at", UTCDateTime),
     Column("paid_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
-    Column("plan_installments", Integer),  # v2
-    Column("days_past_due", Integer),  # v2
-    Column("plan_first_due", Date),  # v4: debt.plan_offer.first_due_date, for the plan's schedule
-    Column("locale", String(35)),  # v4: the page's language, for the opt-out and dispute pages
+    Column("plan_installments", Integer),  # 0002
+    Column("days_past_due", Integer),  # 0002
+    Column("plan_first_due", Date),  # 0004: debt.plan_offer.first_due_date, for the plan's schedule
+    Column("locale", String(35)),  # 0004: the page's language, for the opt-out and dispute pages
     UniqueConstraint("token", name="uq_recipients_token"),
     Index("ix_recipients_campaign_status", "campaign_id", "status"),
-    Index("ix_recipients_customer", "customer_id", "published_at"),  # v4: messages per customer, across campaigns
+    Index("ix_recipients_customer", "customer_id", "published_at"),  # 0004: messages per customer, across campaigns
 )
 
 payment_table = Table(
@@ -120,9 +119,9 @@ payment_table = Table(
     Column("flag_reason", String(500)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Column("expires_at", UTCDateTime),  # v2: when the checkout session stops taking payment
-    Column("idempotency_key", String(255)),  # v2: the key the session was created with
-    Column("installment", Integer),  # v4: which installment of a plan this payment is
+    Column("expires_at", UTCDateTime),  # 0002: when the checkout session stops taking payment
+    Column("idempotency_key", String(255)),  # 0002: the key the session was created with
+    Column("installment", Integer),  # 0004: which installment of a plan this payment is
     UniqueConstraint("provider_ref", name="uq_payments_provider_ref"),
     Index("ix_payments_campaign", "campaign_id"),
     Index("ix_payments_token", "token"),
@@ -147,7 +146,7 @@ event_table = Table(
     Index("ix_events_token", "token"),
 )
 
-allocation_table = Table(  # v3: one row per customer an experiment covers, whatever was done for them
+allocation_table = Table(  # 0003: one row per customer an experiment covers, whatever was done for them
     "allocations", metadata,
     Column("campaign_id", String(200), ForeignKey("campaigns.id"), primary_key=True),
     Column("customer_id", String(64), primary_key=True),
@@ -159,7 +158,7 @@ allocation_table = Table(  # v3: one row per customer an experiment covers, what
     Index("ix_allocations_campaign_segment_wave", "campaign_id", "segment", "wave"),
 )
 
-share_table = Table(  # v3: a wave's shares per segment, computed once and reused on every re-run
+share_table = Table(  # 0003: a wave's shares per segment, computed once and reused on every re-run
     "experiment_shares", metadata,
     Column("campaign_id", String(200), ForeignKey("campaigns.id"), primary_key=True),
     Column("wave", Integer, primary_key=True),
@@ -168,7 +167,7 @@ share_table = Table(  # v3: a wave's shares per segment, computed once and reuse
     Column("computed_at", UTCDateTime, nullable=False),
 )
 
-outcome_table = Table(  # v3: payments from the creditor's own books, imported to measure every group alike
+outcome_table = Table(  # 0003: payments from the creditor's own books, imported to measure every group alike
     "experiment_outcomes", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("campaign_id", String(200), ForeignKey("campaigns.id"), nullable=False),
@@ -182,7 +181,7 @@ outcome_table = Table(  # v3: payments from the creditor's own books, imported t
 )
 
 
-# --- v4: the debtor's journey: opt-outs, disputes, what a run held back, installment plans ---------
+# --- 0004: the debtor's journey: opt-outs, disputes, what a run held back, installment plans ---------
 
 suppression_table = Table(  # who must not be contacted on a channel ("all": on any), whoever asked
     "suppressions", metadata,

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from billcast.microsite import SiteSettings, static_files
+from billcast.renderer import default_cache_dir
 from ..campaign import Campaign, Choice, ChoiceError, campaign_hash, choose
 from ..executors import Executor, open_executor
 from ..ledger import Ledger
@@ -36,7 +36,7 @@ from .digests import code_digest, is_unchanged, recipient_hash
 from .experiment import Allocator
 from .gate import Gate, Held
 from .outputs import ERROR_FIELDS, MANIFEST_FIELDS, CsvFile, has_mail_files, recipient_urls, write_mail_files
-from .worker import Outcome, Settings, Task, env_cache_dir, failed_all, work_chunk
+from .worker import Outcome, Settings, Task, failed_all, work_chunk
 
 STAGES = ("render", "build", "publish")
 MAX_CHUNK = 8  # recipients a task: amortizes scheduling (see docs/SCALING.md), small enough to share the tail
@@ -244,12 +244,15 @@ def _settings(campaign: Campaign, *, connections: int, cache_dir: Path | None, s
                     recipients_dir=campaign.out / "recipients",
                     boards=tuple((str(path), data.decode("utf-8")) for path, data in boards.items()),
                     code=code_digest(campaign.assets), worker_cache=remote and campaign.cache is None,
-                    shared_cache=shared_cache, assets=campaign.assets)
+                    shared_cache=shared_cache, assets=campaign.assets, link_days=campaign.link_days)
 
 
-def campaign_cache_dir(campaign: Campaign, environ: dict[str, str] | os._Environ) -> Path | None:
-    """The segment cache: the campaign's ``cache``, else ``$BILLCAST_CACHE_DIR``, else the user's; ``off`` for none."""
-    return campaign.cache if campaign.cache is not None else env_cache_dir(environ)
+def campaign_cache_dir(campaign: Campaign, default: Path | None | Literal["user"]) -> Path | None:
+    """The segment cache: the campaign's ``cache``, else ``default`` (a folder; None for none; ``user``: the
+    user's cache folder)."""
+    if campaign.cache is not None:
+        return campaign.cache
+    return default_cache_dir() if default == "user" else default
 
 
 def _progress(total: int | None, show: bool):
@@ -274,28 +277,44 @@ WorkFn = Callable[[Settings, Sequence[Task]], list[Outcome]]
 def run_campaign(campaign: Campaign, *, secret: bytes, workers: int = 1, show_progress: bool = False,
                  log: Callable[[str], None] | None = None, executor: str = "local", chunk: int | None = None,
                  shared_cache: bool | None = None, work_fn: WorkFn = work_chunk,
-                 local_files: bool = True, wave: int | None = None) -> Counts:
+                 local_files: bool = True, wave: int | None = None,
+                 cache_dir: Path | None | Literal["user"] = "user") -> Counts:
     """Validate, render, build and publish every recipient of ``campaign``; return what happened.
 
     ``executor`` is ``local`` (a pool of ``workers`` processes) or a Dask scheduler's address
     (``tcp://host:8786``) or scheduler file; ``chunk`` the recipients a task (default: see
     :func:`chunk_size`); ``shared_cache`` shares the segment cache through the store
-    (default: the campaign's ``shared_cache``). ``work_fn`` and ``local_files`` are for
+    (default: the campaign's ``shared_cache``); ``cache_dir`` is the segment cache when the
+    campaign names none (a folder, None for none, ``user`` for the user's cache folder; a
+    Dask worker elsewhere uses its own host's). ``work_fn`` and ``local_files`` are for
     benchmarks of the driver alone. ``wave`` runs an experiment's waves up to that one (default: all).
+    Runs of one campaign take turns (the ledger's campaign lock): a second one waits for the
+    first, then does only what is left.
     """
-    log = log or (lambda text: print(text, file=sys.stderr))
+    say = log or (lambda text: print(text, file=sys.stderr))
+    ledger = Ledger(campaign.ledger)
+    with ledger.campaign_lock(campaign.id, waiting=lambda: say(
+            f"{campaign.id}: another run of this campaign is under way; waiting for it to finish")):
+        return _run_campaign(campaign, ledger, secret=secret, workers=workers, show_progress=show_progress, log=say,
+                             executor=executor, chunk=chunk, shared_cache=shared_cache, work_fn=work_fn,
+                             local_files=local_files, wave=wave, cache_dir=cache_dir)
+
+
+def _run_campaign(campaign: Campaign, ledger: Ledger, *, secret: bytes, workers: int, show_progress: bool,
+                  log: Callable[[str], None], executor: str, chunk: int | None, shared_cache: bool | None,
+                  work_fn: WorkFn, local_files: bool, wave: int | None,
+                  cache_dir: Path | None | Literal["user"]) -> Counts:
     if shared_cache is None:
         shared_cache = campaign.shared_cache
     remote = executor != "local"
     campaign.out.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(campaign.ledger)
     ledger.ensure_campaign(campaign.id, link_days=campaign.link_days, config_hash=campaign_hash(campaign))
     connections = 10 if remote else max(4 * workers, 10)
     store = open_store(campaign.store, endpoint_url=campaign.store_endpoint_url, region=campaign.store_region,
                        max_connections=connections)
-    static_folder = publish_static(store, static_files(arabic=True))
+    static_folder = publish_static(store, static_files())
     boards = {path: path.read_bytes() for path in campaign.storyboards}
-    settings = _settings(campaign, connections=connections, cache_dir=campaign_cache_dir(campaign, os.environ),
+    settings = _settings(campaign, connections=connections, cache_dir=campaign_cache_dir(campaign, cache_dir),
                          static_url="../../" + static_folder, remote=remote, shared_cache=shared_cache, boards=boards)
     counts = Counts()
     total = count_records(campaign.input)

@@ -55,6 +55,7 @@ class Settings:
     assets: Path | None = None  # the campaign's assets folder (the same path on every worker); None: packaged
     worker_cache: bool = False  # the segment cache is the worker's $BILLCAST_CACHE_DIR or default, not cache_dir
     shared_cache: bool = False  # share segments between hosts through the store (jobs.shared_cache)
+    link_days: int = 1  # how long a link lives once published: no file of it is cached longer
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,8 @@ def _render_and_publish(settings: Settings, task: Task, store: ObjectStore,
     folder = work / "video"
     publish_recipient(store, task.token, task.content_hash, site,
                       [Extra("poster.jpg", folder / "poster.jpg"), Extra("thumb.gif", folder / "email.gif"),
-                       Extra("qr.png", folder / "qr.png")], paid_page=paid_site.files["index.html"], paid=task.paid)
+                       Extra("qr.png", folder / "qr.png")], link_seconds=settings.link_days * 86400,
+                      paid_site=paid_site, paid=task.paid)
     qr = (folder / "qr.png").read_bytes()
     seconds["publish"] = _cpu() - started
     shutil.rmtree(work, ignore_errors=True)

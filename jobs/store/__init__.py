@@ -13,6 +13,7 @@ until a method is called.
 from .base import IMMUTABLE as IMMUTABLE
 from .base import NO_STORE as NO_STORE
 from .base import PRIVATE as PRIVATE
+from .base import private_cache as private_cache
 from .base import ObjectInfo as ObjectInfo
 from .base import ObjectNotFound as ObjectNotFound
 from .base import ObjectStore as ObjectStore

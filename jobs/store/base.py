@@ -12,15 +12,25 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from billcast.renderer import PublishError
 
 NO_STORE = "no-store"
 """Cache-Control for pages that carry personal data: never kept by browsers or proxies."""
 IMMUTABLE = "public, max-age=31536000, immutable"
-"""Cache-Control for content-addressed keys, whose bytes never change under one name."""
+"""Cache-Control for shared content-addressed keys (``static/<hash>/``), whose bytes never change under one
+name. Never for anything personal: a CDN would keep it after the link expires (see ``private_cache``)."""
 PRIVATE = "private, max-age=3600"
 """The default Cache-Control for anything that is not HTML: browser-only, one hour."""
+
+
+
+def private_cache(seconds: int, *, immutable: bool = False) -> str:
+    """Cache-Control for a personal object: kept by the recipient's browser only (no CDN, no shared proxy),
+    for at most ``seconds`` (the link's remaining life), ``immutable`` when its bytes never change."""
+    return f"private, max-age={max(0, int(seconds))}" + (", immutable" if immutable else "")
+
 
 MAX_KEY_BYTES = 1024
 RESERVED = ".billcast-"
@@ -175,7 +185,14 @@ class ObjectStore(ABC):
         """Remove the objects under ``keys``; keys already missing are fine."""
 
     def local_path(self, key: str) -> Path | None:
-        """The object's file on this machine, for serving it directly; None for remote stores."""
+        """Where the object's file is on this machine (it may not exist); None for remote stores.
+        To read it, use ``open_local``, which follows no symbolic link."""
+        check_key(key)
+        return None
+
+    def open_local(self, key: str) -> BinaryIO | None:
+        """The object's file on this machine opened for reading, for serving it directly (ranges);
+        None for remote stores; raises ObjectNotFound when there is no such object."""
         check_key(key)
         return None
 

@@ -1,12 +1,15 @@
 """The folder backend: objects as files on disk, written atomically, with their headers in sidecars.
 
 The default store: it needs no services, and ``service`` serves its files directly (range
-requests) through ``local_path``.
+requests) through ``open_local``. Reads follow no symbolic link, anywhere below the root: a link
+placed in a page's folder is not an object, and a name the file system refuses (too long) is a key
+that is not there, never an error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -22,6 +25,11 @@ from .base import (RESERVED, Headers, MiB, ObjectInfo, ObjectNotFound, ObjectSto
                    resolve_headers)
 
 META_DIR = RESERVED + "meta"
+_MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP})
+"""What a read that follows no link answers for a key that is not a stored object."""
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
 class FolderStore(ObjectStore):
@@ -69,6 +77,7 @@ class FolderStore(ObjectStore):
 
     def _put(self, key: str, headers: Headers, fill: Callable[[BinaryIO], Any]) -> None:
         meta_path = self._meta_path(key)
+        self._no_links(key)
         try:
             try:
                 previous: bytes | None = meta_path.read_bytes()
@@ -86,38 +95,43 @@ class FolderStore(ObjectStore):
         except OSError as exc:
             raise PublishError(f"{self.url}: {key}: cannot store: {exc.strerror or exc}") from exc
 
-    def get(self, key: str) -> bytes:
-        path = self._path(key)
+    def open_local(self, key: str) -> BinaryIO:
         try:
-            return path.read_bytes()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise ObjectNotFound(self.url, key) from None
+            return _open_file(self.root, check_key(key).split("/"))
         except OSError as exc:
+            if exc.errno in _MISSING:
+                raise ObjectNotFound(self.url, key) from None
             raise PublishError(f"{self.url}: {key}: cannot read: {exc.strerror or exc}") from exc
 
+    def get(self, key: str) -> bytes:
+        with self.open_local(key) as file:
+            try:
+                return file.read()
+            except OSError as exc:
+                raise PublishError(f"{self.url}: {key}: cannot read: {exc.strerror or exc}") from exc
+
     def head(self, key: str) -> ObjectInfo | None:
-        path = self._path(key)
         try:
-            st = os.stat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as exc:
-            raise PublishError(f"{self.url}: {key}: cannot read: {exc.strerror or exc}") from exc
-        if not stat.S_ISREG(st.st_mode):
+            with self.open_local(key) as file:
+                size = os.fstat(file.fileno()).st_size
+        except ObjectNotFound:
             return None
         headers = self._read_headers(key)
-        return ObjectInfo(key=key, size=st.st_size, content_type=headers.content_type,
+        return ObjectInfo(key=key, size=size, content_type=headers.content_type,
                           cache_control=headers.cache_control, metadata=dict(headers.metadata))
 
     def _read_headers(self, key: str) -> Headers:
         meta_path = self._meta_path(key)
         try:
-            raw = json.loads(meta_path.read_bytes())
+            with _open_file(self.root, [META_DIR, *key.split("/")]) as file:
+                raw = json.loads(file.read())
             return Headers(str(raw["content_type"]), str(raw["cache_control"]),
                            {str(k): str(v) for k, v in dict(raw.get("metadata", {})).items()})
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError as exc:
+            if exc.errno not in _MISSING:
+                raise PublishError(f"{self.url}: {key}: unreadable headers in {meta_path}: {exc}") from exc
             return resolve_headers(key, None, None, None)  # a file placed by hand: the defaults
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             raise PublishError(f"{self.url}: {key}: unreadable headers in {meta_path}: {exc}") from exc
 
     def list(self, prefix: str = "") -> Iterator[str]:
@@ -129,6 +143,7 @@ class FolderStore(ObjectStore):
     def delete(self, keys: Iterable[str]) -> None:
         meta_root = self.root / META_DIR
         for key in keys:
+            self._no_links(key)
             for path, top in ((self._path(key), self.root), (self._meta_path(key), meta_root)):
                 try:
                     if not path.is_dir():
@@ -139,11 +154,46 @@ class FolderStore(ObjectStore):
                     raise PublishError(f"{self.url}: {key}: cannot delete: {exc.strerror or exc}") from exc
                 _prune(path.parent, top)
 
+    def _no_links(self, key: str) -> None:
+        """Refuse to write or delete through a symbolic link between the root and the key's file."""
+        for top, parts in ((self.root, check_key(key).split("/")), (self.root, [META_DIR, *key.split("/")])):
+            path = top
+            for name in parts:
+                path = path / name
+                try:
+                    if stat.S_ISLNK(os.lstat(path).st_mode):
+                        raise PublishError(f"{self.url}: {key}: a symbolic link is in the way; the store "
+                                           "follows none")
+                except FileNotFoundError:
+                    break
+                except OSError as exc:
+                    if exc.errno in _MISSING:
+                        break
+                    raise PublishError(f"{self.url}: {key}: {exc.strerror or exc}") from exc
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, FolderStore) and (self.url, self.root) == (other.url, other.root)
 
     def __hash__(self) -> int:
         return hash((self.url, self.root))
+
+
+def _open_file(top: Path, parts: list[str]) -> BinaryIO:
+    """The regular file at ``top/parts...``, each component opened relative to the last one without
+    following a symbolic link (``O_NOFOLLOW``), so nothing below ``top`` can point outside it."""
+    fd = os.open(top, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+    try:
+        for name in parts[:-1]:
+            inner = os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        inner = os.open(parts[-1], os.O_RDONLY | _NOFOLLOW | _CLOEXEC | os.O_NONBLOCK, dir_fd=fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(inner).st_mode):  # a folder, a FIFO, a device: not an object
+        os.close(inner)
+        raise OSError(errno.EISDIR, "not a regular file")
+    return os.fdopen(inner, "rb")
 
 
 def _sidecar(headers: Headers) -> bytes:
@@ -192,7 +242,8 @@ def _walk(folder: Path, base: str, prefix: str) -> Iterator[str]:
     """
     try:
         with os.scandir(folder) as entries:
-            found = [(entry.name + "/" if entry.is_dir() else entry.name, entry.is_file())
+            found = [(entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name,
+                      entry.is_file(follow_symlinks=False))
                      for entry in entries if not entry.name.startswith(RESERVED) and "\\" not in entry.name]
     except (FileNotFoundError, NotADirectoryError):
         return

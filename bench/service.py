@@ -1,0 +1,252 @@
+"""The service under load: ``/pay/<token>`` and ``/e/<token>`` under gunicorn and the development server.
+
+    .venv/bin/python bench/service.py                       # dev server, gunicorn 1, 2, 4 workers
+    .venv/bin/python bench/service.py --workers 2 --requests 2000 --seconds 10
+
+One campaign with many published recipients in a SQLite ledger (the demo
+provider takes payments), served side by side in one run on 127.0.0.1 by
+``billcast serve --dev`` and by ``billcast serve --workers N`` (gunicorn,
+gthread), each logging every request as JSON to a file as in production. For
+each server and route, 32 clients on keep-alive connections (asyncio, one
+process) send requests back to back, bounded in count and in time:
+
+- ``/pay/<token>?option=full&src=qr``: a recipient's first click, so each
+  request looks the recipient up, opens a demo checkout session and records it
+  (a ledger write), and redirects (303);
+- ``/e/<token>`` with ``{"kind": "view"}``: a beacon, so each request looks
+  the recipient up, counts the page's events of the last minute and records
+  one (a ledger write, the rate limit in the same transaction), 204.
+
+Tokens are spread so that no page reaches the rate limit. Prints requests per
+second, p50 and p99 latency and errors (anything but the expected status, or a
+connection failure) per server and route, the CPU time the server's processes
+and the client spent a request (what the throughput of a machine of one's own
+would be, where this one is shared), and one JSON line with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from billcast.demo import sample_rules  # noqa: E402
+from billcast.jobs.ledger import Ledger  # noqa: E402
+from billcast.jobs.links import recipient_token  # noqa: E402
+
+CAMPAIGN = "bench-2026-11"
+SECRET = b"b" * 40
+CLIENTS = 32
+
+
+def make_campaign(folder: Path, recipients: int) -> Path:
+    """A campaign file and a ledger with ``recipients`` published recipients (no pages: these routes need none)."""
+    (folder / "customers.jsonl").write_text("", encoding="utf-8")
+    path = folder / "campaign.toml"
+    path.write_text(f"""id = "{CAMPAIGN}"
+input = "customers.jsonl"
+store = "file://store"
+public_url = "https://bills.bench.test"
+ledger = "sqlite:///ledger.db"
+out = "out"
+{sample_rules()}""", encoding="utf-8")
+    now = datetime.now(UTC)
+    with Ledger(f"sqlite:///{folder / 'ledger.db'}") as ledger:
+        ledger.ensure_campaign(CAMPAIGN, link_days=60)
+        for i in range(recipients):
+            ledger.record_published(campaign_id=CAMPAIGN, customer_id=f"B-{i:06d}", token=token(i),
+                                    storyboard="bill_explainer", variant="", amount_due=Decimal("42.10"),
+                                    currency="EUR", content_hash=f"h{i}", published_at=now,
+                                    expires_at=now + timedelta(days=60))
+    return path
+
+
+def token(i: int) -> str:
+    return recipient_token(SECRET, CAMPAIGN, f"B-{i:06d}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``billcast serve`` (gunicorn with N workers, or --dev) in its own process group."""
+
+    def __init__(self, campaign: Path, workers: int | None, folder: Path, threads: int) -> None:
+        self.port = free_port()
+        self.name = "dev server" if workers is None else f"gunicorn {workers}w{threads}t"
+        how = ["--dev"] if workers is None else ["--workers", str(workers)]
+        self.log = (folder / f"{self.name.replace(' ', '-')}.log").open("w")
+        env = {**os.environ, "BILLCAST_STATE_DIR": str(folder / "state"), "BILLCAST_LOG_FORMAT": "json",
+               "BILLCAST_THREADS": str(threads)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-P", "-m", "billcast", "serve", str(campaign), "--port", str(self.port), *how],
+            stdout=subprocess.DEVNULL, stderr=self.log, env=env, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit(f"{self.name} did not start")
+
+    def cpu_seconds(self) -> float:
+        """CPU time of every process of the server (its session), so far."""
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == self.process.pid:  # the session id
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.log.close()
+
+
+def pay_request(t: str) -> bytes:
+    return (f"GET /pay/{t}?option=full&src=qr HTTP/1.1\r\nHost: pay.bench.test\r\n\r\n").encode()
+
+
+def beacon_request(t: str) -> bytes:
+    body = b'{"kind": "view"}'
+    return (f"POST /e/{t} HTTP/1.1\r\nHost: pay.bench.test\r\nContent-Type: text/plain;charset=UTF-8\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """The status and whether the server will close the connection; the body read and dropped."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+    length = int(headers.get("content-length", "0"))
+    if length:
+        await reader.readexactly(length)
+    return status, headers.get("connection", "").lower() == "close"
+
+
+async def _client(port: int, requests: list[bytes], expected: int, deadline: float, times: list[float],
+                  errors: list[str]) -> None:
+    reader = writer = None
+    for raw in requests:
+        if time.monotonic() > deadline:
+            break
+        started = time.perf_counter()
+        try:
+            if writer is None:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(raw)
+            status, close = await _read_response(reader)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            errors.append(type(exc).__name__)
+            writer = None
+            continue
+        times.append(time.perf_counter() - started)
+        if status != expected:
+            errors.append(str(status))
+        if close:
+            writer.close()
+            writer = None
+    if writer is not None:
+        writer.close()
+
+
+async def _load(port: int, requests: list[bytes], expected: int, seconds: float) -> dict:
+    times: list[float] = []
+    errors: list[str] = []
+    deadline = time.monotonic() + seconds
+    shares = [requests[i::CLIENTS] for i in range(CLIENTS)]
+    started = time.perf_counter()
+    await asyncio.gather(*(_client(port, share, expected, deadline, times, errors) for share in shares))
+    elapsed = time.perf_counter() - started
+    times.sort()
+    done = len(times)
+    return {"requests": done, "seconds": round(elapsed, 2), "rps": round(done / elapsed, 1),
+            "p50_ms": round(times[done // 2] * 1000, 1) if done else None,
+            "p99_ms": round(times[min(done - 1, int(done * 0.99))] * 1000, 1) if done else None,
+            "errors": len(errors), "error_kinds": sorted(set(errors))[:5]}
+
+
+def _own_cpu() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return me.ru_utime + me.ru_stime
+
+
+def measure(server: Server, route: str, tokens: list[str], count: int, seconds: float) -> dict:
+    """The route under load; with the CPU time the server and this client spent a request."""
+    make, expected = (pay_request, 303) if route == "/pay" else (beacon_request, 204)
+    warm = [make(t) for t in tokens[:CLIENTS * 4]]
+    asyncio.run(_load(server.port, warm, expected, seconds))  # every worker and thread has run the route once
+    requests = [make(tokens[(CLIENTS * 4 + i) % len(tokens)]) for i in range(count)]
+    server_cpu, client_cpu = server.cpu_seconds(), _own_cpu()
+    row = asyncio.run(_load(server.port, requests, expected, seconds))
+    done = max(row["requests"], 1)
+    row["server_cpu_ms"] = round((server.cpu_seconds() - server_cpu) / done * 1000, 3)
+    row["client_cpu_ms"] = round((_own_cpu() - client_cpu) / done * 1000, 3)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--workers", default="dev,1,2,4", help="servers to run: dev and/or gunicorn worker counts")
+    ap.add_argument("--requests", type=int, default=4000, help="requests per server and route (at most)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="time per server and route (at most)")
+    ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (BILLCAST_THREADS)")
+    args = ap.parse_args()
+    configs = [None if w == "dev" else int(w) for w in args.workers.split(",")]
+    per_server = args.requests + CLIENTS * 4
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="billcast-bench-service-") as tmp:
+        folder = Path(tmp)
+        started = time.perf_counter()
+        campaign = make_campaign(folder, per_server * len(configs))
+        print(f"{per_server * len(configs)} recipients in the ledger in {time.perf_counter() - started:.0f} s; "
+              f"{CLIENTS} clients, at most {args.requests} requests or {args.seconds:g} s per server and route, "
+              f"on {os.cpu_count()} cores", flush=True)
+        for n, workers in enumerate(configs):
+            server = Server(campaign, workers, folder, args.threads)
+            try:
+                mine = [token(i) for i in range(n * per_server, (n + 1) * per_server)]  # first clicks only
+                everyone = [token(i) for i in range(per_server * len(configs))]
+                for route, tokens in (("/pay", mine), ("/e", everyone[n::len(configs)])):
+                    row = {"server": server.name, "route": route, **measure(server, route, tokens, args.requests,
+                                                                            args.seconds)}
+                    rows.append(row)
+                    print(f"  {row['server']:<14} {route:<5} {row['rps']:>8.1f} req/s  p50 {row['p50_ms']:>6} ms  "
+                          f"p99 {row['p99_ms']:>6} ms  errors {row['errors']} {row['error_kinds'] or ''} "
+                          f"({row['requests']} in {row['seconds']} s; CPU a request: server "
+                          f"{row['server_cpu_ms']:.2f} ms, client {row['client_cpu_ms']:.2f} ms)", flush=True)
+            finally:
+                server.stop()
+    print(json.dumps({"bench": "service", "cores": os.cpu_count(), "clients": CLIENTS, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""``billcast serve``: the service under gunicorn (``--dev``: Flask's reloading development server).
+
+Gunicorn runs through its Python API (:class:`Server`), with the app made once
+in the master and forked into ``workers`` processes of ``threads`` threads each
+(gthread: keep-alive connections, and a slow client holds a thread, not a
+process). Its access log is off: the app logs each request itself, without
+addresses or tokens (``billcast.service.access``); its error log goes through
+the same handler and formatter as everything else (:class:`GunicornLogger`).
+Nothing in a worker's memory needs to agree with another's: sessions and the
+demo's webhook secret come from the shared session secret, the beacons' rate
+limit is counted in the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from gunicorn import glogging
+from gunicorn.app.base import BaseApplication
+from werkzeug.serving import WSGIRequestHandler
+
+from billcast.renderer import SettingsError
+
+from .settings import Settings, load_campaigns, service_settings
+
+
+class GunicornLogger(glogging.Logger):
+    """Gunicorn's error log through the root handler (our format, scrubbed); no access log at all."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
+        self.error_log.propagate = True
+        self.access_log.disabled = True
+        if not logging.getLogger().handlers:  # gunicorn started by hand (billcast.wsgi:app): until the app sets it
+            from .logs import configure_logging
+
+            configure_logging("text", logging.INFO)
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        """Nothing: gunicorn's access line carries the client's address and the path with its token."""
+
+
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
+    """The gunicorn configuration ``billcast serve`` runs with (docs/deploy/gunicorn.conf.py says the same)."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return {
+        "bind": [f"{host}:{settings.port}"],
+        "workers": settings.workers,
+        "worker_class": "gthread",
+        "threads": settings.threads,
+        "timeout": settings.timeout,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+        "preload_app": True,
+        "accesslog": None,
+        "errorlog": "-",
+        "logger_class": GunicornLogger,
+        "loglevel": "info",
+        "proc_name": "billcast",
+        # One way to believe a proxy: the app's ProxyFix (trusted_proxies). Gunicorn's own header handling off.
+        "forwarded_allow_ips": "",
+        "secure_scheme_headers": {},
+        "control_socket_disable": True,  # gunicorn 24+: no control socket in $HOME for a command that stops with us
+    }
+
+
+_NEWER = ("control_socket_disable",)  # settings an older gunicorn does not know: left out there
+
+
+class Server(BaseApplication):  # type: ignore[misc]
+    """Gunicorn around an app already made, configured from a dict (no command line, no config file)."""
+
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if key in self.cfg.settings or key not in _NEWER:
+                self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.application
+
+
+def check_free(settings: Settings) -> None:
+    """The address must be free: said in one line naming the setting, not in gunicorn's five retries."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as exc:
+            raise SettingsError("--port", f"cannot listen on {settings.host}:{settings.port}: "
+                                f"{exc.strerror or exc}; choose another (--host, --port or BILLCAST_PORT)") from None
+
+
+def serve(settings: Settings, campaign_files: Sequence[Path], *, dev: bool = False) -> None:
+    """The service for these campaigns, under gunicorn (``dev``: the development server), until stopped."""
+    from billcast.service import create_app
+
+    service = service_settings(settings, load_campaigns(campaign_files))
+    app = create_app(service)  # opens every ledger: one it cannot use stops it here
+    app.extensions["billcast"].close()  # each worker opens its own connections after the fork
+    if os.environ.get("WERKZEUG_RUN_MAIN") != "true":  # not the development server's reloaded child
+        check_free(settings)
+        how = "the development server" if dev else f"gunicorn, {settings.workers} workers of {settings.threads} threads"
+        pay = "demo payments" if service.demo_payments else f"Stripe, {settings.stripe_mode} mode"
+        print(f"Serving {', '.join(c.id for c in service.campaigns)} on http://{settings.host}:{settings.port}/ with "
+              f"{how} ({pay}; reports at /reports/)", flush=True)
+    (serve_dev if dev else serve_gunicorn)(app, settings)
+
+
+def serve_gunicorn(app: Flask, settings: Settings) -> None:
+    """Run gunicorn until it is stopped (SIGTERM, SIGINT: graceful)."""
+    Server(app, gunicorn_options(settings)).run()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """The development server without its request lines (they name the client's address and the path)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+def serve_dev(app: Flask, settings: Settings) -> None:
+    """Flask's development server: reloads on code changes, one process; for working on Billcast only."""
+    app.run(host=settings.host, port=settings.port, threaded=True, use_reloader=True,
+            request_handler=_QuietHandler)
