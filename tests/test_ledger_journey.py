@@ -1,5 +1,5 @@
-"""The ledger's version 4 (opt-outs, disputes, held-back recipients, plans), on SQLite always and on PostgreSQL
-when BILLCAST_TEST_POSTGRES_URL names a server (the same fixtures as tests/test_ledger.py)."""
+"""The ledger's revision 0004 (opt-outs, disputes, held-back recipients, plans), on SQLite and on PostgreSQL
+(the same fixtures as tests/test_ledger.py)."""
 
 from __future__ import annotations
 
@@ -9,27 +9,39 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.config import Config
 
 from billcast.jobs.amounts import plan_schedule
-from billcast.jobs.ledger import Ledger, LedgerError, migrate
+from billcast.jobs.ledger import Ledger, LedgerError, migrate, schema_state
+from billcast.jobs.ledger.engine import new_engine, parse_url
 
-from test_ledger import NOW, execute, ledger, publish, query, token, url  # noqa: F401 - fixtures
+from ledgers import execute, query
+from test_ledger import NOW, ledger, publish, token, url  # noqa: F401 - fixtures
+from test_ledger_migrations import open_or_upgrade
 
 
-def test_a_version_3_database_is_upgraded_to_version_4_keeping_its_rows(url: str,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_ledger_at_revision_0003_is_brought_to_0004_keeping_its_rows(url: str) -> None:
     tok = token()
-    with monkeypatch.context() as patch:
-        patch.setattr(migrate, "MIGRATIONS", migrate.MIGRATIONS[:3])
-        with Ledger(url) as old:  # a database as Billcast made it before version 4
-            old.ensure_campaign("c1", link_days=30)
-            assert old.schema_version() == 3
+    engine = new_engine(*parse_url(url))
+    try:
+        with engine.begin() as conn:  # a ledger as Billcast made it before revision 0004
+            config = Config()
+            config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0003")
+    finally:
+        engine.dispose()
+    assert schema_state(url).revision == "0003"
+    execute(url, "INSERT INTO campaigns (id, created_at, updated_at, link_days) VALUES "
+                 "('c1', '2025-03-01 12:00:00', '2025-03-01 12:00:00', 30)")
     execute(url, "INSERT INTO recipients (campaign_id, customer_id, token, storyboard, variant, status, amount_due, "
                  "currency, content_hash, published_at, expires_at, paid_at, updated_at, plan_installments, "
                  f"days_past_due) VALUES ('c1', 'IT-1', '{tok}', 'firm_reminder', '', 'published', '185.15', 'EUR', "
                  "'h1', '2025-03-01 12:00:00', '2025-03-31 12:00:00', NULL, '2025-03-01 12:00:00', 3, 45)")
+    open_or_upgrade(url)
     with Ledger(url) as upgraded:
-        assert upgraded.schema_version() == 4
+        assert upgraded.schema_revision() == "0004"
         found = upgraded.recipient_by_token(tok)
         assert found is not None and (found.plan_installments, found.plan_first_due, found.locale) == (3, None, None)
         publish(upgraded, "IT-1", token=tok, plan_installments=3, plan_first_due=date(2026, 12, 5), locale="it-IT")
