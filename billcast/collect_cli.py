@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 from datetime import date, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from billcast.renderer import SettingsError
 
 ENV = ("STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET: charge through Stripe (without them, the demo provider)",)
 
@@ -26,14 +24,12 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from billcast.service import create_app
     from billcast.service.collect import collect_due
 
-    from .wsgi import service_settings
+    from .settings import load_settings, service_settings
 
     campaign = load_campaign(args.campaign)
     ledger_must_exist(campaign.ledger, "ledger")
     on = args.date or datetime.now(ZoneInfo(campaign.timezone)).date()
-    settings = service_settings([Path(args.campaign)], os.environ)
-    if settings.campaigns[0].id != campaign.id:  # pragma: no cover - the same file, read twice
-        raise SettingsError("CAMPAIGN", "the campaign file changed while reading it")
+    settings = service_settings(load_settings(os.environ), (campaign,))
     app = create_app(settings)
     try:
         with app.app_context():

@@ -204,7 +204,8 @@ def _open_card(found: Found, plan: Plan, source: str, now: datetime) -> Response
     if request.method == "HEAD":
         return Response(status=200)
     provider = "demo" if service().settings.demo_payments else "stripe"
-    checkout = replace(_plan(found, "card", source, 0, provider, now), customer=plan.provider_customer)
+    history = found.ledger.payments_for_token(found.recipient.token)
+    checkout = replace(_plan(found, "card", source, 0, provider, now, history), customer=plan.provider_customer)
     if provider == "demo":
         return _open_demo(found, checkout)
     return _open_stripe(found, checkout, now)

@@ -556,10 +556,10 @@ def opened(client: FlaskClient, world: World, name: str = "eur", option: str = "
 
 def page_state(world: World, name: str = "eur") -> str:
     html = world.page(name).decode()
+    if 'class="plan-state' in html:  # before paid: the inline stylesheet names pay-card--paid on every page
+        return "plan"
     if "pay-card--paid" in html and "/pay/" not in html:
         return "paid"
-    if 'class="plan-state' in html:
-        return "plan"
     assert "/pay/" in html
     return "open"
 
