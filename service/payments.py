@@ -207,7 +207,7 @@ def _open_card(found: Found, plan: Plan, source: str, now: datetime) -> Response
     history = found.ledger.payments_for_token(found.recipient.token)
     checkout = replace(_plan(found, "card", source, 0, provider, now, history), customer=plan.provider_customer)
     if provider == "demo":
-        return _open_demo(found, checkout)
+        return _open_demo(found, checkout, history)
     return _open_stripe(found, checkout, now)
 
 
