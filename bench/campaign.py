@@ -236,6 +236,11 @@ class StubLedger:
     def recipient(self, campaign_id: str, customer_id: str):
         return None
 
+    def contact_state(self, customer_id: str, channel: str, **_kwargs):
+        from billcast.jobs.ledger import ContactState
+
+        return ContactState(None, None, ())
+
     def record_published(self, **row) -> None:
         self.rows += 1
 

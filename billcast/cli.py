@@ -24,7 +24,7 @@ from billcast.jobs.record_files import load_record_file
 from billcast.jobs.records import record_values
 from billcast.jobs.storyboard_check import Sample, check_storyboard_file
 
-from . import db_cli, experiment_cli
+from . import collect_cli, compliance_cli, db_cli, experiment_cli
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -188,8 +188,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{campaign.id}: {counts.published} published, {counts.unchanged} unchanged, {counts.refused} refused, "
           f"{counts.failed} failed"
           + (f", {counts.held_out} held out, {counts.waiting} waiting for a later wave" if campaign.experiment else "")
+          + (f", {counts.suppressed} suppressed, {counts.deferred} deferred" if counts.withheld else "")
           + f" in {minutes * 60:.1f} s with {where}"
           + (f" ({counts.published / minutes:.0f} recipients/min)" if counts.published and minutes > 0 else ""))
+    for (status, storyboard, variant), n in sorted(counts.withheld.items()):
+        print(f"  {status}: {n} for {storyboard or '(no rule)'}" + (f" variant {variant}" if variant else ""))
     print(f"manifest: {campaign.out / 'manifest.csv'}")
     if counts.refused or counts.failed:
         print(f"errors:   {campaign.out / 'errors.csv'}" + ("; run again to retry the failed ones"
@@ -417,6 +420,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_site)
 
     experiment_cli.add_parsers(sub, _command)
+    compliance_cli.add_parsers(sub, _command)
+    collect_cli.add_parsers(sub, _command)
 
     p = _command(sub, "schema", "print the JSON Schema of a storyboard, a campaign file or a customer record")
     p.add_argument("model", choices=SCHEMAS, help="which file's schema")

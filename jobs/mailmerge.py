@@ -2,7 +2,7 @@
 
 ``email.html`` is a small table-laid, inline-styled block (what email clients
 render reliably) with the thumbnail, a play mark drawn into it, linking to the
-recipient's page; ``qr.png`` is the same code the page shows, large enough to
+recipient's page, and the opt-out link every collection email must carry; ``qr.png`` is the same code the page shows, large enough to
 print on a paper bill.
 """
 
@@ -49,6 +49,11 @@ _EMAIL = """\
   <tr>
     <td style="padding:0;font-size:12px;line-height:16px;color:#4A6572">{{ private }}</td>
   </tr>
+  <tr>
+    <td style="padding:4px 0 0 0;font-size:12px;line-height:16px;color:#4A6572">
+      <a href="{{ optout }}" target="_blank" rel="noopener noreferrer" style="color:#4A6572;text-decoration:underline">{{ optout_text }}</a>
+    </td>
+  </tr>
 </table>
 """
 
@@ -58,15 +63,17 @@ def _email_template() -> Template:
     return Environment(autoescape=True, undefined=StrictUndefined).from_string(_EMAIL)
 
 
-def email_html(*, locale: str, brand: str | None, link: str, thumb_url: str, size: tuple[int, int]) -> str:
-    """The email snippet in the recipient's language; no personal data but the link itself."""
+def email_html(*, locale: str, brand: str | None, link: str, thumb_url: str, size: tuple[int, int],
+               optout: str) -> str:
+    """The email snippet in the recipient's language, with the opt-out link; no personal data but the links."""
     messages = load_catalogs().messages(locale)
     brand = brand or messages.plain("brand")
     rtl = parse_locale(locale).character_order == "right-to-left"
     return _email_template().render(
         brand=brand, dir="rtl" if rtl else "ltr", lang=messages.language, link=link, thumb=thumb_url, width=size[0],
         height=size[1], watch=messages.text("email_watch", brand=brand).unescape(),
-        open=messages.plain("email_open"), private=messages.plain("email_private"))
+        open=messages.plain("email_open"), private=messages.plain("email_private"), optout=optout,
+        optout_text=messages.plain("optout"))
 
 
 def qr_target(public_url: str, pay_url: str, token: str, amount_due: Decimal) -> str:

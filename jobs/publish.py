@@ -22,7 +22,8 @@ hold the glyphs of its text), so they live and go with its media.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,6 +154,31 @@ def show_paid(store: ObjectStore, token: str) -> bool:
         return False
     store.put_bytes(prefix + PAGE, paid_page, content_type=HTML, cache_control=NO_STORE,
                     metadata={HASH_KEY: content_hash, STATE_KEY: "paid"})
+    return True
+
+
+_PAY_STATE = re.compile(rb"<!--pay-state:([A-Za-z0-9-]{1,35})-->.*?<!--/pay-state-->", re.S)
+
+
+def show_plan(store: ObjectStore, token: str, pay_box: Callable[[str], str]) -> bool:
+    """Put a payment plan's state in the live page's pay card; False when there is no page to change.
+
+    ``pay_box(lang)`` gives the card's new inside in the page's language (the
+    ``lang`` its ``pay-state`` marker names). A page showing paid is left alone; one
+    changed so is marked ``page-state: plan``.
+    """
+    key = recipient_prefix(token) + PAGE
+    info = store.head(key)
+    if info is None or HASH_KEY not in info.metadata or info.metadata.get(STATE_KEY) == "paid":
+        return False
+    page = store.get(key)
+    match = _PAY_STATE.search(page)
+    if match is None:
+        return False
+    lang = match.group(1).decode()
+    box = f"<!--pay-state:{lang}-->\n{pay_box(lang)}\n<!--/pay-state-->".encode()
+    store.put_bytes(key, page[:match.start()] + box + page[match.end():], content_type=HTML, cache_control=NO_STORE,
+                    metadata={HASH_KEY: info.metadata[HASH_KEY], STATE_KEY: "plan"})
     return True
 
 

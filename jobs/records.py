@@ -30,6 +30,8 @@ from pydantic_core import PydanticCustomError
 
 from billcast.renderer import RecordError
 
+from .contact import TimeZoneName
+
 __all__ = [
     "Bill", "BillLine", "Debt", "Invoice", "PlanOffer", "Record", "RecordErrors", "UsagePeriod",
     "amount_due", "parse_record", "record_values",
@@ -333,6 +335,7 @@ class Record(_Model):
     bill: Bill
     debt: Debt | None = None
     tags: Annotated[dict[Text, Text], _none_as_empty(dict)] = Field(default_factory=dict)
+    timezone: TimeZoneName | None = None  # send windows apply in it
 
     @field_validator("customer_id")
     @classmethod

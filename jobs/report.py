@@ -20,7 +20,7 @@ import os
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +28,8 @@ from typing import Any, TextIO
 
 from billcast.microsite import SOURCES
 
+from .amounts import major_units
+from .journey_report import Journey, format_journey, read_journey
 from .ledger import Ledger, LedgerError, Recipient
 
 __all__ = [
@@ -41,7 +43,7 @@ STAGE_LABELS = {"published": "published", "viewed": "viewed", "played": "played"
                 "clicked": "clicked", "paid": "paid"}
 BUCKETS = ("no arrears", "1-30", "31-60", "61-90", "91+")
 CSV_COLUMNS = ("payment_id", "token", "customer_id", "amount", "currency", "option", "source", "paid_at",
-               "flagged", "flag_reason")
+               "flagged", "flag_reason", "installment")
 
 # One bit per stage a recipient reached (published is implied by being counted at all).
 _VIEWED, _PLAYED, _HALF, _CLICKED, _PAID = 1, 2, 4, 8, 16
@@ -116,6 +118,7 @@ class PaymentRow:
     paid_at: datetime
     flagged: bool
     flag_reason: str | None
+    installment: int | None = None  # which installment of a payment plan (1 is the one paid at checkout)
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ class Report:
     buckets: tuple[BucketRow, ...]
     sources: tuple[SourceRow, ...]
     reconciliation: tuple[PaymentRow, ...]
+    journey: Journey | None = None  # not contacted, open disputes, payment plans (read from a ledger)
 
     @property
     def flagged(self) -> int:
@@ -154,18 +158,6 @@ def dpd_bucket(days_past_due: int | None) -> str:
     if days_past_due <= 90:
         return BUCKETS[3]
     return BUCKETS[4]
-
-
-def _precision(currency: str) -> int:
-    from babel.numbers import get_currency_precision
-
-    return get_currency_precision(currency)
-
-
-def major_units(amount: int, currency: str) -> Decimal:
-    """Integer minor units as an exact decimal in major units: ``18515`` EUR is ``Decimal("185.15")``."""
-    places = _precision(currency)
-    return Decimal(amount).scaleb(-places).quantize(Decimal(1).scaleb(-places))
 
 
 def _amounts(sums: Mapping[str, int]) -> Amounts:
@@ -273,7 +265,7 @@ def _fold_payments(tally: _Tally, paid: list[Mapping[str, Any]]) -> _Paid:
             payment_id=int(payment["id"]), token=token, customer_id=customer, amount=major_units(amount, currency),
             currency=currency, option=payment["option"], source=source,
             paid_at=payment.get("paid_at") or payment["updated_at"], flagged=bool(payment["flagged"]),
-            flag_reason=payment.get("flag_reason")))
+            flag_reason=payment.get("flag_reason"), installment=payment.get("installment")))
     return folded
 
 
@@ -318,8 +310,9 @@ def build_report(campaign_id: str, recipients: Iterable[Recipient], events: Iter
 
 def campaign_report(ledger: Ledger, campaign_id: str) -> Report:
     """The report of one campaign, read from its ledger (streamed, a page of rows at a time)."""
-    return build_report(campaign_id, ledger.recipients(campaign_id), ledger.events(campaign_id),
-                        ledger.payments(campaign_id))  # generators: each read once, payments first
+    report = build_report(campaign_id, ledger.recipients(campaign_id), ledger.events(campaign_id),
+                          ledger.payments(campaign_id))  # generators: each read once, payments first
+    return replace(report, journey=read_journey(ledger, campaign_id, datetime.now(UTC)))
 
 
 # --- as text ------------------------------------------------------------------------------------
@@ -360,6 +353,8 @@ def format_report(report: Report) -> str:
     lines += _table(("source", "payments", "amount"),
                     [(s.source, str(s.payments), format_amounts(s.amounts)) for s in report.sources], "lrl")
     lines += ["", f"Paid payments: {len(report.reconciliation)}, flagged for review: {report.flagged}"]
+    if report.journey is not None:
+        lines += format_journey(report.journey, _table, format_amounts)
     return "\n".join(lines) + "\n"
 
 
@@ -377,7 +372,8 @@ def reconciliation_csv(rows: Iterable[PaymentRow]) -> str:
     for row in rows:
         writer.writerow((row.payment_id, row.token, _cell(row.customer_id), f"{row.amount}", row.currency,
                          row.option, row.source, row.paid_at.astimezone(UTC).isoformat(timespec="seconds"),
-                         "yes" if row.flagged else "no", _cell(row.flag_reason)))
+                         "yes" if row.flagged else "no", _cell(row.flag_reason),
+                         "" if row.installment is None else row.installment))
     return buffer.getvalue()
 
 
@@ -392,15 +388,15 @@ def _write_atomically(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _check_ledger_exists(url: str) -> None:
-    """A report reads a ledger; opening a SQLite file that is not there would make an empty one."""
+def ledger_must_exist(url: str, where: str = "report") -> None:
+    """A command that reads a ledger: opening a SQLite file that is not there would make an empty one."""
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         if not Path(parsed.database).exists():
             raise LedgerError(f"no ledger at {parsed.database}; run `billcast run` for this campaign first",
-                              where="report", field="ledger")
+                              where=where, field="ledger")
 
 
 def report_command(campaign_path: Path, payments_csv: Path | None, out: TextIO) -> int:
@@ -412,7 +408,7 @@ def report_command(campaign_path: Path, payments_csv: Path | None, out: TextIO) 
     from .campaign import load_campaign
 
     campaign = load_campaign(campaign_path)
-    _check_ledger_exists(campaign.ledger)
+    ledger_must_exist(campaign.ledger)
     with Ledger(campaign.ledger) as ledger:
         report = campaign_report(ledger, campaign.id)
     out.write(format_report(report))

@@ -35,6 +35,7 @@ from .chart import usage_chart
 from .fonts import WebFont, font_faces, web_fonts
 from .links import check_token, page_link, pay_link
 from .locales import Formatter, bcp47, direction, formatter, parse_locale
+from .plan_state import PlanView, plan_context
 from .qr import QUIET, qr_matrix, qr_path
 from .settings import SiteSettings
 from .video import COPIED, Video
@@ -56,11 +57,31 @@ class Site:
         return self.files[PAGE].decode("utf-8")
 
 
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    return Environment(loader=PackageLoader(__package__, "templates"), autoescape=True, undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+
+
 @lru_cache(maxsize=2)
 def _template(name: str) -> Template:
-    env = Environment(loader=PackageLoader(__package__, "templates"), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True, auto_reload=False)
-    return env.get_template(name)
+    return _env().get_template(name)
+
+
+@lru_cache(maxsize=1)
+def _pay_box() -> Template:
+    return _env().from_string('{% from "parts.html" import pay_box %}{{ pay_box(t, pay, plan) }}')
+
+
+def plan_block(view: PlanView, *, lang: str, pay_url: str, token: str, catalogs: Catalogs | None = None) -> str:
+    """The pay card's inside for a plan in ``view``'s state, in the page's language (``lang``, as in
+    ``<html lang>``): what replaces the part between the page's ``pay-state`` markers when the plan moves on."""
+    messages, fmt, _, _ = page_language(lang, catalogs)
+
+    def t(key: str, count: int | None = None, **kw: Any) -> Markup:
+        return messages.text(key, count, fmt, **kw)
+
+    return _pay_box().render(t=t, pay=None, plan=plan_context(view, t, fmt, pay_url, check_token(token)))
 
 
 def _date(value: dt.date | str) -> dt.date:
@@ -70,8 +91,13 @@ def _date(value: dt.date | str) -> dt.date:
 def _language(values: Mapping[str, Any], settings: SiteSettings, catalogs: Catalogs,
               locale: str | None) -> tuple[Messages, Formatter, str, str]:
     """The catalogue, the formatter and ``lang``/``dir`` of the page, all in one language."""
-    tag = locale or values.get("locale") or settings.default_locale
-    messages = catalogs.messages(tag)
+    return page_language(locale or values.get("locale") or settings.default_locale, catalogs)
+
+
+def page_language(tag: str, catalogs: Catalogs | None = None) -> tuple[Messages, Formatter, str, str]:
+    """For a locale tag: the catalogue, the formatter and ``lang``/``dir``, all in one language (the
+    catalogue's, where there is none for the tag's language). The service's own pages use it too."""
+    messages = (catalogs or load_catalogs()).messages(tag)
     if parse_locale(tag).language != parse_locale(messages.language).language:
         tag = messages.language  # no catalogue for this language: format in the catalogue's language too
     babel = parse_locale(tag)
@@ -176,7 +202,8 @@ def _qr(due: Decimal, token: str, settings: SiteSettings, t: Text) -> dict[str, 
 
 
 def _context(values: Mapping[str, Any], video: Video | None, token: str, due: Decimal, settings: SiteSettings,
-             language: tuple[Messages, Formatter, str, str], media: str, paid: bool) -> dict[str, Any]:
+             language: tuple[Messages, Formatter, str, str], media: str, paid: bool,
+             plan: PlanView | None = None) -> dict[str, Any]:
     messages, fmt, lang, page_dir = language
 
     def t(key: str, count: int | None = None, **kw: Any) -> Markup:
@@ -207,6 +234,8 @@ def _context(values: Mapping[str, Any], video: Video | None, token: str, due: De
         "usage_caption": t("usage_caption", unit=unit) if unit else t("usage_caption_no_unit"),
         "qr": _qr(due, token, settings, t), "disclosure": disclosure,
         "contact_url": settings.contact_for(token), "optout_url": settings.optout_for(token),
+        "dispute_url": settings.dispute_for(token) if arrears and due > 0 else None,
+        "plan": plan_context(plan, t, fmt, settings.pay_url, token) if plan is not None and due > 0 else None,
     }
 
 
@@ -232,7 +261,7 @@ def _document(context: Mapping[str, Any], body: str, fonts: tuple[WebFont, ...],
 
 def build_site(values: Mapping[str, Any], video: Video | None, *, token: str, amount_due: Decimal,
                settings: SiteSettings, catalogs: Catalogs | None = None, locale: str | None = None,
-               media: str = "", paid: bool = False) -> Site:
+               media: str = "", paid: bool = False, plan: PlanView | None = None) -> Site:
     """The page folder of one recipient, described (nothing is written).
 
     ``values`` is the mapping ``jobs.records.record_values`` gives; ``amount_due``
@@ -242,14 +271,15 @@ def build_site(values: Mapping[str, Any], video: Video | None, *, token: str, am
     relative to the page, that the video, poster, captions and the page's font
     subsets go in (``m/<hash>/`` when published content-addressed; the page's own
     folder by default). ``paid`` builds the page as it reads once the payment has
-    arrived: thanks, and no pay buttons anywhere.
+    arrived: thanks, and no pay buttons anywhere. ``plan`` is a payment plan under way: its state takes
+    the pay buttons' place (see :func:`plan_block`).
     """
     token = check_token(token)
     if media and not _MEDIA.fullmatch(media):
         raise SiteError(f"must be a relative folder ending in '/' (letters, digits, '_', '-'), got {media!r}",
                         field="media")
     language = _language(values, settings, catalogs or load_catalogs(), locale)
-    context = _context(values, video, token, Decimal(amount_due), settings, language, media, paid)
+    context = _context(values, video, token, Decimal(amount_due), settings, language, media, paid, plan)
     body = _template("body.html").render(context)
     messages, fmt = language[0], language[1]
     fonts = web_fonts(page_characters(body) | language_characters(messages, fmt, values["currency"]))

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from .errors import SiteError
 
-PAY_OPTIONS = ("full", "plan")
+PAY_OPTIONS = ("full", "plan", "card")  # card: save a new card for a payment plan whose charge failed
 SOURCES = ("video", "site", "qr", "email")  # which part was clicked: the video, the page, the QR code, the email; one list for links, beacons, the ledger and reports
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
@@ -50,3 +50,13 @@ def pay_link(pay_url: str, token: str, option: str, src: str) -> str:
 def page_link(public_url: str, token: str) -> str:
     """Where the recipient's page is published: ``{public_url}/r/{token}/``."""
     return f"{public_url.rstrip('/')}/r/{token}/"
+
+
+def optout_link(pay_url: str, token: str) -> str:
+    """The service's opt-out page (and RFC 8058 one-click endpoint): ``{pay_url}/r/{token}/optout``."""
+    return f"{pay_url.rstrip('/')}/r/{token}/optout"
+
+
+def dispute_link(pay_url: str, token: str) -> str:
+    """The service's form to dispute the amount: ``{pay_url}/r/{token}/dispute``."""
+    return f"{pay_url.rstrip('/')}/r/{token}/dispute"

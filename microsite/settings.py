@@ -9,7 +9,7 @@ import re
 from urllib.parse import urlsplit
 
 from .errors import SiteError
-from .links import check_base_url, origin
+from .links import check_base_url, dispute_link, optout_link, origin
 from .locales import pick_language
 
 _STATIC_URL = re.compile(r"[A-Za-z0-9._:/-]*/")
@@ -43,8 +43,10 @@ class SiteSettings:
     """Where pages link to and what every page of a campaign shows.
 
     ``contact_url`` and ``optout_url`` may hold ``{token}``, replaced by the
-    recipient's token; by default they are ``{public_url}/contact`` and
-    ``{public_url}/r/{token}/optout``. ``brand_name`` overrides the catalogue's.
+    recipient's token; by default they are ``{public_url}/contact`` and the
+    service's opt-out page, ``{pay_url}/r/{token}/optout`` (the service is at
+    ``pay_url``; a page's own origin may be a bucket or CDN). ``brand_name``
+    overrides the catalogue's.
     ``static_url`` is where the shared stylesheet, script, logo and fonts are
     published once for the whole campaign (relative to the page, like
     ``../../static/1a2b3c/``); unset, every page folder carries its own copy.
@@ -78,7 +80,10 @@ class SiteSettings:
         return (self.contact_url or f"{self.public_url}/contact").replace("{token}", token)
 
     def optout_for(self, token: str) -> str:
-        return (self.optout_url or f"{self.public_url}/r/{{token}}/optout").replace("{token}", token)
+        return self.optout_url.replace("{token}", token) if self.optout_url else optout_link(self.pay_url, token)
+
+    def dispute_for(self, token: str) -> str:
+        return dispute_link(self.pay_url, token)
 
 
 def _absolute(url: str) -> bool:

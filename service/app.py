@@ -2,10 +2,11 @@
 
 It serves the folder store locally (``serving``), takes payments (``payments``),
 receives the payment provider's webhooks (``webhooks``) and the pages' engagement
-beacons (``events``), answers health checks (``health``), and shows reports
-(``reports``) and the storyboard studio (``studio``) behind the admin token
-(``auth``). What requests share lives in :class:`~billcast.service.context.Service`,
-in ``app.extensions["billcast"]``; no blueprint imports this module. Every request
+beacons (``events``), takes opt-outs (``optout``) and disputes (``disputes``),
+answers health checks (``health``), and shows reports (``reports``) and the
+storyboard studio (``studio``) behind the admin token (``auth``). What requests
+share lives in :class:`~billcast.service.context.Service`, in
+``app.extensions["billcast"]``; no blueprint imports this module. Every request
 is logged once without personal data (``access``); errors answer as pages or JSON
 (``errors``).
 """
@@ -17,8 +18,8 @@ from types import TracebackType
 from flask import Flask, Response, abort, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import (access, auth, demo_provider, errors, events, experiment_reports, health, payments, reports, serving,
-               studio, webhooks)
+from . import (access, auth, demo_provider, disputes, errors, events, experiment_reports, health, optout, payments,
+               reports, serving, studio, webhooks)
 from .context import Service
 from .settings import ServiceSettings
 
@@ -64,7 +65,7 @@ def create_app(settings: ServiceSettings) -> Flask:
     shared.open_ledgers()  # a ledger it cannot use (LedgerError, exit 8) stops the service before it serves
     app.extensions["billcast"] = shared
     for module in (health, auth, payments, demo_provider, webhooks, events, reports, experiment_reports, studio,
-                   serving):  # serving last: it answers any other path
+                   optout, disputes, serving):  # serving last: it answers any other path
         app.register_blueprint(module.blueprint)
     app.before_request(access.start)
     app.before_request(_body_limit)

@@ -1,6 +1,10 @@
 """The demo payment provider, used when no Stripe key is configured: a local checkout page whose "Pay"
 sends the service a ``checkout.session.completed`` webhook signed exactly as Stripe signs one, handled by
-the very code that handles Stripe's (``webhooks.receive``). It charges nothing and says so."""
+the very code that handles Stripe's (``webhooks.receive``). It charges nothing and says so.
+
+For a payment plan it plays the saved card too: the payer picks a card that works or one that will be
+declined later (the choice lives in the demo payment method's id), ``billcast collect`` charges it through
+:func:`demo_intent_event`, and "update your card" opens the same page in setup mode."""
 
 from __future__ import annotations
 
@@ -39,11 +43,12 @@ class _DemoSession:
         p, recipient = self.payment, self.found.recipient
         count = recipient.plan_installments if p["option"] == "plan" else None
         success, cancel = return_urls(self.found.campaign.public_url, recipient.token)
+        plan = self.found.ledger.plan_for_token(recipient.token) if p["option"] == "card" else None
         return Checkout(campaign_id=p["campaign_id"], token=p["token"], option=p["option"], source=p["source"],
                         amount=p["amount"], currency=p["currency"], installments=count,
                         label=checkout_label(self.found, p["option"], count),
                         expires_at=p["expires_at"] or datetime.now(UTC), key=p["idempotency_key"] or "",
-                        success_url=success, cancel_url=cancel)
+                        success_url=success, cancel_url=cancel, customer=plan.provider_customer if plan else None)
 
 
 def _demo_session(session_id: str) -> _DemoSession:
@@ -65,7 +70,7 @@ def checkout(session_id: str) -> Response:
     """The demo's stand-in for Stripe Checkout: the amount, what it is for, Pay and Cancel."""
     demo = _demo_session(session_id)
     checkout = demo.checkout
-    if demo.payment["status"] == "paid":
+    if demo.payment["status"] in ("paid", "saved"):
         return redirect(checkout.success_url, 303)
     if demo.payment["status"] != "pending" or checkout.expires_at <= datetime.now(UTC):
         return message(demo.found, "session_expired", 410)
@@ -86,33 +91,72 @@ def checkout_action(session_id: str) -> Response:
     checkout = demo.checkout
     if request.form.get("action") != "pay":
         return redirect(checkout.cancel_url, 303)
-    if demo.payment["status"] == "paid":
+    if demo.payment["status"] in ("paid", "saved"):
         return redirect(checkout.success_url, 303)
     if demo.payment["status"] != "pending" or checkout.expires_at <= datetime.now(UTC):
         return message(demo.found, "session_expired", 410)
-    payload = json.dumps(demo_event(session_id, checkout), separators=(",", ":"))
-    header = stripe.WebhookSignature.generate_signature_header(payload, service().settings.webhook_secret)
-    status, answer = webhooks.receive(payload.encode(), header)
+    declines = request.form.get("card") == "declines"
+    status, answer = send_event(demo_event(session_id, checkout, declines=declines))
     if status != 200:
         log.error("demo checkout %s: the webhook answered %s %s", session_id, status, answer)
         return message(demo.found, "provider_error", 502, retry=request.path)
     return redirect(checkout.success_url, 303)
 
 
-def demo_event(session_id: str, checkout: Checkout) -> dict[str, Any]:
-    """A ``checkout.session.completed`` event as Stripe sends one for a card paid at once."""
+def send_event(event: dict[str, Any]) -> tuple[int, str]:
+    """Sign an event as Stripe does and hand it to the webhook's own code; its status and answer."""
+    payload = json.dumps(event, separators=(",", ":"))
+    header = stripe.WebhookSignature.generate_signature_header(payload, service().settings.webhook_secret)
+    return webhooks.receive(payload.encode(), header)
+
+
+def _card(declines: bool) -> str:
+    """A demo payment method: one that works, or one every later charge of which is declined."""
+    return ("pm_demo_declines_" if declines else "pm_demo_") + secrets.token_hex(8)
+
+
+def card_declines(payment_method: str | None) -> bool:
+    return bool(payment_method) and str(payment_method).startswith("pm_demo_declines_")
+
+
+def _event(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    return {"id": "evt_demo_" + secrets.token_hex(12), "object": "event", "api_version": stripe.api_version,
+            "created": int(time.time()), "livemode": False, "pending_webhooks": 1, "type": kind,
+            "request": {"id": None, "idempotency_key": None}, "data": {"object": obj}}
+
+
+def demo_event(session_id: str, checkout: Checkout, *, declines: bool = False) -> dict[str, Any]:
+    """A ``checkout.session.completed`` event as Stripe sends one for a card paid at once (or saved, for a new
+    card). Unlike Stripe's, the payment or setup intent comes expanded: the demo has no API to fetch it from."""
     created = int(time.time())
-    return {
-        "id": "evt_demo_" + secrets.token_hex(12), "object": "event", "api_version": stripe.api_version,
-        "created": created, "livemode": False, "pending_webhooks": 1, "type": "checkout.session.completed",
-        "request": {"id": None, "idempotency_key": None},
-        "data": {"object": {
-            "id": session_id, "object": "checkout.session", "mode": "payment", "status": "complete",
-            "payment_status": "paid", "client_reference_id": checkout.token,
-            "amount_subtotal": checkout.amount, "amount_total": checkout.amount,
-            "currency": checkout.currency.lower(), "metadata": checkout.metadata,
-            "payment_intent": "pi_demo_" + secrets.token_hex(12), "created": created, "livemode": False,
-            "expires_at": int(checkout.expires_at.timestamp()),
-            "success_url": checkout.success_url, "cancel_url": checkout.cancel_url,
-        }},
+    session: dict[str, Any] = {
+        "id": session_id, "object": "checkout.session", "mode": "payment", "status": "complete",
+        "payment_status": "paid", "client_reference_id": checkout.token,
+        "amount_subtotal": checkout.amount, "amount_total": checkout.amount,
+        "currency": checkout.currency.lower(), "metadata": checkout.metadata,
+        "payment_intent": "pi_demo_" + secrets.token_hex(12), "created": created, "livemode": False,
+        "expires_at": int(checkout.expires_at.timestamp()),
+        "success_url": checkout.success_url, "cancel_url": checkout.cancel_url,
     }
+    if checkout.option == "plan":  # the card is saved on a demo customer, for billcast collect
+        customer = "cus_demo_" + secrets.token_hex(8)
+        session |= {"customer": customer, "payment_intent": {
+            "id": session["payment_intent"], "object": "payment_intent", "customer": customer,
+            "payment_method": _card(declines), "status": "succeeded"}}
+    elif checkout.option == "card":
+        customer = checkout.customer or "cus_demo_" + secrets.token_hex(8)
+        session |= {"mode": "setup", "payment_status": "no_payment_required", "amount_subtotal": None,
+                    "amount_total": None, "payment_intent": None, "customer": customer, "setup_intent": {
+                        "id": "seti_demo_" + secrets.token_hex(12), "object": "setup_intent", "customer": customer,
+                        "payment_method": _card(declines), "status": "succeeded"}}
+    return _event("checkout.session.completed", session)
+
+
+def demo_intent_event(intent: dict[str, Any]) -> dict[str, Any]:
+    """What Stripe sends about an off-session charge: ``payment_intent.succeeded``, or ``payment_failed`` when
+    the demo card declines (as a real card would, with ``card_declined``)."""
+    if card_declines(intent.get("payment_method")):
+        failed = intent | {"status": "requires_payment_method", "last_payment_error": {
+            "type": "card_error", "code": "card_declined", "decline_code": "generic_decline"}}
+        return _event("payment_intent.payment_failed", failed)
+    return _event("payment_intent.succeeded", intent | {"status": "succeeded", "amount_received": intent["amount"]})

@@ -1,5 +1,6 @@
 """The short pages the pay side answers with (expired, paid, nothing due, provider errors, the demo checkout):
-branded, with a per-response nonce for their one style block and a strict CSP."""
+branded, with a per-response nonce for their one style block and a strict CSP. The opt-out and dispute pages
+use the same frame in the recipient's own language (:func:`local`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 
 from babel.numbers import format_currency
 from flask import Response, render_template
+from markupsafe import Markup
 
-from billcast.microsite import load_catalogs, origin, page_link, static_files
+from billcast.microsite import load_catalogs, origin, page_language, page_link, static_files
 
 from .context import Found
 
@@ -80,15 +82,35 @@ _MESSAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "provider_error": ("error", "Payment is not available right now", (
         "We could not reach our payment provider. Nothing was charged.",
         "Please try again in a few minutes.")),
+    "plan_needs_card": ("warn", "Your payment plan needs a new card", (
+        "We could not charge your card for an installment of your payment plan. Nothing more was charged.",
+        "Save a new card: the installment is charged to it on the next collection day.")),
+    "plan_stopped": ("warn", "Your payment plan has stopped", (
+        "The payments of your payment plan failed, so the plan has stopped. The installments already paid count.",
+        "You can pay what is still open in full, or contact us to talk about it.")),
+    "no_card": ("warn", "There is no card to update", (
+        "This bill has no payment plan waiting for a new card.",)),
     "session_expired": ("warn", "This checkout has expired", (
         "This checkout was open for a limited time. Nothing was charged.",
         "Go back to your page to pay.")),
 }
 
 
-def message(found: Found, kind: str, status: int, *, full: str | None = None, retry: str | None = None) -> Response:
+def local(found: Found) -> dict[str, Any]:
+    """What a page in the recipient's language needs: ``lang``, ``dir`` and ``t`` (the page catalogue's texts,
+    in the language the recipient's page was published in, else the campaign's default)."""
+    messages, fmt, lang, direction = page_language(found.recipient.locale or found.campaign.default_locale)
+
+    def t(key: str, count: int | None = None, **values: Any) -> Markup:
+        return messages.text(key, count, fmt, **values)
+
+    return {"lang": lang, "dir": direction, "t": t}
+
+
+def message(found: Found, kind: str, status: int, *, full: str | None = None, retry: str | None = None,
+            card: str | None = None) -> Response:
     """One of the short pages the pay link can answer with, by ``kind`` (see ``_MESSAGES``)."""
     tone, title, paragraphs = _MESSAGES[kind]
     page = None if kind == "expired" else page_link(found.campaign.public_url, found.recipient.token)
     return render("pay/pay_message.html", status, found, title=title, tone=tone, paragraphs=paragraphs,
-                   page=page, full=full, retry=retry)
+                   page=page, full=full, retry=retry, card=card)

@@ -26,7 +26,8 @@ import stripe
 from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
 
 from billcast.jobs.amounts import expected_amount
-from billcast.jobs.ledger import LedgerError
+from billcast.jobs.ledger import LedgerError, Plan
+from billcast.jobs.plans import paid_toward
 from billcast.renderer import PaymentError
 
 from billcast.microsite import PAY_OPTIONS, SOURCES, page_link
@@ -73,6 +74,7 @@ class Checkout:
     key: str
     success_url: str
     cancel_url: str
+    customer: str | None = None  # option "card": the provider's customer the plan's card is saved on
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -80,6 +82,11 @@ class Checkout:
 
     def params(self) -> dict[str, Any]:
         """The Stripe ``checkout.sessions.create`` parameters."""
+        if self.option == "card":  # a new card for the plan: a setup session, nothing charged
+            return {"mode": "setup", "currency": self.currency.lower(), "customer": self.customer,
+                    "client_reference_id": self.token, "metadata": self.metadata,
+                    "setup_intent_data": {"metadata": self.metadata}, "expires_at": int(self.expires_at.timestamp()),
+                    "success_url": self.success_url, "cancel_url": self.cancel_url}
         intent: dict[str, Any] = {"metadata": self.metadata}
         params: dict[str, Any] = {
             "mode": "payment",
@@ -105,6 +112,8 @@ def checkout_label(found: Found, option: str, count: int | None) -> str:
     brand = pay_pages.brand(found)
     if option == "plan":
         return f"{brand} payment plan: first installment of {count}"
+    if option == "card":
+        return f"{brand} payment plan: a new card"
     return f"{brand} bill payment"
 
 
@@ -156,17 +165,28 @@ def pay(token: str) -> Response:
     recipient, now = found.recipient, datetime.now(UTC)
     if recipient.status == "expired" or (recipient.expires_at is not None and recipient.expires_at <= now):
         return message(found, "expired", 410)
+    plan = found.ledger.plan_for_token(token)
+    if recipient.paid_at is None and plan is not None and plan.status in ("active", "needs_card"):
+        if option == "card":
+            return _open_card(found, plan, source, now)
+        if plan.status == "needs_card":
+            return message(found, "plan_needs_card", 200, card=_pay_path(token, "card", source))
+        return message(found, "plan_started", 200)
+    if option == "card":
+        return message(found, "no_card", 400)
     history = found.ledger.payments_for_token(token)
-    settled = [p for p in history if p["status"] == "paid" and not p["flagged"]]
+    settled = [p for p in history if p["status"] == "paid" and not p["flagged"]
+               and (plan is None or p["option"] != "plan")]  # a stopped plan's installments settle nothing
     if recipient.paid_at is not None or settled:
-        plan = recipient.paid_at is None and all(p["option"] == "plan" for p in settled)
-        return message(found, "plan_started" if plan else "paid", 200)
+        started = recipient.paid_at is None and all(p["option"] == "plan" for p in settled)
+        return message(found, "plan_started" if started else "paid", 200)
     if recipient.amount_due <= 0:
         return message(found, "nothing_due", 200)
-    if option == "plan" and not recipient.plan_installments:
-        return message(found, "no_plan", 400, full=_pay_path(token, "full", source))
+    if option == "plan" and (not recipient.plan_installments or plan is not None):
+        return message(found, "no_plan" if plan is None else "plan_stopped", 400,
+                       full=_pay_path(token, "full", source))
     try:
-        amount = expected_amount(recipient, option)
+        amount = expected_amount(recipient, option, paid_toward(plan))
     except PaymentError as exc:
         log.error("pay %s: cannot charge: %s", hashed(token), exc)
         return message(found, "unavailable", 500)
@@ -179,6 +199,18 @@ def pay(token: str) -> Response:
     return _open_stripe(found, checkout, now)
 
 
+def _open_card(found: Found, plan: Plan, source: str, now: datetime) -> Response:
+    """A setup session that saves a new card for the plan (nothing is charged; the next collection uses it)."""
+    if request.method == "HEAD":
+        return Response(status=200)
+    provider = "demo" if service().settings.demo_payments else "stripe"
+    history = found.ledger.payments_for_token(found.recipient.token)
+    checkout = replace(_plan(found, "card", source, 0, provider, now, history), customer=plan.provider_customer)
+    if provider == "demo":
+        return _open_demo(found, checkout, history)
+    return _open_stripe(found, checkout, now)
+
+
 def _pay_path(token: str, option: str, source: str) -> str:
     return f"{url_for('payments.pay', token=token)}?{urlencode({'option': option, 'src': source})}"
 
@@ -186,7 +218,7 @@ def _pay_path(token: str, option: str, source: str) -> str:
 # --- Stripe -------------------------------------------------------------------------------------
 
 
-def _stripe() -> stripe.StripeClient:
+def stripe_client() -> stripe.StripeClient:
     """The app's one Stripe client (its HTTP connections are reused), made on first use."""
     client = current_app.extensions.get(_STRIPE_CLIENT)
     if client is None:
@@ -206,7 +238,7 @@ def _create_session(checkout: Checkout) -> tuple[Any, Checkout]:
     happens only when a session was made but never recorded (the service
     stopped in between) and the click comes back with another ``expires_at``.
     """
-    sessions = _stripe().v1.checkout.sessions
+    sessions = stripe_client().v1.checkout.sessions
     try:
         return sessions.create(params=checkout.params(), options={"idempotency_key": checkout.key}), checkout
     except stripe.IdempotencyError:

@@ -20,10 +20,12 @@ from flask import Blueprint, Response, request
 
 from billcast.jobs.amounts import expected_amount
 from billcast.jobs.ledger import OPTIONS
+from billcast.jobs.plans import paid_toward
 from billcast.jobs.publish import show_paid
 from billcast.microsite import SOURCES
 from billcast.renderer import PaymentError
 
+from . import plan_webhooks
 from .context import Found, service
 
 blueprint = Blueprint("webhooks", __name__)
@@ -68,22 +70,32 @@ def receive(payload: bytes, signature: str | None) -> tuple[int, str]:
         log.warning("webhook refused: %s", problem)
         return 400, "malformed event"
     event_id, kind = event["id"], event["type"]
-    if kind not in HANDLED:
+    if kind not in HANDLED and kind not in plan_webhooks.EVENTS:
         return 200, "ignored"
-    problem = _session_problem(event["data"]["object"])
-    if problem is not None:
-        log.warning("webhook %s %s refused: %s", event_id, kind, problem)
-        return 400, "malformed event"
     session = event["data"]["object"]
-    token, session_id = session.get("client_reference_id"), session["id"]
+    if kind in plan_webhooks.EVENTS:
+        token, session_id = _token_and_id(kind, session)
+        if token is None:
+            return 200, "ignored"  # a checkout's own payment intent: its session's events say it all
+    else:
+        problem = _session_problem(session)
+        if problem is not None:
+            log.warning("webhook %s %s refused: %s", event_id, kind, problem)
+            return 400, "malformed event"
+        token, session_id = session.get("client_reference_id"), session["id"]
     found = service().find(token) if isinstance(token, str) and len(token) <= 255 else None
-    if found is None:
+    if found is None or not isinstance(session_id, str) or not 0 < len(session_id) <= 255:
         log.info("webhook %s %s: no recipient of ours; ignored", event_id, kind)
         return 200, "ignored: not ours"
     if found.ledger.seen_webhook(event_id, kind[:100]):
         return 200, "duplicate"
     try:
-        _apply(found, kind, session, _when(event))
+        if kind in plan_webhooks.EVENTS:
+            plan_webhooks.installment_event(found, kind, session, _when(event))
+        elif session.get("mode") == "setup":
+            plan_webhooks.setup_session_event(found, kind, session, _when(event))
+        else:
+            _apply(found, kind, session, _when(event))
     except Exception:
         log.exception("webhook %s %s for session %s failed; the provider will retry", event_id, kind, session_id)
         try:
@@ -92,6 +104,17 @@ def receive(payload: bytes, signature: str | None) -> tuple[int, str]:
             log.exception("webhook %s: could not take back its de-duplication mark", event_id)
         return 500, "not handled; retry"
     return 200, "ok"
+
+
+def _token_and_id(kind: str, obj: Any) -> tuple[str | None, Any]:
+    """The recipient's token and the object's id: a session's client_reference_id, a plan charge's metadata."""
+    if not isinstance(obj, dict):
+        return None, None
+    if kind in plan_webhooks.EVENTS:
+        found = plan_webhooks.installment_of(obj)
+        return (found[0] if found else None), obj.get("id")
+    token = obj.get("client_reference_id")
+    return (token if isinstance(token, str) else None), obj.get("id")
 
 
 # What a handled event's session must look like before anything of it is used: field -> allowed types.
@@ -112,7 +135,7 @@ def _event_problem(event: Any) -> str | None:
         return "the event has no id (a string of 1 to 255 characters)"
     if not isinstance(kind, str) or not 0 < len(kind) <= 255:
         return "the event has no type (a string of 1 to 255 characters)"
-    if kind not in HANDLED:
+    if kind not in HANDLED and kind not in plan_webhooks.EVENTS:
         return None
     data = event.get("data")
     if not isinstance(data, dict):
@@ -180,7 +203,8 @@ def _apply(found: Found, kind: str, session: dict[str, Any], when: datetime) -> 
         log.warning("payment %s is flagged, not trusted: %s", session_id, payment["flag_reason"])
         return
     if payment["option"] != "full":
-        return  # a plan's first installment: the balance stays open, the page stays as it is
+        plan_webhooks.first_installment_paid(found, session, when)  # the balance stays open: the schedule starts
+        return
     ledger.mark_paid(recipient.token, when)
     if not show_paid(found.store, recipient.token):
         log.info("payment %s: no published page to show as paid", session_id)
@@ -191,7 +215,8 @@ def _checked_amount(found: Found, session: dict[str, Any], option: str,
     """The session's amount and currency as recorded, and every reason not to trust them."""
     recipient, reasons = found.recipient, []
     try:
-        expected: int | None = expected_amount(recipient, option)
+        expected: int | None = expected_amount(recipient, option, paid_toward(found.ledger.plan_for_token(
+            recipient.token)) if option == "full" else 0)
     except PaymentError as exc:
         expected = None
         reasons.append(str(exc))

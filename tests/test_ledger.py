@@ -23,7 +23,7 @@ from ledgers import columns, query
 NOW = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 RECIPIENT_COLUMNS = {"campaign_id", "customer_id", "token", "storyboard", "variant", "status", "amount_due", "currency",
                      "content_hash", "published_at", "expires_at", "paid_at", "updated_at",
-                     "plan_installments", "days_past_due"}
+                     "plan_installments", "days_past_due", "plan_first_due", "locale"}
 
 
 @pytest.fixture

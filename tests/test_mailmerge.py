@@ -15,6 +15,7 @@ from billcast.jobs.mailmerge import QR_MODULE_PX, email_gif, email_html, qr_png,
 TOKEN = "Tk3n-Tk3n_Tk3nTk3nTk3A"
 LINK = f"https://bills.lumen.test/r/{TOKEN}/"
 THUMB = f"https://bills.lumen.test/r/{TOKEN}/thumb.gif"
+OPTOUT = f"https://pay.lumen.test/r/{TOKEN}/optout"
 
 
 class Tags(HTMLParser):
@@ -32,23 +33,26 @@ class Tags(HTMLParser):
             self.text.append(data.strip())
 
 
-@pytest.mark.parametrize("locale, words, direction", [("it-IT", "Guarda il video", "ltr"),
-                                                      ("de-DE", "Video", "ltr"),
-                                                      ("ar-EG", "شاهد الفيديو", "rtl"),
-                                                      ("en-US", "Watch your personal video", "ltr"),
-                                                      ("pt-BR", "Watch your personal video", "ltr")])
-def test_email_snippet_links_the_page_in_the_recipients_language(locale, words, direction) -> None:
-    page = Tags(email_html(locale=locale, brand=None, link=LINK, thumb_url=THUMB, size=(480, 270)))
+@pytest.mark.parametrize("locale, words, direction, stop", [
+    ("it-IT", "Guarda il video", "ltr", "Non voglio più ricevere questi messaggi"),
+    ("de-DE", "Video", "ltr", "Keine weiteren Nachrichten erhalten"),
+    ("ar-EG", "شاهد الفيديو", "rtl", "إيقاف تلقي هذه الرسائل"),
+    ("en-US", "Watch your personal video", "ltr", "Stop receiving these messages"),
+    ("pt-BR", "Watch your personal video", "ltr", "Stop receiving these messages")])
+def test_email_snippet_links_the_page_in_the_recipients_language(locale, words, direction, stop) -> None:
+    page = Tags(email_html(locale=locale, brand=None, link=LINK, thumb_url=THUMB, size=(480, 270), optout=OPTOUT))
     table = next(attrs for tag, attrs in page.tags if tag == "table")
     assert table["dir"] == direction
-    assert {attrs["href"] for tag, attrs in page.tags if tag == "a"} == {LINK}
+    assert [attrs["href"] for tag, attrs in page.tags if tag == "a"] == [LINK, LINK, LINK, OPTOUT]
+    assert page.text[-1] == stop
     img = next(attrs for tag, attrs in page.tags if tag == "img")
     assert img["src"] == THUMB and img["width"] == "480" and words in img["alt"]
     assert any(words in text for text in page.text)
 
 
 def test_a_brand_with_markup_stays_text() -> None:
-    html = email_html(locale="en-US", brand='Lumen <b>"&', link=LINK, thumb_url=THUMB, size=(480, 270))
+    html = email_html(locale="en-US", brand='Lumen <b>"&', link=LINK, thumb_url=THUMB, size=(480, 270),
+                      optout=OPTOUT)
     assert "<b>" not in html and "Lumen &lt;b&gt;" in html
 
 

@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -113,7 +114,8 @@ def world(loaded: Campaign, tmp_path: Path, ledger_url: str) -> Iterator[World]:
             **extra)
 
     add("eur", CUSTOMER, due, "EUR", plan_installments=parsed.debt.plan_offer.installments,
-        days_past_due=parsed.debt.days_past_due)
+        days_past_due=parsed.debt.days_past_due, plan_first_due=parsed.debt.plan_offer.first_due_date,
+        locale=parsed.locale)
     add("jpy", "JP-000001", Decimal("1200"), "JPY", days_past_due=10)
     add("kwd", "KW-000001", Decimal("12.345"), "KWD", days_past_due=40, plan_installments=4)
     add("old", "IT-000900", Decimal("20.00"), "EUR", published_at=now - timedelta(days=61),
@@ -141,13 +143,20 @@ def world(loaded: Campaign, tmp_path: Path, ledger_url: str) -> Iterator[World]:
 
 @dataclass
 class FakeStripe:
-    """Answers ``POST /v1/checkout/sessions`` as Stripe does, and records every request."""
+    """Answers Checkout Sessions, PaymentIntents and SetupIntents as Stripe's API does; records every request.
+
+    ``POST /v1/checkout/sessions`` (payment and setup mode), ``POST /v1/payment_intents`` (an off-session charge:
+    402 ``card_declined`` for a payment method in ``declines``), ``GET /v1/payment_intents/<id>`` and
+    ``GET /v1/setup_intents/<id>`` (the card a checkout saved: ``cards[id]``, else made up).
+    """
 
     url: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
     by_key: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     fail: tuple[int, dict[str, Any]] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    declines: set[str] = field(default_factory=set)
+    cards: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def answer(self, method: str, path: str, raw: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
         form = dict(parse_qsl(raw, keep_blank_values=True))
@@ -155,7 +164,11 @@ class FakeStripe:
             self.requests.append({"method": method, "path": path, "raw": raw, "form": form, "headers": headers})
             if self.fail is not None:
                 return self.fail
-            if method != "POST" or path != "/v1/checkout/sessions":
+            if method == "GET" and path.startswith(("/v1/payment_intents/", "/v1/setup_intents/")):
+                object_id = path.rsplit("/", 1)[-1]
+                return 200, {"id": object_id, "object": path.split("/")[2][:-1], "customer": "cus_test_saved",
+                             "payment_method": "pm_test_saved"} | self.cards.get(object_id, {})
+            if method != "POST" or path not in ("/v1/checkout/sessions", "/v1/payment_intents"):
                 return 404, {"error": {"type": "invalid_request_error", "message": "Unrecognized request URL"}}
             key = headers.get("Idempotency-Key", "")
             if key in self.by_key:
@@ -164,20 +177,41 @@ class FakeStripe:
                     return 400, {"error": {"type": "idempotency_error", "message": (
                         "Keys for idempotent requests can only be used with the same parameters they were "
                         "first used with.")}}
-                return 200, session
-            session_id = "cs_test_" + secrets.token_hex(12)
-            session = {
-                "id": session_id, "object": "checkout.session", "mode": form.get("mode"), "status": "open",
-                "payment_status": "unpaid", "url": f"https://checkout.stripe.test/c/pay/{session_id}",
-                "client_reference_id": form.get("client_reference_id"),
-                "amount_total": int(form["line_items[0][price_data][unit_amount]"]),
-                "currency": form["line_items[0][price_data][currency]"],
-                "expires_at": int(form["expires_at"]),
-                "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")},
-            }
+                return (402 if "error" in session else 200), session
+            made = self._intent(form) if path == "/v1/payment_intents" else self._session(form)
             if key:
-                self.by_key[key] = (raw, session)
-            return 200, session
+                self.by_key[key] = (raw, made)
+            return (402 if "error" in made else 200), made
+
+    @staticmethod
+    def _session(form: dict[str, str]) -> dict[str, Any]:
+        session_id = "cs_test_" + secrets.token_hex(12)
+        setup = form.get("mode") == "setup"
+        return {
+            "id": session_id, "object": "checkout.session", "mode": form.get("mode"), "status": "open",
+            "payment_status": "no_payment_required" if setup else "unpaid",
+            "url": f"https://checkout.stripe.test/c/pay/{session_id}",
+            "client_reference_id": form.get("client_reference_id"), "customer": form.get("customer"),
+            "amount_total": None if setup else int(form["line_items[0][price_data][unit_amount]"]),
+            "currency": form["currency"] if setup else form["line_items[0][price_data][currency]"],
+            "expires_at": int(form["expires_at"]),
+            "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")},
+        }
+
+    def _intent(self, form: dict[str, str]) -> dict[str, Any]:
+        intent = {"id": "pi_test_" + secrets.token_hex(12), "object": "payment_intent",
+                  "amount": int(form["amount"]), "currency": form["currency"], "customer": form.get("customer"),
+                  "payment_method": form.get("payment_method"), "status": "succeeded",
+                  "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")}}
+        if form.get("payment_method") in self.declines:
+            intent["status"] = "requires_payment_method"
+            return {"error": {"type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+                              "message": "Your card was declined.", "payment_intent": intent}}
+        return intent
+
+    @property
+    def intents(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["method"] == "POST" and r["path"] == "/v1/payment_intents"]
 
     @property
     def sessions(self) -> list[dict[str, Any]]:
@@ -186,12 +220,23 @@ class FakeStripe:
 
 @pytest.fixture
 def fake_stripe() -> Iterator[FakeStripe]:
-    fake = FakeStripe()
+    with serve_fake(FakeStripe()) as fake:
+        yield fake
+
+
+@contextmanager
+def serve_fake(fake: FakeStripe) -> Iterator[FakeStripe]:
+    """Serve ``fake`` on a local port in a thread, for the ``stripe`` library to talk to."""
 
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self._reply("GET", "")
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8")
-            status, body = fake.answer("POST", urlsplit(self.path).path, raw, dict(self.headers.items()))
+            self._reply("POST", self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8"))
+
+        def _reply(self, method: str, raw: str) -> None:
+            status, body = fake.answer(method, urlsplit(self.path).path, raw, dict(self.headers.items()))
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -511,6 +556,8 @@ def opened(client: FlaskClient, world: World, name: str = "eur", option: str = "
 
 def page_state(world: World, name: str = "eur") -> str:
     html = world.page(name).decode()
+    if 'class="plan-state' in html:  # before paid: the inline stylesheet names pay-card--paid on every page
+        return "plan"
     if "pay-card--paid" in html and "/pay/" not in html:
         return "paid"
     assert "/pay/" in html
@@ -636,7 +683,15 @@ def test_a_plan_s_first_installment_is_paid_but_the_balance_stays_open(client: F
     payment = world.ledger.payment(session_id)
     assert (payment["status"], payment["option"], payment["amount"], payment["flagged"]) == (
         "paid", "plan", 6172, False)
-    assert world.recipient("eur").paid_at is None and page_state(world) == "open"
+    assert world.recipient("eur").paid_at is None and page_state(world) == "plan"
+    html = world.page("eur").decode()
+    assert "1 di 3 rate pagate" in html and "/pay/" not in html  # the plan's state takes the pay buttons' place
+    plan = world.ledger.plan_for_token(world.tokens["eur"])
+    assert plan is not None and (plan.status, plan.total, plan.provider_customer, plan.payment_method) == (
+        "active", 18515, "cus_test_saved", "pm_test_saved")  # the card, read back from the payment intent
+    assert [(i.number, i.due_date, i.amount, i.status) for i in plan.installments] == [
+        (1, date(2026, 12, 5), 6172, "paid"), (2, date(2027, 1, 5), 6172, "scheduled"),
+        (3, date(2027, 2, 5), 6171, "scheduled")]
     answer = click(client, world.tokens["eur"], "full")
     assert answer.status_code == 200 and "payment plan has started" in answer.get_data(as_text=True)
 

@@ -207,11 +207,11 @@ def test_reconciliation_csv(report) -> None:
     rows = list(csv.reader(io.StringIO(text)))
     assert tuple(rows[0]) == CSV_COLUMNS
     assert [row[:7] + row[8:] for row in rows[1:]] == [
-        [str(report.reconciliation[0].payment_id), tok(1), "C01", "185.15", "EUR", "full", "video", "no", ""],
+        [str(report.reconciliation[0].payment_id), tok(1), "C01", "185.15", "EUR", "full", "video", "no", "", ""],
         [str(report.reconciliation[1].payment_id), tok(3), "C03", "35.00", "EUR", "full", "site", "yes",
-         "amount 35.00 EUR is not the 40.00 EUR due"],
-        [str(report.reconciliation[2].payment_id), tok(6), "C06", "134.40", "USD", "full", "qr", "no", ""],
-        [str(report.reconciliation[3].payment_id), tok(9), "C09", "10.00", "EUR", "plan", "email", "no", ""],
+         "amount 35.00 EUR is not the 40.00 EUR due", ""],
+        [str(report.reconciliation[2].payment_id), tok(6), "C06", "134.40", "USD", "full", "qr", "no", "", ""],
+        [str(report.reconciliation[3].payment_id), tok(9), "C09", "10.00", "EUR", "plan", "email", "no", "", ""],
     ]
     for row, payment in zip(rows[1:], report.reconciliation):
         assert row[7] == payment.paid_at.isoformat(timespec="seconds") and row[7].endswith("+00:00")
@@ -258,7 +258,16 @@ site           1  EUR 35.00
 qr             1  USD 134.40
 email          1  EUR 10.00
 """ in text
-    assert f"Paid payments: 4, flagged for review: 1\nReconciliation: 4 paid payments written to {target}\n" in text
+    assert f"""Paid payments: 4, flagged for review: 1
+
+Not contacted: 0 suppressed, 0 deferred
+
+Open disputes: 0
+
+Payment plans: 0 active, 0 needs card, 0 broken, 0 completed
+Installments: 0 paid, 0 scheduled, 0 charging, 0 submitted, 0 failed; collected -
+Reconciliation: 4 paid payments written to {target}
+""" in text
     assert target.read_bytes().decode("utf-8") == reconciliation_csv(report.reconciliation)
     assert list(target.parent.iterdir()) == [target]  # no temporary file left behind
 

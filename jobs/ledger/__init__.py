@@ -8,9 +8,18 @@ runs in its own short transaction. See ``docs/LEDGER.md``.
 ``schema`` holds the tables, ``migrate`` the revisions' rules and the upgrade
 (``billcast db``), ``engine`` the engines and transactions, ``checks`` the
 argument checks; the ``Ledger`` is put together from ``recipients``,
-``payments``, ``events`` (writes by area) and ``reads``.
+``payments``, ``events``, ``experiments``, ``compliance`` (opt-outs, disputes,
+held-back recipients), ``plans`` (installment plans), ``locks`` and ``reads``.
 """
 
+from ..contact import CHANNELS as CHANNELS
+from ..contact import DISPUTE_DETAILS_MAX as DISPUTE_DETAILS_MAX
+from ..contact import DISPUTE_OUTCOMES as DISPUTE_OUTCOMES
+from ..contact import DISPUTE_REASONS as DISPUTE_REASONS
+from ..contact import SUPPRESSION_CHANNELS as SUPPRESSION_CHANNELS
+from .compliance import ContactState as ContactState
+from .compliance import Dispute as Dispute
+from .compliance import Suppression as Suppression
 from .engine import DEFAULT_URL as DEFAULT_URL
 from .experiments import Allocated as Allocated
 from .experiments import ImportedPayment as ImportedPayment
@@ -28,9 +37,16 @@ from .model import RECIPIENT_STATUSES as RECIPIENT_STATUSES
 from .model import SOURCES as SOURCES
 from .model import LedgerError as LedgerError
 from .model import Recipient as Recipient
+from .plans import PLAN_STATUSES as PLAN_STATUSES
+from .plans import Claim as Claim
+from .plans import Installment as Installment
+from .plans import Plan as Plan
 
 __all__ = [
-    "DEFAULT_URL", "EVENT_KINDS", "OPTIONS", "PAYMENT_STATUSES", "PROVIDERS", "RECIPIENT_STATUSES", "SOURCES",
-    "Allocated", "ImportedPayment", "Ledger", "LedgerError", "Recipient", "Result", "SchemaState",
+    "CHANNELS", "DEFAULT_URL", "DISPUTE_DETAILS_MAX", "DISPUTE_OUTCOMES", "DISPUTE_REASONS", "EVENT_KINDS",
+    "OPTIONS", "PAYMENT_STATUSES", "PLAN_STATUSES", "PROVIDERS", "RECIPIENT_STATUSES", "SOURCES",
+    "SUPPRESSION_CHANNELS",
+    "Allocated", "Claim", "ContactState", "Dispute", "ImportedPayment", "Installment", "Ledger", "LedgerError",
+    "Plan", "Recipient", "Result", "SchemaState", "Suppression",
     "head_revision", "schema_state", "upgrade_schema",
 ]

@@ -82,11 +82,11 @@ class LedgerBase:
             return engine
 
     @contextmanager
-    def _tx(self, call: str) -> Iterator[Connection]:
-        """One short reading transaction for ``call``; a database failure becomes a LedgerError naming it."""
+    def _tx(self, call: str, *, write: bool = False) -> Iterator[Connection]:
+        """One short transaction for ``call`` (reading unless ``write``); a database failure becomes a LedgerError."""
         engine = self._ready()
         try:
-            with transaction(engine) as conn:
+            with transaction(engine, write=write) as conn:
                 yield conn
         except DBAPIError as exc:
             raise database_error(self._where, call, exc) from exc
@@ -130,3 +130,12 @@ def missing_campaign(conn: Connection, call: str, campaign_id: str) -> None:
     if conn.execute(select(campaign_table.c.id).where(campaign_table.c.id == campaign_id)).first() is None:
         raise LedgerError(f"campaign {campaign_id!r} is not in the ledger; call ensure_campaign first",
                           where=call, field="campaign_id")
+
+
+def try_insert(conn: Connection, stmt: Any) -> Any | None:
+    """Run an INSERT in a savepoint; None when a constraint refused it (the transaction goes on)."""
+    try:
+        with conn.begin_nested():
+            return conn.execute(stmt)
+    except IntegrityError:
+        return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TypeGuard
 
@@ -81,3 +81,10 @@ def aware(call: str, field: str, value: object) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise LedgerError("must be a timezone-aware datetime", where=call, field=field)
     return value.astimezone(UTC)
+
+
+def optional_date(call: str, field: str, value: object) -> date | None:
+    if value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
+        raise LedgerError(f"must be a calendar date (datetime.date) or None; got {type(value).__name__}",
+                          where=call, field=field)
+    return value

@@ -32,7 +32,7 @@ from .engine import database_error, new_engine, parse_url, sqlite_file, transact
 from .model import LedgerError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-LEGACY_REVISIONS = {1: "0001", 2: "0002", 3: "0003"}  # schema_version before Alembic -> the revision it is
+LEGACY_REVISIONS = {1: "0001", 2: "0002", 3: "0003", 4: "0004"}  # schema_version before Alembic -> the revision it is
 UPGRADE_COMMAND = "billcast db upgrade"
 _LOCK_KEY = 0x62696C6C63617374  # "billcast": the advisory lock schema changes take on PostgreSQL
 

@@ -42,13 +42,14 @@ class Payments(LedgerBase):
     def upsert_payment(self, *, campaign_id: str, token: str, provider: str, provider_ref: str, amount: int,
                        currency: str, option: str, source: str, status: str, payment_intent: str | None = None,
                        flag_reason: str | None = None, expires_at: datetime | None = None,
-                       idempotency_key: str | None = None) -> int:
+                       idempotency_key: str | None = None, installment: int | None = None) -> int:
         """Insert or update the payment with this ``provider_ref``; returns its id.
 
         A paid payment stays paid: later news of any other status changes only
         its payment_intent (when it had none) and its flag. A flag, once
         raised, stays raised. ``expires_at`` and ``idempotency_key`` (the
-        checkout session's, as created) are set when given and kept otherwise.
+        checkout session's, as created) and ``installment`` (which of a plan's
+        installments it pays) are set when given and kept otherwise.
         """
         call = "upsert_payment"
         values = {
@@ -67,6 +68,8 @@ class Payments(LedgerBase):
             session["expires_at"] = checks.aware(call, "expires_at", expires_at)
         if idempotency_key is not None:
             session["idempotency_key"] = checks.text(call, "idempotency_key", idempotency_key, limit=255)
+        if installment is not None:
+            session["installment"] = checks.integer(call, "installment", installment, least=1)
 
         def work(conn: Connection) -> int:
             row = _payment_row(conn, provider_ref)

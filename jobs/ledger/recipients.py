@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from . import checks
 from .base import LedgerBase, insert_into, missing_campaign, now
 from .model import LedgerError, Recipient, to_recipient
-from .schema import campaign_table, recipient_table
+from .schema import campaign_table, recipient_table, withheld_table
 
 _IN_CHUNK = 500    # values per IN (...) list
 _KEY = (recipient_table.c.campaign_id, recipient_table.c.customer_id)
@@ -61,12 +61,15 @@ class Recipients(LedgerBase):
     def record_published(self, *, campaign_id: str, customer_id: str, token: str, storyboard: str, variant: str,
                          amount_due: Decimal, currency: str, content_hash: str | None, published_at: datetime,
                          expires_at: datetime, plan_installments: int | None = None,
-                         days_past_due: int | None = None) -> None:
+                         days_past_due: int | None = None, plan_first_due: date | None = None,
+                         locale: str | None = None) -> None:
         """Record a recipient as published: one row per (campaign, customer), whoever calls it and how often.
 
         ``plan_installments`` is the record's ``debt.plan_offer.installments``
-        (None: no plan on offer) and ``days_past_due`` its ``debt.days_past_due``
-        (None: no arrears); both are replaced by each call, as the record says.
+        (None: no plan on offer), ``plan_first_due`` its ``first_due_date``,
+        ``days_past_due`` its ``debt.days_past_due`` (None: no arrears) and
+        ``locale`` the page's; all are replaced by each call, as the record says.
+        A row of an earlier run that held the recipient back (``withheld``) goes.
         """
         call = "record_published"
         values = _recipient_values(call, campaign_id=campaign_id, customer_id=customer_id, token=token,
@@ -77,10 +80,14 @@ class Recipients(LedgerBase):
                    "expires_at": checks.aware(call, "expires_at", expires_at),
                    "plan_installments": checks.optional_integer(call, "plan_installments", plan_installments,
                                                                 least=1),
-                   "days_past_due": checks.optional_integer(call, "days_past_due", days_past_due, least=0)}
+                   "days_past_due": checks.optional_integer(call, "days_past_due", days_past_due, least=0),
+                   "plan_first_due": checks.optional_date(call, "plan_first_due", plan_first_due),
+                   "locale": checks.optional_text(call, "locale", locale, limit=35)}
         changes = {k: v for k, v in values.items() if k not in ("campaign_id", "customer_id")}
 
         def work(conn: Connection) -> None:
+            conn.execute(delete(withheld_table).where(withheld_table.c.campaign_id == campaign_id,
+                                                      withheld_table.c.customer_id == customer_id))
             conn.execute(insert_into(conn, recipient_table).values(**values)
                          .on_conflict_do_update(index_elements=_KEY, set_=changes))
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     Dialect,
@@ -94,8 +95,11 @@ recipient_table = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("plan_installments", Integer),  # 0002
     Column("days_past_due", Integer),  # 0002
+    Column("plan_first_due", Date),  # 0004: debt.plan_offer.first_due_date, for the plan's schedule
+    Column("locale", String(35)),  # 0004: the page's language, for the opt-out and dispute pages
     UniqueConstraint("token", name="uq_recipients_token"),
     Index("ix_recipients_campaign_status", "campaign_id", "status"),
+    Index("ix_recipients_customer", "customer_id", "published_at"),  # 0004: messages per customer, across campaigns
 )
 
 payment_table = Table(
@@ -117,6 +121,7 @@ payment_table = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime),  # 0002: when the checkout session stops taking payment
     Column("idempotency_key", String(255)),  # 0002: the key the session was created with
+    Column("installment", Integer),  # 0004: which installment of a plan this payment is
     UniqueConstraint("provider_ref", name="uq_payments_provider_ref"),
     Index("ix_payments_campaign", "campaign_id"),
     Index("ix_payments_token", "token"),
@@ -173,4 +178,80 @@ outcome_table = Table(  # 0003: payments from the creditor's own books, imported
     Column("reference", String(200), nullable=False),  # the import's own id for the payment: imported once
     UniqueConstraint("campaign_id", "reference", name="uq_experiment_outcomes_reference"),
     Index("ix_experiment_outcomes_customer", "campaign_id", "customer_id"),
+)
+
+
+# --- 0004: the debtor's journey: opt-outs, disputes, what a run held back, installment plans ---------
+
+suppression_table = Table(  # who must not be contacted on a channel ("all": on any), whoever asked
+    "suppressions", metadata,
+    Column("customer_id", String(64), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("reason", String(64), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("campaign_id", String(200)),  # the campaign whose message it came from; NULL for an import
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+dispute_table = Table(  # a debtor's dispute of an amount, from their page; no collection while open
+    "disputes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign_id", String(200), ForeignKey("campaigns.id"), nullable=False),
+    Column("customer_id", String(64), nullable=False),
+    Column("token", String(32), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("details", String(500)),  # the debtor's own words, at most 500 characters; never logged
+    Column("status", String(16), nullable=False),  # open | resolved
+    Column("outcome", String(16)),  # upheld | corrected | withdrawn
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    Index("ix_disputes_customer_status", "customer_id", "status"),
+    Index("ix_disputes_campaign_status", "campaign_id", "status"),
+)
+
+withheld_table = Table(  # a run's recipients it did not contact: suppressed, or deferred by the frequency cap
+    "withheld", metadata,
+    Column("campaign_id", String(200), ForeignKey("campaigns.id"), primary_key=True),
+    Column("customer_id", String(64), primary_key=True),
+    Column("storyboard", String(200), nullable=False),
+    Column("variant", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # suppressed | deferred
+    Column("reason", String(64), nullable=False),
+    Column("send_after", UTCDateTime),  # deferred: when sending becomes allowed
+    Column("at", UTCDateTime, nullable=False),
+)
+
+plan_table = Table(  # an installment plan, made when its first installment is paid
+    "plans", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign_id", String(200), ForeignKey("campaigns.id"), nullable=False),
+    Column("token", String(32), nullable=False),
+    Column("provider", String(16), nullable=False),
+    Column("provider_customer", String(255)),  # the provider's customer the card is saved on
+    Column("payment_method", String(255)),  # the saved card
+    Column("currency", String(3), nullable=False),
+    Column("total", Integer, nullable=False),  # minor units: the balance the plan pays
+    Column("installment_count", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # active | needs_card | broken | completed
+    Column("failures", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("token", name="uq_plans_token"),
+    Index("ix_plans_campaign_status", "campaign_id", "status"),
+)
+
+installment_table = Table(  # one row per installment of a plan; claimed by a conditional update before charging
+    "installments", metadata,
+    Column("plan_id", Integer, ForeignKey("plans.id"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("due_date", Date, nullable=False),
+    Column("amount", Integer, nullable=False),  # minor units
+    Column("status", String(16), nullable=False),  # scheduled | charging | submitted | paid | failed
+    Column("attempt", Integer, nullable=False),  # charges tried; each has its own idempotency key
+    Column("payment_intent", String(255)),
+    Column("claimed_at", UTCDateTime),
+    Column("paid_at", UTCDateTime),
+    Column("error_code", String(64)),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_installments_status_due", "status", "due_date"),
 )

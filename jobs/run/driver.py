@@ -27,12 +27,14 @@ from ..campaign import Campaign, Choice, ChoiceError, campaign_hash, choose
 from ..executors import Executor, open_executor
 from ..ledger import Ledger
 from ..links import recipient_token
+from ..plans import plan_view
 from ..publish import publish_static
 from ..record_files import iter_records
 from ..records import Record, RecordErrors, amount_due, record_values
 from ..store import open_store
 from .digests import code_digest, is_unchanged, recipient_hash
 from .experiment import Allocator
+from .gate import Gate, Held
 from .outputs import ERROR_FIELDS, MANIFEST_FIELDS, CsvFile, has_mail_files, recipient_urls, write_mail_files
 from .worker import Outcome, Settings, Task, failed_all, work_chunk
 
@@ -50,6 +52,9 @@ class Counts:
     failed: int = 0
     held_out: int = 0  # an experiment's holdout: recorded, never contacted
     waiting: int = 0  # an experiment's later waves
+    suppressed: int = 0  # opted out, or disputing the debt: not contacted
+    deferred: int = 0  # over the frequency cap: not contacted in this run
+    withheld: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (status, storyboard, variant) -> n
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     executor: str = "local"
     slots: int = 1  # chunks that could run at once at the end of the run (workers x threads)
@@ -96,6 +101,7 @@ class _Run:
     next_row: int = 0
     allocator: Allocator | None = None  # the campaign's [experiment], if it has one
     placed: dict[str, dict[str, Any]] = field(default_factory=dict)  # customer_id -> experiment manifest columns
+    gate: Gate | None = None  # opt-outs, disputes, the frequency cap and the send window
 
     def board_bytes(self, path: Path) -> bytes:
         if path not in self.boards:
@@ -120,9 +126,24 @@ class _Run:
         self.progress.update(1)
 
     def manifest_row(self, task: Task, status: str) -> dict[str, Any]:
+        contact = {} if self.gate is None else {**self.gate.window(task.record), **self.gate.unsubscribe(task.token)}
         return {"customer_id": task.record.customer_id, **recipient_urls(self.settings.public_url, task.token),
                 "storyboard": task.name, "variant": task.variant, "status": status,
-                **self.placed.pop(task.record.customer_id, {})}
+                **self.placed.pop(task.record.customer_id, {}), **contact}
+
+    def withhold(self, seq: int, record: Record, storyboard: str, variant: str, held: Held) -> None:
+        """A recipient not contacted (suppressed, deferred): recorded with why, rendered and published never."""
+        assert self.gate is not None
+        self.ledger.record_withheld(campaign_id=self.campaign.id, customer_id=record.customer_id,
+                                    storyboard=storyboard, variant=variant, status=held.status, reason=held.reason,
+                                    send_after=held.send_after)
+        setattr(self.counts, held.status, getattr(self.counts, held.status) + 1)
+        group = (held.status, storyboard, variant)
+        self.counts.withheld[group] = self.counts.withheld.get(group, 0) + 1
+        window = self.gate.window(record, held.send_after) if held.send_after else {}
+        self.emit(seq, {"customer_id": record.customer_id, "storyboard": storyboard, "variant": variant,
+                        "status": held.status, "reason": held.reason, **window})
+        self._tick()
 
     def set_aside(self, seq: int, customer_id: str, status: str, columns: dict[str, Any]) -> None:
         """A record the experiment covers but nothing is made for: held out, or of a later wave."""
@@ -203,7 +224,9 @@ class _Run:
                 content_hash=task.content_hash, published_at=now,
                 expires_at=now + dt.timedelta(days=self.campaign.link_days),
                 plan_installments=debt.plan_offer.installments if debt and debt.plan_offer else None,
-                days_past_due=debt.days_past_due if debt else None)
+                days_past_due=debt.days_past_due if debt else None,
+                plan_first_due=debt.plan_offer.first_due_date if debt and debt.plan_offer else None,
+                locale=task.record.locale or self.campaign.default_locale)
             self.counts.published += 1
             self.emit(task.seq, self.manifest_row(task, "published"))
         self._tick()
@@ -302,6 +325,7 @@ def _run_campaign(campaign: Campaign, ledger: Ledger, *, secret: bytes, workers:
                fresh=not any(ledger.counts(campaign.id).values()))
     if campaign.experiment is not None:
         run.allocator = Allocator(campaign, ledger, wave or campaign.experiment.waves)
+    run.gate = Gate(campaign, ledger, dt.datetime.now(dt.timezone.utc))
     try:
         with open_executor(executor, work_fn, settings, workers=workers) as pool:
             counts.executor, counts.chunk = pool.name, chunk_size(total, pool.slots, chunk)
@@ -390,15 +414,26 @@ def _drive(run: _Run, pool: Executor, size: int) -> None:
                                 "field": err.field or "", "message": err.message})
             run.refuse(seq, first.line or line, first.customer_id, first.field or "", first.message)
             continue
+        assert run.gate is not None
+        contact = run.gate.state(item)  # opt-outs, disputes and recent messages: one query a record
+        held = run.gate.suppressed(item, contact) or run.gate.deferred(contact)
+        # One query a record, nothing kept in memory (none at all on a campaign's first run).
+        known = None if run.fresh else run.ledger.recipient(run.campaign.id, item.customer_id)
+        if held is not None and (held.status == "suppressed" or known is None or known.status != "published"):
+            run.withhold(seq, item, *run.gate.attribution(item), held)  # before an experiment places them
+            continue
         task = run.task_for(seq, line, item)
         if task is None:
             continue
-        # One query a record, nothing kept in memory (none at all on a campaign's first run).
-        known = None if run.fresh else run.ledger.recipient(run.campaign.id, item.customer_id)
         if is_unchanged(known, task.content_hash):
             run.unchanged(task)
             continue
+        if held is not None:  # deferred, and what they were sent before has changed: not sent again yet
+            run.withhold(seq, item, task.name, task.variant, held)
+            continue
         if known is not None and known.paid_at is not None:
             task = replace(task, paid=True)
+        elif known is not None and known.plan_installments:
+            task = replace(task, plan=plan_view(run.ledger.plan_for_token(known.token)))
         feeder.add(task)
     feeder.drain()

@@ -20,7 +20,9 @@ from ..publish import recipient_prefix
 from .worker import Settings, Task
 
 MANIFEST_FIELDS = ("customer_id", "link", "poster_url", "thumb_url", "qr_url", "storyboard", "variant", "status",
-                   "wave", "segment", "propensity")  # the last three for a campaign's [experiment]
+                   "wave", "segment", "propensity",  # these three for a campaign's [experiment]
+                   "reason", "send_after", "send_before",  # why suppressed or deferred; when it may be sent (UTC)
+                   "list_unsubscribe", "list_unsubscribe_post")  # RFC 8058 header values for the message
 ERROR_FIELDS = ("line", "customer_id", "field", "message")
 
 
@@ -69,7 +71,8 @@ def write_mail_files(settings: Settings, task: Task, size: tuple[int, int] | Non
     tmp.mkdir(parents=True)
     locale = task.record.locale or settings.site.default_locale
     (tmp / "email.html").write_text(email_html(locale=locale, brand=settings.site.brand_name, link=urls["link"],
-                                               thumb_url=urls["thumb_url"], size=size or (480, 270)),
+                                               thumb_url=urls["thumb_url"], size=size or (480, 270),
+                                               optout=settings.site.optout_for(task.token)),
                                     encoding="utf-8")
     if qr is not None:
         (tmp / "qr.png").write_bytes(qr)

@@ -18,7 +18,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from billcast.microsite import Disclosure, SiteSettings, build_site, load_catalogs, read_video
+from billcast.microsite import Disclosure, PlanView, SiteSettings, build_site, load_catalogs, read_video
 from billcast.renderer import (BillcastError, SegmentCache, StoryboardError, default_cache_dir, parse_storyboard, plan,
                                render)
 
@@ -72,6 +72,7 @@ class Task:
     content_hash: str
     amount_due: Decimal
     paid: bool = False  # the ledger has their payment: publish the page as it reads once paid
+    plan: PlanView | None = None  # a payment plan under way: its state in place of the pay buttons
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def _render_and_publish(settings: Settings, task: Task, store: ObjectStore,
         board.model.translations, board.model.default_language))
     video = read_video(work / "video")
     site = build_site(values, video, token=task.token, amount_due=task.amount_due, settings=site_settings,
-                      catalogs=load_catalogs(), media=media_folder(task.content_hash))
+                      catalogs=load_catalogs(), media=media_folder(task.content_hash), plan=task.plan)
     paid_site = build_site(values, video, token=task.token, amount_due=task.amount_due, settings=site_settings,
                            catalogs=load_catalogs(), media=media_folder(task.content_hash), paid=True)
     seconds["build"] = _cpu() - started
