@@ -1,10 +1,9 @@
 """``billcast suppress import|export|list`` and ``billcast disputes list|resolve``: the suppression list and the
-debtors' disputes, kept in a ledger (named by ``--ledger``, ``--campaign`` or ``BILLCAST_LEDGER``)."""
+debtors' disputes, kept in a ledger (named by ``--ledger``, ``--campaign`` or ``BILLCAST_LEDGER_URL``)."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,12 +14,12 @@ from billcast.renderer import BillcastError, SettingsError
 if TYPE_CHECKING:  # the commands import the ledger when they run, not when the CLI starts
     from billcast.jobs.ledger import Ledger
 
-LEDGER_ENV = "BILLCAST_LEDGER"
+LEDGER_ENV = "BILLCAST_LEDGER_URL"
 ENV = (f"{LEDGER_ENV}: the ledger's SQLAlchemy URL, when neither --ledger nor --campaign is given",)
 
 
 def _ledger(args: argparse.Namespace) -> Ledger:
-    """The ledger named by --ledger, else the --campaign file's, else $BILLCAST_LEDGER; it must exist already."""
+    """The ledger named by --ledger, else the --campaign file's, else the ledger_url setting; it must exist."""
     from billcast.jobs.ledger import Ledger
     from billcast.jobs.report import ledger_must_exist
 
@@ -30,8 +29,8 @@ def _ledger(args: argparse.Namespace) -> Ledger:
         from billcast.jobs.campaign import load_campaign
 
         url = load_campaign(args.campaign).ledger
-    elif os.environ.get(LEDGER_ENV, "").strip():
-        url = os.environ[LEDGER_ENV].strip()
+    elif args.settings.ledger_url:
+        url = args.settings.ledger_url
     else:
         raise SettingsError("--ledger", f"name the ledger: --ledger URL, --campaign CAMPAIGN.toml, or {LEDGER_ENV}")
     ledger_must_exist(url, "ledger")

@@ -225,10 +225,10 @@ def test_suppress_import_export_list_and_disputes_resolve(campaign: Campaign, tm
 
 def test_the_ledger_must_be_named_and_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture) -> None:
-    monkeypatch.delenv("BILLCAST_LEDGER", raising=False)
+    monkeypatch.delenv("BILLCAST_LEDGER_URL", raising=False)
     assert main(["suppress", "list"]) == 10
     assert "--ledger" in capsys.readouterr().err
-    monkeypatch.setenv("BILLCAST_LEDGER", f"sqlite:///{tmp_path / 'none.db'}")
+    monkeypatch.setenv("BILLCAST_LEDGER_URL", f"sqlite:///{tmp_path / 'none.db'}")
     assert main(["disputes", "list"]) == 8
     assert not (tmp_path / "none.db").exists()
 

@@ -16,6 +16,8 @@ revision leaves the database as it was. A database from before Alembic, whose
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -55,6 +57,9 @@ class SchemaState:
         return self.revision == self.head and not self.legacy
 
 
+OPEN_ATTEMPTS = 5
+
+
 @lru_cache(maxsize=4)
 def _script(folder: Path) -> ScriptDirectory:
     return ScriptDirectory(str(folder))
@@ -85,7 +90,22 @@ def read_state(conn: Connection) -> SchemaState:
 
 
 def open_schema(engine: Engine, where: str) -> None:
-    """What opening a ledger does to its schema: nothing at head; else create or upgrade it, or refuse."""
+    """What opening a ledger does to its schema: nothing at head; else create or upgrade it, or refuse.
+
+    Processes opening a new SQLite file at the same moment can find it locked while another one sets it
+    up (switching it to WAL is not covered by the busy timeout): they look again, a few times.
+    """
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            return _open_schema(engine, where)
+        except LedgerError as exc:
+            locked = isinstance(exc.__cause__, DBAPIError) and "locked" in str(exc.__cause__)
+            if not locked or attempt == OPEN_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def _open_schema(engine: Engine, where: str) -> None:
     try:
         with transaction(engine) as conn:
             state = read_state(conn)
