@@ -20,7 +20,7 @@ from billcast.jobs.ledger import LedgerError
 
 from .auth import admin_required
 from .context import service
-from .reports import RATE_SCALES, common, page
+from .reports import RATE_SCALES, campaign_or_404, common, page
 
 blueprint = Blueprint("experiments", __name__, url_prefix="/reports", template_folder="templates")
 
@@ -72,8 +72,8 @@ def _digits(campaign_id: str, ledger) -> int:
 
 
 def _experiment_or_404(campaign_id: str):
-    campaign = service().campaign(campaign_id)
-    if campaign is None or campaign.experiment is None:
+    campaign = campaign_or_404(campaign_id)
+    if campaign.experiment is None:
         abort(404)
     return campaign
 

@@ -149,7 +149,7 @@ def page(html: str, status: int = 200) -> Response:
                     mimetype="text/html")
 
 
-def _campaign_or_404(campaign_id: str) -> Campaign:
+def campaign_or_404(campaign_id: str) -> Campaign:
     campaign = service().campaign(campaign_id)
     if campaign is None:
         abort(404)
@@ -187,7 +187,7 @@ def index() -> Response:
 @admin_required
 def show(campaign_id: str) -> Response:
     """One campaign's report."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign = campaign_or_404(campaign_id)
     try:
         report = campaign_report(service().ledger(campaign), campaign.id)
     except LedgerError as exc:
@@ -202,7 +202,7 @@ def show(campaign_id: str) -> Response:
 @blueprint.get("/<campaign_id>/reconciliation.csv")
 @admin_required
 def reconciliation(campaign_id: str) -> Response:
-    campaign = _campaign_or_404(campaign_id)
+    campaign = campaign_or_404(campaign_id)
     report: Report = campaign_report(service().ledger(campaign), campaign.id)
     name = f"{campaign.id}-reconciliation-{datetime.now(UTC):%Y%m%d}.csv"
     return Response(reconciliation_csv(report.reconciliation), mimetype="text/csv",

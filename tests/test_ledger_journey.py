@@ -86,6 +86,30 @@ def test_one_dispute_is_open_at_a_time_and_resolving_closes_it(ledger: Ledger) -
     assert (closed.status, closed.outcome) == ("resolved", "withdrawn") and ledger.disputes() == []
 
 
+CUSTOMERS, SENDERS = 40, 6
+
+
+def _open_disputes(url: str, token: str, ready: Any, out: Any) -> None:
+    with Ledger(url) as mine:
+        ready.wait()
+        out.put(sum(mine.open_dispute(campaign_id="c1", customer_id=f"IT-{n}", token=token, reason="other",
+                                      details=None)[1] for n in range(CUSTOMERS)))
+
+
+def test_disputes_sent_at_the_same_instant_from_several_processes_open_one(ledger: Ledger, url: str) -> None:
+    tok = publish(ledger, "IT-1")
+    context = multiprocessing.get_context("fork")
+    ready, out = context.Barrier(SENDERS + 1), context.Queue()
+    workers = [context.Process(target=_open_disputes, args=(url, tok, ready, out)) for _ in range(SENDERS)]
+    for worker in workers:
+        worker.start()
+    ready.wait()
+    for worker in workers:
+        worker.join(60)
+    assert sum(out.get(timeout=5) for _ in workers) == CUSTOMERS  # each customer's dispute opened by one sender
+    assert sorted(d.customer_id for d in ledger.disputes()) == sorted(f"IT-{n}" for n in range(CUSTOMERS))
+
+
 def test_what_a_run_held_back_goes_once_the_recipient_is_published(ledger: Ledger) -> None:
     ledger.record_withheld(campaign_id="c1", customer_id="IT-1", storyboard="firm_reminder", variant="",
                            status="suppressed", reason="dispute")

@@ -256,9 +256,9 @@ def test_a_collector_that_died_after_claiming_is_taken_over_with_the_same_key(wo
     claim = world.ledger.claim_installment(plan.id, 2)  # claimed, then the collector died before asking Stripe
     assert claim is not None and world.ledger.claim_installment(plan.id, 2) is None
     assert collect(app, date(2027, 1, 5)).submitted == []  # a fresh claim is someone else's
-    with world.ledger._tx("test", write=True) as conn:
-        conn.execute(installment_table.update().where(installment_table.c.plan_id == plan.id)
-                     .values(claimed_at=datetime.now(UTC) - timedelta(hours=1)))
+    world.ledger._write("test", lambda conn: conn.execute(
+        installment_table.update().where(installment_table.c.plan_id == plan.id)
+        .values(claimed_at=datetime.now(UTC) - timedelta(hours=1))))
     assert collect(app, date(2027, 1, 5)).submitted == [f"{token[:4]}…#2"]
     assert fake_stripe.intents[-1]["headers"]["Idempotency-Key"] == installment_key(token, 2, 1)
 

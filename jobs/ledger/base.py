@@ -9,6 +9,7 @@ tried again (a deadlock, a serialization failure) is run again.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import threading
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -82,11 +83,11 @@ class LedgerBase:
             return engine
 
     @contextmanager
-    def _tx(self, call: str, *, write: bool = False) -> Iterator[Connection]:
-        """One short transaction for ``call`` (reading unless ``write``); a database failure becomes a LedgerError."""
+    def _tx(self, call: str) -> Iterator[Connection]:
+        """One short reading transaction for ``call``; a database failure becomes a LedgerError (writes: _write)."""
         engine = self._ready()
         try:
-            with transaction(engine, write=write) as conn:
+            with transaction(engine) as conn:
                 yield conn
         except DBAPIError as exc:
             raise database_error(self._where, call, exc) from exc
@@ -132,10 +133,13 @@ def missing_campaign(conn: Connection, call: str, campaign_id: str) -> None:
                           where=call, field="campaign_id")
 
 
-def try_insert(conn: Connection, stmt: Any) -> Any | None:
-    """Run an INSERT in a savepoint; None when a constraint refused it (the transaction goes on)."""
-    try:
-        with conn.begin_nested():
-            return conn.execute(stmt)
-    except IntegrityError:
-        return None
+def serialize_on(conn: Connection, key: str) -> None:
+    """Hold ``key``'s lock to the end of this transaction: writers of one key go one at a time.
+
+    For a check-then-insert with no row yet to lock (one open dispute per customer):
+    PostgreSQL takes a transaction advisory lock on a 64-bit hash of ``key``; a SQLite
+    writer already holds the database's one write lock.
+    """
+    if conn.dialect.name == "postgresql":
+        number = int.from_bytes(hashlib.sha256(b"billcast " + key.encode()).digest()[:8], "big", signed=True)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": number})

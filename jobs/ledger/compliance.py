@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import Connection, insert, select, tuple_, update
 
 from ..contact import DISPUTE_DETAILS_MAX, DISPUTE_OUTCOMES, DISPUTE_REASONS, SUPPRESSION_CHANNELS
 from . import checks
-from .base import LedgerBase, now, try_insert
+from .base import LedgerBase, insert_into, missing_campaign, now, serialize_on
 from .model import LedgerError
 from .schema import dispute_table, recipient_table, suppression_table, withheld_table
 
@@ -88,8 +88,9 @@ class Compliance(LedgerBase):
                "reason": _label(call, "reason", reason, 64), "source": _label(call, "source", source, 32),
                "campaign_id": checks.optional_text(call, "campaign_id", campaign_id, limit=200),
                "created_at": checks.aware(call, "at", at) if at is not None else now()}
-        with self._tx(call, write=True) as conn:
-            return try_insert(conn, insert(suppression_table).values(**row)) is not None
+        return self._write(call, lambda conn: conn.execute(
+            insert_into(conn, suppression_table).values(**row).on_conflict_do_nothing()
+            .returning(suppression_table.c.customer_id)).first() is not None)
 
     def suppression(self, customer_id: str, channel: str) -> Suppression | None:
         """The entry that keeps this customer from a channel's messages (its own, else "all"), or None."""
@@ -123,24 +124,27 @@ class Compliance(LedgerBase):
                   "reason": checks.one_of(call, "reason", reason, DISPUTE_REASONS),
                   "details": checks.optional_text(call, "details", details, limit=DISPUTE_DETAILS_MAX),
                   "status": "open", "opened_at": checks.aware(call, "at", at) if at is not None else now()}
-        with self._tx(call, write=True) as conn:
-            existing = _open_dispute(conn, customer_id, lock=True)
+
+        def work(conn: Connection) -> tuple[Dispute, bool]:
+            serialize_on(conn, "dispute " + values["customer_id"])  # two at once: the second finds the first
+            existing = _open_dispute(conn, values["customer_id"])
             if existing is not None:
                 return existing, False
             conn.execute(insert(dispute_table).values(**values))
-            made = _open_dispute(conn, customer_id)
-        assert made is not None
-        return made, True
+            made = _open_dispute(conn, values["customer_id"])
+            assert made is not None
+            return made, True
+
+        return self._write(call, work, refused=lambda conn: missing_campaign(conn, call, values["campaign_id"]))
 
     def resolve_disputes(self, customer_id: str, outcome: str, at: datetime | None = None) -> int:
         """Close the customer's open disputes with ``outcome``; returns how many were open."""
         call = "resolve_disputes"
         checks.one_of(call, "outcome", outcome, DISPUTE_OUTCOMES)
         stamp = checks.aware(call, "at", at) if at is not None else now()
-        with self._tx(call, write=True) as conn:
-            return conn.execute(update(dispute_table).where(dispute_table.c.customer_id == customer_id,
-                                                            dispute_table.c.status == "open")
-                                .values(status="resolved", outcome=outcome, resolved_at=stamp)).rowcount
+        stmt = (update(dispute_table).where(dispute_table.c.customer_id == customer_id, dispute_table.c.status == "open")
+                .values(status="resolved", outcome=outcome, resolved_at=stamp))
+        return self._write(call, lambda conn: conn.execute(stmt).rowcount)
 
     def disputes(self, *, campaign_id: str | None = None, status: str | None = "open") -> list[Dispute]:
         """Disputes, oldest first: open ones by default, of one campaign or all."""
@@ -179,11 +183,10 @@ class Compliance(LedgerBase):
                   "send_after": checks.aware(call, "send_after", send_after) if send_after else None, "at": now()}
         key = {"campaign_id": checks.text(call, "campaign_id", campaign_id),
                "customer_id": checks.text(call, "customer_id", customer_id, limit=64)}
-        with self._tx(call, write=True) as conn:
-            if try_insert(conn, insert(withheld_table).values(**key, **values)) is None:
-                conn.execute(update(withheld_table).where(withheld_table.c.campaign_id == campaign_id,
-                                                          withheld_table.c.customer_id == customer_id)
-                             .values(**values))
+        self._write(call, lambda conn: conn.execute(
+            insert_into(conn, withheld_table).values(**key, **values)
+            .on_conflict_do_update(index_elements=list(key), set_=values)),
+            refused=lambda conn: missing_campaign(conn, call, key["campaign_id"]))
 
     def withheld(self, campaign_id: str) -> Iterable[dict[str, Any]]:
         """What the campaign's runs held back, one dict per customer."""
@@ -199,8 +202,8 @@ def _suppressed(conn: Any, customer_id: str, channel: str) -> Suppression | None
     return _suppression(rows[0]) if rows else None
 
 
-def _open_dispute(conn: Any, customer_id: str, *, lock: bool = False) -> Dispute | None:
+def _open_dispute(conn: Any, customer_id: str) -> Dispute | None:
     query = (select(dispute_table).where(dispute_table.c.customer_id == customer_id, dispute_table.c.status == "open")
              .order_by(dispute_table.c.id).limit(1))
-    row = conn.execute(query.with_for_update() if lock else query).first()
+    row = conn.execute(query).first()
     return None if row is None else _dispute(row)

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, or_, select, update
 
 from . import checks
-from .base import LedgerBase, now, try_insert
+from .base import LedgerBase, insert_into, missing_campaign, now
 from .model import PROVIDERS, LedgerError
 from .schema import installment_table, payment_table, plan_table
 
@@ -131,10 +131,11 @@ class Plans(LedgerBase):
                   "failures": 0,
                   "created_at": stamp, "updated_at": stamp}
         paid_at = checks.aware(call, "paid_at", paid_at)
-        with self._tx(call, write=True) as conn:
-            made = try_insert(conn, insert(plan_table).values(**values))
-            if made is not None:
-                plan_id = made.inserted_primary_key[0]
+
+        def work(conn: Connection) -> Plan:
+            plan_id = conn.execute(insert_into(conn, plan_table).values(**values)
+                                   .on_conflict_do_nothing(index_elements=["token"]).returning(plan_table.c.id)).scalar()
+            if plan_id is not None:
                 intent = conn.execute(select(payment_table.c.payment_intent)
                                       .where(payment_table.c.provider_ref == first_payment)).scalar_one_or_none()
                 conn.execute(insert(installment_table), [
@@ -145,8 +146,10 @@ class Plans(LedgerBase):
                 conn.execute(update(payment_table).where(payment_table.c.provider_ref == first_payment)
                              .values(installment=1))
             plan = _plan_by(conn, plan_table.c.token == token)
-        assert plan is not None
-        return plan
+            assert plan is not None
+            return plan
+
+        return self._write(call, work, refused=lambda conn: missing_campaign(conn, call, values["campaign_id"]))
 
     def plan_for_token(self, token: str) -> Plan | None:
         if not checks.is_token(token):
@@ -182,7 +185,8 @@ class Plans(LedgerBase):
         """
         i, p = installment_table, plan_table
         stamp = now()
-        with self._tx("claim_installment", write=True) as conn:
+
+        def work(conn: Connection) -> Claim | None:
             active = conn.execute(select(p.c.status).where(p.c.id == plan_id)).scalar_one_or_none()
             if active != "active":
                 return None
@@ -193,31 +197,40 @@ class Plans(LedgerBase):
             if not won:
                 return None
             plan = _plan_by(conn, p.c.id == plan_id)
-        assert plan is not None
-        return Claim(plan, next(x for x in plan.installments if x.number == number))
+            assert plan is not None
+            return Claim(plan, next(x for x in plan.installments if x.number == number))
+
+        return self._write("claim_installment", work)
 
     def installment_submitted(self, plan_id: int, number: int, payment_intent: str) -> None:
         """The provider has the charge: keep its id (unless a webhook already said how it went)."""
         call = "installment_submitted"
         checks.text(call, "payment_intent", payment_intent, limit=255)
         i = installment_table
-        with self._tx(call, write=True) as conn:
+
+        def work(conn: Connection) -> None:
             conn.execute(update(i).where(i.c.plan_id == plan_id, i.c.number == number, i.c.status == "charging")
                          .values(status="submitted", payment_intent=payment_intent, updated_at=now()))
+
+        self._write(call, work)
 
     def release_installment(self, plan_id: int, number: int) -> None:
         """Give a claim back when the provider could not be asked (the next collector tries again, same key)."""
         i = installment_table
-        with self._tx("release_installment", write=True) as conn:
+
+        def work(conn: Connection) -> None:
             conn.execute(update(i).where(i.c.plan_id == plan_id, i.c.number == number, i.c.status == "charging")
                          .values(status="scheduled", claimed_at=None, updated_at=now()))
+
+        self._write("release_installment", work)
 
     def installment_paid(self, token: str, number: int, payment_intent: str, when: datetime) -> Plan | None:
         """Record an installment paid; the plan is completed with its last one. None: no such plan."""
         call = "installment_paid"
         when = checks.aware(call, "when", when)
         i, p = installment_table, plan_table
-        with self._tx(call, write=True) as conn:
+
+        def work(conn: Connection) -> Plan | None:
             plan = _plan_by(conn, p.c.token == token, lock=True)
             if plan is None or not any(x.number == number for x in plan.installments):
                 return None
@@ -230,6 +243,8 @@ class Plans(LedgerBase):
                 conn.execute(update(p).where(p.c.id == plan.id).values(status="completed", updated_at=stamp))
             return _plan_by(conn, p.c.id == plan.id)
 
+        return self._write(call, work)
+
     def installment_failed(self, token: str, number: int, payment_intent: str, error_code: str | None,
                            max_failures: int) -> Plan | None:
         """Record a failed charge: the plan needs a new card, or breaks at ``max_failures`` failures.
@@ -240,7 +255,8 @@ class Plans(LedgerBase):
         call = "installment_failed"
         checks.integer(call, "max_failures", max_failures, least=1)
         i, p = installment_table, plan_table
-        with self._tx(call, write=True) as conn:
+
+        def work(conn: Connection) -> Plan | None:
             plan = _plan_by(conn, p.c.token == token, lock=True)
             item = None if plan is None else next((x for x in plan.installments if x.number == number), None)
             if plan is None or item is None:
@@ -259,13 +275,16 @@ class Plans(LedgerBase):
                                                                    updated_at=stamp))
             return _plan_by(conn, p.c.id == plan.id)
 
+        return self._write(call, work)
+
     def card_saved(self, token: str, payment_method: str, provider_customer: str | None) -> Plan | None:
         """A new card for the plan: its failed installments are scheduled again, each with a new attempt."""
         call = "card_saved"
         checks.text(call, "payment_method", payment_method, limit=255)
         checks.optional_text(call, "provider_customer", provider_customer, limit=255)
         i, p = installment_table, plan_table
-        with self._tx(call, write=True) as conn:
+
+        def work(conn: Connection) -> Plan | None:
             plan = _plan_by(conn, p.c.token == token, lock=True)
             if plan is None or plan.status not in ("active", "needs_card"):
                 return plan
@@ -277,3 +296,5 @@ class Plans(LedgerBase):
             conn.execute(update(i).where(i.c.plan_id == plan.id, i.c.status == "failed")
                          .values(status="scheduled", attempt=i.c.attempt + 1, claimed_at=None, updated_at=stamp))
             return _plan_by(conn, p.c.id == plan.id)
+
+        return self._write(call, work)
