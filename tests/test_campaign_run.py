@@ -373,6 +373,34 @@ def test_a_paid_recipient_page_goes_paid_and_stays_paid_when_republished(tmp_pat
     assert page != paid and b"pay-card--paid" in page and b"/pay/" not in page
 
 
+def _paid_while_rendering(settings, tasks):
+    """The recipient pays (the webhook marks it and puts the old page live as paid) while their page is made."""
+    from billcast.jobs.publish import show_paid
+    from billcast.jobs.run.worker import work_chunk
+
+    with Ledger(os.environ["BILLCAST_TEST_LEDGER"]) as ledger:
+        for task in tasks:
+            ledger.mark_paid(task.token, dt.datetime.now(dt.timezone.utc))
+            show_paid(open_store(settings.store_url), task.token)
+    return work_chunk(settings, tasks)
+
+
+def test_a_payment_made_while_a_run_republishes_the_page_leaves_it_paid(tmp_path, monkeypatch) -> None:
+    from billcast.jobs.run import run_campaign
+
+    records = good_records()[1:2]  # a debtor
+    path = write_campaign(tmp_path, records)
+    assert run(path) == 0
+    records[0]["first_name"] = "Giuseppe Maria"  # changed: the next run makes the page again
+    write_campaign(tmp_path, records)
+    campaign = load_campaign(path)
+    monkeypatch.setenv("BILLCAST_TEST_LEDGER", campaign.ledger)
+    counts = run_campaign(campaign, secret=SECRET.encode(), work_fn=_paid_while_rendering, cache_dir=None)
+    assert counts.published == 1
+    page = open_store(campaign.store).get(f"r/{token(records[0]['customer_id'])}/index.html")
+    assert b"Giuseppe Maria" in page and b"pay-card--paid" in page and b"/pay/" not in page
+
+
 def test_an_upload_that_fails_midway_leaves_the_old_page_and_no_new_media(tmp_path) -> None:
     from billcast.jobs.publish import Extra, publish_recipient
     from billcast.jobs.store import FolderStore

@@ -62,8 +62,9 @@ class Recipients(LedgerBase):
                          amount_due: Decimal, currency: str, content_hash: str | None, published_at: datetime,
                          expires_at: datetime, plan_installments: int | None = None,
                          days_past_due: int | None = None, plan_first_due: date | None = None,
-                         locale: str | None = None) -> None:
-        """Record a recipient as published: one row per (campaign, customer), whoever calls it and how often.
+                         locale: str | None = None) -> bool:
+        """Record a recipient as published (one row per campaign and customer, whoever calls it and how often);
+        whether the ledger has their payment.
 
         ``plan_installments`` is the record's ``debt.plan_offer.installments``
         (None: no plan on offer), ``plan_first_due`` its ``first_due_date``,
@@ -85,13 +86,14 @@ class Recipients(LedgerBase):
                    "locale": checks.optional_text(call, "locale", locale, limit=35)}
         changes = {k: v for k, v in values.items() if k not in ("campaign_id", "customer_id")}
 
-        def work(conn: Connection) -> None:
+        def work(conn: Connection) -> bool:
             conn.execute(delete(withheld_table).where(withheld_table.c.campaign_id == campaign_id,
                                                       withheld_table.c.customer_id == customer_id))
-            conn.execute(insert_into(conn, recipient_table).values(**values)
-                         .on_conflict_do_update(index_elements=_KEY, set_=changes))
+            return conn.execute(insert_into(conn, recipient_table).values(**values)
+                                .on_conflict_do_update(index_elements=_KEY, set_=changes)
+                                .returning(recipient_table.c.paid_at)).scalar() is not None
 
-        self._write(call, work, refused=_refusal(call, campaign_id, customer_id, token))
+        return self._write(call, work, refused=_refusal(call, campaign_id, customer_id, token))
 
     def mark_expired(self, campaign_id: str, customer_ids: Iterable[str]) -> int:
         """Mark published recipients expired; returns how many changed (others are left alone)."""

@@ -28,10 +28,10 @@ from ..executors import Executor, open_executor
 from ..ledger import Ledger
 from ..links import recipient_token
 from ..plans import plan_view
-from ..publish import publish_static
+from ..publish import publish_static, show_paid
 from ..record_files import iter_records
 from ..records import Record, RecordErrors, amount_due, record_values
-from ..store import open_store
+from ..store import ObjectStore, open_store
 from .digests import code_digest, is_unchanged, recipient_hash
 from .experiment import Allocator
 from .gate import Gate, Held
@@ -102,6 +102,7 @@ class _Run:
     allocator: Allocator | None = None  # the campaign's [experiment], if it has one
     placed: dict[str, dict[str, Any]] = field(default_factory=dict)  # customer_id -> experiment manifest columns
     gate: Gate | None = None  # opt-outs, disputes, the frequency cap and the send window
+    store: ObjectStore | None = None  # where pages go: a page paid for during the run is put live as paid
 
     def board_bytes(self, path: Path) -> bytes:
         if path not in self.boards:
@@ -218,7 +219,7 @@ class _Run:
                 write_mail_files(self.settings, task, outcome.thumb_size, outcome.qr)
             now = dt.datetime.now(dt.timezone.utc)
             debt = task.record.debt
-            self.ledger.record_published(
+            paid = self.ledger.record_published(
                 campaign_id=self.campaign.id, customer_id=task.record.customer_id, token=task.token,
                 storyboard=task.name, variant=task.variant, amount_due=task.amount_due, currency=task.record.currency,
                 content_hash=task.content_hash, published_at=now,
@@ -227,6 +228,8 @@ class _Run:
                 days_past_due=debt.days_past_due if debt else None,
                 plan_first_due=debt.plan_offer.first_due_date if debt and debt.plan_offer else None,
                 locale=task.record.locale or self.campaign.default_locale)
+            if paid and not task.paid and self.store is not None:  # paid while the page was being made
+                show_paid(self.store, task.token)
             self.counts.published += 1
             self.emit(task.seq, self.manifest_row(task, "published"))
         self._tick()
@@ -322,7 +325,7 @@ def _run_campaign(campaign: Campaign, ledger: Ledger, *, secret: bytes, workers:
                CsvFile(campaign.out / "manifest.csv", MANIFEST_FIELDS),
                CsvFile(campaign.out / "errors.csv", ERROR_FIELDS),
                counts, _progress(total, show_progress), log, boards=boards, local_files=local_files,
-               fresh=not any(ledger.counts(campaign.id).values()))
+               fresh=not any(ledger.counts(campaign.id).values()), store=store)
     if campaign.experiment is not None:
         run.allocator = Allocator(campaign, ledger, wave or campaign.experiment.waves)
     run.gate = Gate(campaign, ledger, dt.datetime.now(dt.timezone.utc))
