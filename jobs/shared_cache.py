@@ -20,7 +20,7 @@ from pathlib import Path
 from billcast.renderer import BillcastError, SegmentCache
 from billcast.renderer.cache import DEFAULT_MAX_BYTES, file_digest
 
-from .store import IMMUTABLE, ObjectNotFound, ObjectStore
+from .store import NO_STORE, ObjectNotFound, ObjectStore
 
 PREFIX = "cache/segments/"
 CHECKSUM = "sha256"
@@ -74,7 +74,7 @@ class SharedSegmentCache(SegmentCache):
         """Keep the file locally, and upload it for the other hosts."""
         path = super().put(key, src, ext)
         try:
-            self.store.put_file(segment_key(key, ext), path, cache_control=IMMUTABLE,
+            self.store.put_file(segment_key(key, ext), path, cache_control=NO_STORE,  # personal frames: never cached
                                 metadata={CHECKSUM: file_digest(path)})
             self.uploaded += 1
         except (BillcastError, OSError):

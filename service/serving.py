@@ -23,6 +23,9 @@ from billcast.jobs.store import ObjectInfo, ObjectNotFound, ObjectStore
 from .context import service
 
 blueprint = Blueprint("serving", __name__)
+# What a store holds for visitors: recipients' folders and the shared page files. The rest of a store
+# (the shared segment cache, cache/segments/, whose frames are personal) is never served.
+SERVED = ("r/", "static/")
 _META_CSP = re.compile(rb'<meta http-equiv="Content-Security-Policy" content="([^"]*)">')
 
 
@@ -39,6 +42,8 @@ def _lookup(path: str) -> tuple[ObjectStore, str, ObjectInfo] | None:
         key = path[len(prefix):].lstrip("/") if prefix else path
         if not key or key.endswith("/"):
             key += "index.html"
+        if not key.startswith(SERVED):
+            continue
         store = service().store(campaign)
         try:
             info = store.head(key)

@@ -100,6 +100,17 @@ def test_a_page_is_still_served_with_ranges(served) -> None:
     assert part.status_code == 206 and part.data == b"ram"
 
 
+def test_only_pages_and_their_shared_files_are_served(served) -> None:
+    """The store also holds the shared segment cache (personal frames) and whatever else a team put there."""
+    client, store = served
+    store.put_bytes("cache/segments/0123abcd.mp4", b"someone's frames")
+    store.put_bytes("exports/2026-11.csv", b"customer_id,amount")
+    store.put_bytes("static/0123456789abcdef/site.css", b"body{}")
+    assert client.get("/cache/segments/0123abcd.mp4").status_code == 404
+    assert client.get("/exports/2026-11.csv").status_code == 404
+    assert client.get("/static/0123456789abcdef/site.css").data == b"body{}"
+
+
 @pytest.mark.parametrize("key", ["../x", "a/../../x", "/etc/passwd", "a\\..\\x", "a\x00b", ".billcast-meta/x"])
 def test_the_store_refuses_traversal_keys(tmp_path: Path, key: str) -> None:
     store = FolderStore(f"file://{tmp_path}/store")
