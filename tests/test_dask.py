@@ -26,7 +26,7 @@ from billcast.jobs.campaign import load_campaign
 from billcast.cli import main
 from billcast.jobs.executors import LocalExecutor
 from billcast.jobs.ledger import Ledger
-from billcast.jobs.store import IMMUTABLE, open_store
+from billcast.jobs.store import NO_STORE, open_store
 
 from test_campaign_run import GOOD, SECRET, good_records, objects, read_csv, write_campaign
 
@@ -285,7 +285,7 @@ def test_the_shared_cache_fetches_what_another_host_encoded(tmp_path) -> None:
     assert there.get(key) is None  # nobody has it
     here.put(key, segment)
     info = store.head(segment_key(key, "mp4"))
-    assert info is not None and info.cache_control == IMMUTABLE and store.get(info.key) == segment.read_bytes()
+    assert info is not None and info.cache_control == NO_STORE and store.get(info.key) == segment.read_bytes()
     fetched = there.get(key)  # a local miss on the other host, found in the store
     assert fetched is not None and fetched.read_bytes() == segment.read_bytes()
     assert fetched.parent.parent == tmp_path / "b" and (there.hits, there.misses, there.fetched) == (1, 1, 1)
@@ -301,4 +301,4 @@ def test_a_campaign_with_the_shared_cache_fills_the_store(tmp_path) -> None:
     cached = list(store.list("cache/segments/"))
     local = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and not p.name.startswith(".")]
     assert cached and len(cached) == len(local)
-    assert all(store.head(k).cache_control == IMMUTABLE for k in cached)
+    assert all(store.head(k).cache_control == NO_STORE for k in cached)
