@@ -1,4 +1,4 @@
-"""``billcast suppress import|export|list`` and ``billcast disputes list|resolve``: the suppression list and the
+"""``billcast suppress import|export|list|remove`` and ``billcast disputes list|resolve``: the suppression list and the
 debtors' disputes, kept in a ledger (named by ``--ledger``, ``--campaign`` or ``BILLCAST_LEDGER_URL``)."""
 
 from __future__ import annotations
@@ -84,6 +84,18 @@ def cmd_suppress_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suppress_remove(args: argparse.Namespace) -> int:
+    with _ledger(args) as ledger:
+        removed = ledger.unsuppress(args.customer, args.channel)
+    channel = f" for {args.channel}" if args.channel else ""
+    if not removed:
+        raise BillcastError(f"customer {args.customer}: not on the suppression list{channel} "
+                            "(`billcast suppress list` shows who is)")
+    print(f"customer {args.customer}: {removed} entr{'ies' if removed > 1 else 'y'} removed from the suppression "
+          f"list{channel}; later campaigns may contact them again")
+    return 0
+
+
 def cmd_disputes_list(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     with _ledger(args) as ledger:
@@ -132,6 +144,11 @@ def add_parsers(sub: argparse._SubParsersAction, command) -> None:
             q.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
         _where(q)
         q.set_defaults(func=func)
+    q = command(inner, "remove", "take a customer off the list: they asked to hear from you again", ENV)
+    q.add_argument("customer", help="the customer_id")
+    q.add_argument("--channel", choices=SUPPRESSION_CHANNELS, help="only this channel's entry (default: all of theirs)")
+    _where(q)
+    q.set_defaults(func=cmd_suppress_remove)
 
     p = command(sub, "disputes", "debtors' disputes: list the open ones, resolve one", ENV)
     inner = p.add_subparsers(dest="disputes_command", required=True, metavar="SUBCOMMAND")

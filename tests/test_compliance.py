@@ -208,6 +208,13 @@ def test_suppress_import_export_list_and_disputes_resolve(campaign: Campaign, tm
         ["DE-000512", "all", "cease_communication", "crm", ""], ["US-001302", "all", "request", "import", ""]]
     assert main(["suppress", "list", "--channel", "all", "--ledger", campaign.ledger]) == 0
     assert "2 on the suppression list for all" in capsys.readouterr().out
+    assert main(["suppress", "remove", "US-001302", "--channel", "email", *where]) == 1  # on it for all
+    assert "customer US-001302: not on the suppression list for email" in capsys.readouterr().err
+    assert main(["suppress", "remove", "US-001302", *where]) == 0
+    assert "1 entry removed from the suppression list" in capsys.readouterr().out
+    with ledger_of(campaign) as ledger:
+        assert ledger.suppression("US-001302", "email") is None and ledger.suppression("DE-000512", "sms")
+    assert main(["suppress", "remove", "US-001302", *where]) == 1
 
     with ledger_of(campaign) as ledger:
         ledger.open_dispute(campaign_id=campaign.id, customer_id="IT-000124", token=TOKENS["it"],

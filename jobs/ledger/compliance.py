@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, tuple_, update
+from sqlalchemy import Connection, delete, insert, select, tuple_, update
 
 from ..contact import DISPUTE_DETAILS_MAX, DISPUTE_OUTCOMES, DISPUTE_REASONS, SUPPRESSION_CHANNELS
 from . import checks
@@ -91,6 +91,16 @@ class Compliance(LedgerBase):
         return self._write(call, lambda conn: conn.execute(
             insert_into(conn, suppression_table).values(**row).on_conflict_do_nothing()
             .returning(suppression_table.c.customer_id)).first() is not None)
+
+    def unsuppress(self, customer_id: str, channel: str | None = None) -> int:
+        """Take a customer off the suppression list (one channel's entry, or all of theirs): they asked to hear
+        from us again. Returns how many entries went; an open dispute still holds collection messages back."""
+        call = "unsuppress"
+        t = suppression_table
+        where = [t.c.customer_id == checks.text(call, "customer_id", customer_id, limit=64)]
+        if channel is not None:
+            where.append(t.c.channel == checks.one_of(call, "channel", channel, SUPPRESSION_CHANNELS))
+        return self._write(call, lambda conn: conn.execute(delete(t).where(*where)).rowcount)
 
     def suppression(self, customer_id: str, channel: str) -> Suppression | None:
         """The entry that keeps this customer from a channel's messages (its own, else "all"), or None."""
