@@ -113,6 +113,8 @@ def charged(fake: FakeStripe, number: int) -> tuple[dict[str, Any], str]:
 def test_every_installment_is_charged_once_off_session_and_the_page_follows(world: World, fake_stripe: FakeStripe,
                                                                             started) -> None:
     app, client, token = started
+    page = world.page(TOKEN_NAME).decode()
+    assert "1 di 3 rate pagate" in page and "per evitare ulteriori azioni di recupero" not in page  # on a plan now
     assert collect(app, date(2027, 1, 4)).submitted == []  # nothing due yet
     done = collect(app, date(2027, 1, 5))
     assert done.submitted == [f"{token[:4]}…#2"] and not done.errors

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import FrozenInstanceError
+from datetime import date
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -201,6 +202,17 @@ def test_arrears_with_a_plan_has_both_buttons_and_the_video_ctas(pages) -> None:
     assert "185,15 €" in page.text and "Importo scaduto" in page.text
     assert "Paga in 3 rate" in page.text
     assert "2026-09-000124" in page.text  # the overdue invoices
+
+
+def test_a_plan_under_way_takes_the_place_of_pay_soon_and_the_pay_buttons() -> None:
+    from billcast.microsite.plan_state import PlanView
+
+    before = build_for("IT-000124").files["index.html"].decode()
+    view = PlanView("active", 1, 3, date(2027, 1, 5), Decimal("61.72"), Decimal("123.43"), "EUR")
+    during = build_for("IT-000124", plan=view).files["index.html"].decode()
+    assert "per evitare ulteriori azioni di recupero" in before and "1 di 3 rate pagate" not in before
+    assert "per evitare ulteriori azioni di recupero" not in during and "1 di 3 rate pagate" in during
+    assert "option=full&amp;src=site" in before and "option=full&amp;src=site" not in during
 
 
 def test_a_bill_without_a_plan_offers_no_plan_anywhere(pages) -> None:
