@@ -238,14 +238,12 @@ def _create_session(checkout: Checkout) -> tuple[Any, Checkout]:
     happens only when a session was made but never recorded (the service
     stopped in between) and the click comes back with another ``expires_at``.
     A key still in use by a simultaneous click (409, once the client's retries
-    are spent) keeps its key: the error page's retry then gets that session.
+    are spent) is kept: the error page's retry then gets that click's session.
     """
     sessions = stripe_client().v1.checkout.sessions
     try:
         return sessions.create(params=checkout.params(), options={"idempotency_key": checkout.key}), checkout
-    except stripe.IdempotencyError as exc:
-        if exc.http_status != 400:  # 409: another click's request with this key is still running; not a mismatch
-            raise
+    except stripe.IdempotencyError:  # a 400; Stripe's 409 (the key still in flight) is an APIError: kept
         log.warning("pay %s: idempotency key reused with other parameters; making a new session",
                     hashed(checkout.token))
         checkout = replace(checkout, key=f"{checkout.key}-{int(time.time())}")

@@ -289,3 +289,40 @@ def test_the_developers_alembic_command_works_on_the_shipped_revisions(url: str,
     with Ledger(url) as ledger:
         ledger.open()
         assert ledger.schema_revision() == HEAD   # the copy's new revision is not this code's
+
+
+def test_payments_sharing_an_idempotency_key_are_all_kept_through_0005(url: str) -> None:
+    """Simultaneous clicks on an older Billcast could record several sessions with one key: the upgrade keeps
+    every row, leaves the key on the first (the one the pay link reused) and marks the others', so the key's
+    unique index can be made."""
+    engine = new_engine(*parse_url(url))
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0004")
+            conn.execute(text("INSERT INTO campaigns (id, created_at, updated_at, link_days) VALUES "
+                              "('c1', '2025-03-01 12:00:00', '2025-03-01 12:00:00', 30)"))
+            for ref, key, status in (("cs_demo_a", "billcast-k1", "pending"), ("cs_demo_b", "billcast-k1", "paid"),
+                                     ("cs_demo_c", "billcast-k1", "pending"), ("cs_demo_d", "billcast-k2", "pending"),
+                                     ("cs_demo_e", None, "pending"), ("cs_demo_f", None, "pending")):
+                conn.execute(text(
+                    "INSERT INTO payments (campaign_id, token, provider, provider_ref, amount, currency, option, "
+                    "source, status, flagged, created_at, updated_at, idempotency_key) VALUES ('c1', :token, "
+                    "'demo', :ref, 100, 'EUR', 'full', 'qr', :status, false, '2025-03-01 12:00:00', "
+                    "'2025-03-01 12:00:00', :key)"), {"token": "t" * 22, "ref": ref, "status": status, "key": key})
+    finally:
+        engine.dispose()
+    open_or_upgrade(url)
+    rows = query(url, "SELECT id, provider_ref, status, idempotency_key FROM payments ORDER BY id")
+    ids = {ref: row_id for row_id, ref, _status, _key in rows}
+    assert [(ref, status, key) for _id, ref, status, key in rows] == [
+        ("cs_demo_a", "pending", "billcast-k1"), ("cs_demo_b", "paid", f"billcast-k1~{ids['cs_demo_b']}"),
+        ("cs_demo_c", "pending", f"billcast-k1~{ids['cs_demo_c']}"), ("cs_demo_d", "pending", "billcast-k2"),
+        ("cs_demo_e", "pending", None), ("cs_demo_f", "pending", None)]
+    with Ledger(url) as ledger:   # the key is unique from now on: a new click with it gets the first session
+        assert ledger.open_checkout(campaign_id="c1", token="t" * 22, provider="demo", provider_ref="cs_demo_new",
+                                    amount=100, currency="EUR", option="full", source="qr",
+                                    expires_at=datetime.now(UTC), idempotency_key="billcast-k1") == "cs_demo_a"
+        assert ledger.payment("cs_demo_new") is None
