@@ -52,15 +52,8 @@ class Payments(LedgerBase):
         installments it pays) are set when given and kept otherwise.
         """
         call = "upsert_payment"
-        values = {
-            "campaign_id": checks.text(call, "campaign_id", campaign_id), "token": checks.token(call, token),
-            "provider": checks.one_of(call, "provider", provider, PROVIDERS),
-            "provider_ref": checks.text(call, "provider_ref", provider_ref, limit=255),
-            "amount": checks.integer(call, "amount", amount), "currency": checks.currency(call, currency),
-            "option": checks.one_of(call, "option", option, OPTIONS),
-            "source": checks.one_of(call, "source", source, SOURCES),
-            "status": checks.one_of(call, "status", status, PAYMENT_STATUSES),
-        }
+        values = _checked(call, campaign_id=campaign_id, token=token, provider=provider, provider_ref=provider_ref,
+                          amount=amount, currency=currency, option=option, source=source, status=status)
         checks.optional_text(call, "payment_intent", payment_intent, limit=255)
         checks.optional_text(call, "flag_reason", flag_reason, limit=500)
         session: dict[str, Any] = {}
@@ -99,15 +92,10 @@ class Payments(LedgerBase):
         call = "open_checkout"
         key = checks.text(call, "idempotency_key", idempotency_key, limit=255)
         stamp = now()
-        values = {
-            "campaign_id": checks.text(call, "campaign_id", campaign_id), "token": checks.token(call, token),
-            "provider": checks.one_of(call, "provider", provider, PROVIDERS),
-            "provider_ref": checks.text(call, "provider_ref", provider_ref, limit=255),
-            "amount": checks.integer(call, "amount", amount), "currency": checks.currency(call, currency),
-            "option": checks.one_of(call, "option", option, OPTIONS),
-            "source": checks.one_of(call, "source", source, SOURCES), "status": "pending", "flagged": False,
-            "expires_at": checks.aware(call, "expires_at", expires_at), "idempotency_key": key,
-            "created_at": stamp, "updated_at": stamp}
+        values = _checked(call, campaign_id=campaign_id, token=token, provider=provider, provider_ref=provider_ref,
+                          amount=amount, currency=currency, option=option, source=source, status="pending")
+        values |= {"flagged": False, "expires_at": checks.aware(call, "expires_at", expires_at),
+                   "idempotency_key": key, "created_at": stamp, "updated_at": stamp}
 
         def work(conn: Connection) -> str:
             made = conn.execute(insert_into(conn, payment_table).values(**values)
@@ -139,6 +127,20 @@ class Payments(LedgerBase):
                 raise LedgerError(f"no recipient has the token {checks.hint(token)}", where=call, field="token")
 
         self._write(call, work)
+
+
+def _checked(call: str, *, campaign_id: str, token: str, provider: str, provider_ref: str, amount: int,
+             currency: str, option: str, source: str, status: str) -> dict[str, Any]:
+    """A payment's own columns, each checked (a LedgerError naming ``call`` and the field)."""
+    return {
+        "campaign_id": checks.text(call, "campaign_id", campaign_id), "token": checks.token(call, token),
+        "provider": checks.one_of(call, "provider", provider, PROVIDERS),
+        "provider_ref": checks.text(call, "provider_ref", provider_ref, limit=255),
+        "amount": checks.integer(call, "amount", amount), "currency": checks.currency(call, currency),
+        "option": checks.one_of(call, "option", option, OPTIONS),
+        "source": checks.one_of(call, "source", source, SOURCES),
+        "status": checks.one_of(call, "status", status, PAYMENT_STATUSES),
+    }
 
 
 def _payment_row(conn: Connection, provider_ref: str) -> Any | None:
