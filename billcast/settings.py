@@ -108,6 +108,18 @@ class Settings(BaseSettings):
         "the admin sign-in cookie travels over https only (`--insecure-cookies` turns it off for local use)"))
     events_per_minute: int = Field(120, ge=1, le=100_000, json_schema_extra=_doc(
         "beacons recorded per page link in any minute; more are answered 429"))
+    signin_failures: int = Field(10, ge=1, le=1000, json_schema_extra=_doc(
+        "sign-in attempts (form or bearer token) one client may fail in `signin_window_minutes`; more are "
+        "answered 429 without the token being looked at"))
+    signin_window_minutes: int = Field(15, ge=1, le=24 * 60, json_schema_extra=_doc(
+        "the sliding window `signin_failures` is counted over"))
+    signin_failures_all: int = Field(60, ge=1, le=100_000, json_schema_extra=_doc(
+        "sign-in attempts all clients together may fail in any minute; past it every sign-in, by form or "
+        "bearer header, is answered 429 until the minute is over"))
+    session_hours: int = Field(8, ge=1, le=24 * 30, json_schema_extra=_doc(
+        "how long an admin session lasts after signing in, however busy"))
+    session_idle_minutes: int = Field(60, ge=1, le=24 * 60, json_schema_extra=_doc(
+        "an admin session unused this long is over"))
     log_format: Literal["text", "json"] = Field("text", json_schema_extra=_doc(
         "`text` (a line a person reads) or `json` (one object a line, for a log collector)"))
     log_level: Literal["debug", "info", "warning", "error"] | None = Field(None, json_schema_extra=_doc(
@@ -384,6 +396,9 @@ def service_settings(settings: Settings, campaigns: Sequence[Campaign]) -> Servi
         admin_token=settings.secret("admin_token"), stripe_api_key=settings.secret("stripe_api_key"),
         stripe_api_base=settings.stripe_api_base, secure_cookies=settings.secure_cookies,
         events_per_minute=settings.events_per_minute, trusted_proxies=settings.trusted_proxies,
+        signin_failures=settings.signin_failures, signin_window_minutes=settings.signin_window_minutes,
+        signin_failures_all=settings.signin_failures_all, session_hours=settings.session_hours,
+        session_idle_minutes=settings.session_idle_minutes,
         storyboards_dir=settings.storyboards, samples_dir=settings.samples, studio_assets_dir=settings.studio_assets,
         studio_cache_dir=settings.studio_cache)
 

@@ -59,7 +59,7 @@ def create_app(settings: ServiceSettings) -> Flask:
     app = _App("billcast.service", static_folder=None)  # static/ paths belong to the published store
     app.config.update(SECRET_KEY=settings.session_secret, SESSION_COOKIE_SECURE=settings.secure_cookies,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
-                      SESSION_COOKIE_NAME="billcast_admin", PERMANENT_SESSION_LIFETIME=8 * 3600,
+                      SESSION_COOKIE_NAME="billcast_admin", PERMANENT_SESSION_LIFETIME=settings.session_hours * 3600,
                       MAX_CONTENT_LENGTH=DEFAULT_BODY_LIMIT, **settings.studio_config())
     shared = Service(settings)
     shared.open_ledgers()  # a ledger it cannot use (LedgerError, exit 8) stops the service before it serves

@@ -1,35 +1,72 @@
-"""The admin side's sign-in: the admin token as a bearer header, or a session cookie set by signing in once."""
+"""The admin side's sign-in: the admin token as a bearer header, or a session cookie set by signing in once.
+
+Every try of the token, by the sign-in form or a bearer header, is counted per
+client in the ledger before the token is looked at; past the limits
+(``signin_failures`` per client in ``signin_window_minutes``, ``signin_failures_all``
+of every client in a minute) the answer is 429 with ``Retry-After``. A success takes
+the client's count back. Sessions are kept in the ledger (``admin_sessions``).
+"""
 
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template_string, request, session, url_for
+from flask import Blueprint, Response, redirect, render_template_string, request, url_for
 
+from billcast.jobs.ledger import Ledger, LedgerError
+
+from .admin_sessions import Throttled, attempt, close_session, open_session, session_is_open
 from .context import service
 from .settings import ADMIN_ENV
 
 blueprint = Blueprint("auth", __name__)
+log = logging.getLogger("billcast.service")
+
+
+def _ledger() -> Ledger:
+    ledger = service().admin_ledger()
+    if ledger is None:
+        raise LedgerError("no campaign ledger to keep sign-ins in", where="admin_ledger")
+    return ledger
+
+
+def _bearer(given: str, token: str) -> bool:
+    """A bearer token, counted as a sign-in attempt (:class:`Throttled` past the limits)."""
+    ledger = _ledger()
+    client = attempt(ledger)
+    if hmac.compare_digest(given.encode(), token.encode()):
+        ledger.signin_succeeded(client)
+        return True
+    return False
 
 
 def is_admin() -> bool:
+    """Whether the request carries the admin token or an open session; raises Throttled or LedgerError."""
     token = service().settings.admin_token
     if not token:
         return False
     header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer ") and hmac.compare_digest(header[7:].strip().encode(), token.encode()):
-        return True
-    return bool(session.get("admin")) and hmac.compare_digest(str(session.get("admin_key", "")),
-                                                               _admin_key(token))
+    if header.startswith("Bearer "):
+        return _bearer(header[7:].strip(), token)
+    return session_is_open(_ledger(), token)
 
 
-def _admin_key(token: str) -> str:
-    """What the session keeps: a MAC of the token, so changing the token signs every session out."""
-    return hmac.new(service().settings.session_secret, token.encode(), "sha256").hexdigest()
+def _unavailable(exc: LedgerError) -> Response:
+    log.error("sign-in: the ledger is not available: %s", exc)
+    return Response("Signing in is not available now (the ledger is unreachable); try again shortly.\n", 503,
+                    {"Retry-After": "30"}, mimetype="text/plain")
+
+
+def _wait_words(seconds: int) -> str:
+    minutes = max(1, -(-seconds // 60))
+    when = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%H:%M UTC")
+    return f"{minutes} minute{'s' if minutes > 1 else ''} (after {when})"
 
 
 def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -39,7 +76,14 @@ def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if not service().settings.admin_token:
             return Response(f"Set {ADMIN_ENV} to use this page.\n", 503, mimetype="text/plain")
-        if is_admin():
+        try:
+            allowed = is_admin()
+        except Throttled as exc:
+            return Response(f"Too many sign-in attempts; try again in {_wait_words(exc.retry_after)}.\n", 429,
+                            {"Retry-After": str(exc.retry_after)}, mimetype="text/plain")
+        except LedgerError as exc:
+            return _unavailable(exc)
+        if allowed:
             return view(*args, **kwargs)
         if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
             return redirect(url_for("auth.signin", next=request.full_path.rstrip("?")))
@@ -83,19 +127,29 @@ def same_site_path(target: str) -> str:
 def signin() -> Any:
     token = service().settings.admin_token
     target = same_site_path(request.values.get("next", "/"))
-    if request.method == "POST":
+    if request.method != "POST":
+        return render_template_string(_SIGNIN, error=None, next=target)
+    try:
+        ledger = _ledger()
+        client = attempt(ledger)  # before the token is looked at
         given = request.form.get("token", "")
         if token and hmac.compare_digest(given.encode(), token.encode()):
-            session.clear()
-            session["admin"] = True
-            session["admin_key"] = _admin_key(token)
-            session.permanent = True
+            ledger.signin_succeeded(client)
+            open_session(ledger, token)
             return redirect(target, 303)
-        return render_template_string(_SIGNIN, error="That token is not right.", next=target), 401
-    return render_template_string(_SIGNIN, error=None, next=target)
+    except Throttled as exc:
+        error = f"Too many sign-in attempts. Try again in {_wait_words(exc.retry_after)}."
+        return (render_template_string(_SIGNIN, error=error, next=target), 429,
+                {"Retry-After": str(exc.retry_after)})
+    except LedgerError as exc:
+        return _unavailable(exc)
+    return render_template_string(_SIGNIN, error="That token is not right.", next=target), 401
 
 
 @blueprint.post("/signout")
 def signout() -> Any:
-    session.clear()
+    try:
+        close_session(service().admin_ledger())
+    except LedgerError as exc:
+        return _unavailable(exc)
     return redirect(url_for("auth.signin"), 303)

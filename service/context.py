@@ -51,6 +51,15 @@ class Service:
         for campaign in self.campaigns:
             self.ledger(campaign).open()
 
+    def admin_ledger(self) -> Ledger | None:
+        """Where sign-in attempts and admin sessions are kept: ``settings.admin_ledger``, else the first
+        campaign's ledger (the same on every worker and host that serves the same campaigns); None without."""
+        if self.settings.admin_ledger is not None:
+            if self.settings.admin_ledger not in self._ledgers:
+                self._ledgers[self.settings.admin_ledger] = Ledger(self.settings.admin_ledger)
+            return self._ledgers[self.settings.admin_ledger]
+        return self.ledger(self.campaigns[0]) if self.campaigns else None
+
     def store(self, campaign: Campaign) -> ObjectStore:
         if campaign.store not in self._stores:
             self._stores[campaign.store] = open_store(campaign.store, endpoint_url=campaign.store_endpoint_url,

@@ -234,14 +234,16 @@ def stripe_client() -> stripe.StripeClient:
 def _create_session(checkout: Checkout) -> tuple[Any, Checkout]:
     """``checkout.sessions.create``, and the checkout as sent (its key may have changed).
 
-    A key Stripe refuses for other parameters gets a fresh one, once. That
+    A key Stripe refuses for other parameters (400) gets a fresh one, once. That
     happens only when a session was made but never recorded (the service
     stopped in between) and the click comes back with another ``expires_at``.
+    A key still in use by a simultaneous click (409, once the client's retries
+    are spent) is kept: the error page's retry then gets that click's session.
     """
     sessions = stripe_client().v1.checkout.sessions
     try:
         return sessions.create(params=checkout.params(), options={"idempotency_key": checkout.key}), checkout
-    except stripe.IdempotencyError:
+    except stripe.IdempotencyError:  # a 400; Stripe's 409 (the key still in flight) is an APIError: kept
         log.warning("pay %s: idempotency key reused with other parameters; making a new session",
                     hashed(checkout.token))
         checkout = replace(checkout, key=f"{checkout.key}-{int(time.time())}")
@@ -283,11 +285,19 @@ def _record(found: Found, checkout: Checkout, session_id: str, provider: str, *,
 
 
 def _open_demo(found: Found, checkout: Checkout, history: list[dict[str, Any]]) -> Response:
+    """The demo session made with this click's key: the one recorded first, however many clicks race to it."""
     existing = next((p for p in history
                      if p["idempotency_key"] == checkout.key and p["provider"] == "demo"), None)
-    session_id = existing["provider_ref"] if existing else "cs_demo_" + secrets.token_hex(12)
-    if existing is None:
-        _record(found, checkout, session_id, "demo")
+    session_id = existing["provider_ref"] if existing else None
+    if session_id is None:
+        try:
+            session_id = found.ledger.open_checkout(
+                campaign_id=checkout.campaign_id, token=checkout.token, provider="demo",
+                provider_ref="cs_demo_" + secrets.token_hex(12), amount=checkout.amount, currency=checkout.currency,
+                option=checkout.option, source=checkout.source, expires_at=checkout.expires_at,
+                idempotency_key=checkout.key)
+        except LedgerError as exc:
+            log.error("pay %s: demo session not recorded: %s", hashed(checkout.token), exc)
+            return message(found, "provider_error", 502, retry=_pay_path(checkout.token, checkout.option,
+                                                                         checkout.source))
     return redirect(url_for("demo.checkout", session_id=session_id), 303)
-
-

@@ -23,7 +23,11 @@ class ServiceSettings:
     ``stripe_api_base`` points the Stripe client elsewhere (tests: a local server).
     ``session_secret`` signs the admin session and keys the token hashes in logs:
     every worker and host must share it. ``trusted_proxies`` is how many reverse
-    proxies' ``X-Forwarded-*`` headers to believe (0: none).
+    proxies' ``X-Forwarded-*`` headers to believe (0: none). Signing in is held to
+    ``signin_failures`` failed attempts per client in ``signin_window_minutes`` and
+    ``signin_failures_all`` of all clients in any minute; a session ends after
+    ``session_hours``, or ``session_idle_minutes`` without a request. Both are kept in
+    ``admin_ledger`` (None: the first campaign's ledger).
     """
 
     campaigns: tuple[Campaign, ...]
@@ -35,6 +39,12 @@ class ServiceSettings:
     secure_cookies: bool = True
     events_per_minute: int = 120  # per page link (token), counted in the ledger across every worker
     trusted_proxies: int = 0
+    signin_failures: int = 10  # per client (a keyed hash of its address) in signin_window_minutes
+    signin_window_minutes: int = 15
+    signin_failures_all: int = 60  # of every client together, in any minute
+    session_hours: int = 8  # a session's whole life
+    session_idle_minutes: int = 60  # a session unused this long is over
+    admin_ledger: str | None = None
     storyboards_dir: Path | None = None  # the studio's folders; None: its defaults (service/studio_web.py)
     samples_dir: Path | None = None
     studio_assets_dir: Path | None = None

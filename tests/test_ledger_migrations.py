@@ -31,9 +31,11 @@ from conftest import ROOT
 from ledgers import columns, execute, make_legacy, query, table_names
 from test_ledger import RECIPIENT_COLUMNS, publish, token
 
-HEAD = "0004"
+HEAD = "0005"
+NEXT, AFTER = f"{int(HEAD) + 1:04d}", f"{int(HEAD) + 2:04d}"  # a pretend future's revisions
 TABLES = {"alembic_version", "campaigns", "recipients", "payments", "webhook_events", "events", "allocations",
-          "experiment_shares", "experiment_outcomes", "suppressions", "disputes", "withheld", "plans", "installments"}
+          "experiment_shares", "experiment_outcomes", "suppressions", "disputes", "withheld", "plans", "installments",
+          "signin_attempts", "admin_sessions"}
 ALEMBIC = Path(sys.executable).with_name("alembic")
 
 
@@ -115,7 +117,7 @@ def test_a_database_from_a_newer_billcast_is_refused(url: str) -> None:
     with Ledger(url) as newer, pytest.raises(LedgerError) as caught:
         newer.counts("c1")
     assert isinstance(caught.value, BillcastError) and caught.value.exit_code == 8
-    assert ("schema: the database is at revision 0009, which this Billcast does not know (its newest is 0004); "
+    assert (f"schema: the database is at revision 0009, which this Billcast does not know (its newest is {HEAD}); "
             "upgrade Billcast" in str(caught.value))
     with pytest.raises(LedgerError, match="revision 0009, which this Billcast does not know"):
         upgrade_schema(url)
@@ -127,20 +129,20 @@ def test_revisions_apply_in_order_on_new_and_old_databases(url: str, tmp_path: P
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     with Ledger(url) as old:
         old.ensure_campaign("c1", link_days=30)     # a database at today's head with a row in it
-    future(tmp_path, monkeypatch, ("0005", 'op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True))'),
-           ("0006", 'op.add_column("notes", sa.Column("body", sa.String(100)))'))
+    future(tmp_path, monkeypatch, (NEXT, 'op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True))'),
+           (AFTER, 'op.add_column("notes", sa.Column("body", sa.String(100)))'))
     state = schema_state(url)
-    assert (state.revision, state.head, state.known, state.at_head) == (HEAD, "0006", True, False)
+    assert (state.revision, state.head, state.known, state.at_head) == (HEAD, AFTER, True, False)
     open_or_upgrade(url)
     with Ledger(url) as upgraded:
-        assert upgraded.schema_revision() == "0006"
+        assert upgraded.schema_revision() == AFTER
         upgraded.ensure_campaign("c1", link_days=7)
     assert columns(url, "notes") == ["id", "body"]
-    assert query(url, "SELECT version_num FROM alembic_version") == [("0006",)]
+    assert query(url, "SELECT version_num FROM alembic_version") == [(AFTER,)]
     assert query(url, "SELECT link_days FROM campaigns") == [(7,)]
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
     with Ledger(fresh) as new:
-        assert new.schema_revision() == "0006"
+        assert new.schema_revision() == AFTER
     assert "notes" in table_names(fresh)
 
 
@@ -148,7 +150,7 @@ def test_a_failing_revision_leaves_the_database_as_it_was(url: str, tmp_path: Pa
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     with Ledger(url) as old:
         old.ensure_campaign("c1", link_days=30)
-    future(tmp_path, monkeypatch, ("0005", 'op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True)); '
+    future(tmp_path, monkeypatch, (NEXT, 'op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True)); '
                                            'op.execute("SELECT no_such_column FROM notes")'))
     with pytest.raises(LedgerError, match="schema"):
         if is_sqlite(url):
@@ -164,17 +166,17 @@ def test_a_postgresql_ledger_that_is_behind_is_refused_until_upgraded(postgres, 
     with postgres.database() as url:
         with Ledger(url) as ledger:
             ledger.ensure_campaign("c1", link_days=30)
-        future(tmp_path, monkeypatch, ("0005", 'op.create_table("notes", sa.Column("id", sa.Integer))'))
+        future(tmp_path, monkeypatch, (NEXT, 'op.create_table("notes", sa.Column("id", sa.Integer))'))
         for _ in range(2):   # every process that opens it is told, none upgrades it
             with Ledger(url) as behind, pytest.raises(LedgerError) as caught:
                 behind.counts("c1")
             assert caught.value.exit_code == 8
             assert str(caught.value) == (
                 f"{url.split('://')[0]}://billcast:***@{url.split('@')[1]}: schema: the database is at revision "
-                "0004, this Billcast needs 0005; run `billcast db upgrade` for this ledger first")
+                f"{HEAD}, this Billcast needs {NEXT}; run `billcast db upgrade` for this ledger first")
         assert "notes" not in table_names(url)
         before, after = upgrade_schema(url)
-        assert (before.revision, after.revision, after.at_head) == ("0004", "0005", True)
+        assert (before.revision, after.revision, after.at_head) == (HEAD, NEXT, True)
         assert upgrade_schema(url)[0].at_head    # a second upgrade has nothing to do
         with Ledger(url) as ledger:
             assert ledger.counts("c1")["published"] == 0
@@ -279,11 +281,48 @@ def test_the_developers_alembic_command_works_on_the_shipped_revisions(url: str,
     alembic("downgrade", "base")
     assert table_names(url) == {"alembic_version"}
     alembic("upgrade", "head")
-    alembic("revision", "--autogenerate", "--rev-id", "0005", "-m", "nothing changed")
-    written = folder / "versions" / "0005_nothing_changed.py"
+    alembic("revision", "--autogenerate", "--rev-id", NEXT, "-m", "nothing changed")
+    written = folder / "versions" / f"{NEXT}_nothing_changed.py"
     source = written.read_text(encoding="utf-8")
-    assert "revision = '0005'" in source and "down_revision = '0004'" in source
+    assert f"revision = '{NEXT}'" in source and f"down_revision = '{HEAD}'" in source
     assert "op." not in source.split("def upgrade")[1]
     with Ledger(url) as ledger:
         ledger.open()
         assert ledger.schema_revision() == HEAD   # the copy's new revision is not this code's
+
+
+def test_payments_sharing_an_idempotency_key_are_all_kept_through_0005(url: str) -> None:
+    """Simultaneous clicks on an older Billcast could record several sessions with one key: the upgrade keeps
+    every row, leaves the key on the first (the one the pay link reused) and marks the others', so the key's
+    unique index can be made."""
+    engine = new_engine(*parse_url(url))
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0004")
+            conn.execute(text("INSERT INTO campaigns (id, created_at, updated_at, link_days) VALUES "
+                              "('c1', '2025-03-01 12:00:00', '2025-03-01 12:00:00', 30)"))
+            for ref, key, status in (("cs_demo_a", "billcast-k1", "pending"), ("cs_demo_b", "billcast-k1", "paid"),
+                                     ("cs_demo_c", "billcast-k1", "pending"), ("cs_demo_d", "billcast-k2", "pending"),
+                                     ("cs_demo_e", None, "pending"), ("cs_demo_f", None, "pending")):
+                conn.execute(text(
+                    "INSERT INTO payments (campaign_id, token, provider, provider_ref, amount, currency, option, "
+                    "source, status, flagged, created_at, updated_at, idempotency_key) VALUES ('c1', :token, "
+                    "'demo', :ref, 100, 'EUR', 'full', 'qr', :status, false, '2025-03-01 12:00:00', "
+                    "'2025-03-01 12:00:00', :key)"), {"token": "t" * 22, "ref": ref, "status": status, "key": key})
+    finally:
+        engine.dispose()
+    open_or_upgrade(url)
+    rows = query(url, "SELECT id, provider_ref, status, idempotency_key FROM payments ORDER BY id")
+    ids = {ref: row_id for row_id, ref, _status, _key in rows}
+    assert [(ref, status, key) for _id, ref, status, key in rows] == [
+        ("cs_demo_a", "pending", "billcast-k1"), ("cs_demo_b", "paid", f"billcast-k1~{ids['cs_demo_b']}"),
+        ("cs_demo_c", "pending", f"billcast-k1~{ids['cs_demo_c']}"), ("cs_demo_d", "pending", "billcast-k2"),
+        ("cs_demo_e", "pending", None), ("cs_demo_f", "pending", None)]
+    with Ledger(url) as ledger:   # the key is unique from now on: a new click with it gets the first session
+        assert ledger.open_checkout(campaign_id="c1", token="t" * 22, provider="demo", provider_ref="cs_demo_new",
+                                    amount=100, currency="EUR", option="full", source="qr",
+                                    expires_at=datetime.now(UTC), idempotency_key="billcast-k1") == "cs_demo_a"
+        assert ledger.payment("cs_demo_new") is None

@@ -65,6 +65,17 @@ def test_a_session_made_on_one_host_is_good_on_the_other(servers) -> None:
         assert server.request("GET", "/reports/", headers={"Cookie": cookie}).status == 200
 
 
+def test_signing_out_on_one_host_ends_the_session_on_every_worker_of_both(servers) -> None:
+    one, two = servers
+    signed = one.request("POST", "/signin", f"token={ADMIN}&next=/reports/".encode(),
+                         {"Content-Type": "application/x-www-form-urlencoded"})
+    cookie = signed.headers["set-cookie"].split(";")[0]
+    assert two.request("GET", "/reports/", headers={"Cookie": cookie}).status == 200
+    assert two.request("POST", "/signout", headers={"Cookie": cookie}).status == 303
+    for server in (one, two) * 3:   # the copy of the cookie opens nothing, whichever worker answers
+        assert server.request("GET", "/reports/", headers={"Cookie": cookie}).status == 401
+
+
 def test_a_demo_payment_opened_on_one_host_is_paid_on_the_other(servers, campaign_file) -> None:
     one, two = servers
     pay = one.request("GET", f"/pay/{token('IT-000123')}?option=full&src=qr")

@@ -42,7 +42,8 @@ def make_app(root: Path) -> Flask:
         for name in SAMPLE_FILES:
             shutil.copy(ROOT / "examples" / name, samples / name)
     settings = ServiceSettings(campaigns=(), webhook_secret="whsec_studio_tests", session_secret=b"k" * 32,
-                               admin_token=ADMIN, secure_cookies=False)
+                               admin_token=ADMIN, secure_cookies=False,
+                               admin_ledger=f"sqlite:///{root / 'instance' / 'admin.db'}")
     app = Flask("billcast.service.app", instance_path=str(root / "instance"))
     app.config.update(SECRET_KEY=settings.session_secret, SESSION_COOKIE_SECURE=False, SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_NAME="billcast_admin",

@@ -9,7 +9,8 @@ runs in its own short transaction. See ``docs/LEDGER.md``.
 (``billcast db``), ``engine`` the engines and transactions, ``checks`` the
 argument checks; the ``Ledger`` is put together from ``recipients``,
 ``payments``, ``events``, ``experiments``, ``compliance`` (opt-outs, disputes,
-held-back recipients), ``plans`` (installment plans), ``locks`` and ``reads``.
+held-back recipients), ``plans`` (installment plans), ``admin`` (sign-in attempts and admin
+sessions), ``locks`` and ``reads``.
 """
 
 from ..contact import CHANNELS as CHANNELS
@@ -17,6 +18,8 @@ from ..contact import DISPUTE_DETAILS_MAX as DISPUTE_DETAILS_MAX
 from ..contact import DISPUTE_OUTCOMES as DISPUTE_OUTCOMES
 from ..contact import DISPUTE_REASONS as DISPUTE_REASONS
 from ..contact import SUPPRESSION_CHANNELS as SUPPRESSION_CHANNELS
+from .admin import AdminSession as AdminSession
+from .admin import SigninLimits as SigninLimits
 from .compliance import ContactState as ContactState
 from .compliance import Dispute as Dispute
 from .compliance import Suppression as Suppression
@@ -46,7 +49,7 @@ __all__ = [
     "CHANNELS", "DEFAULT_URL", "DISPUTE_DETAILS_MAX", "DISPUTE_OUTCOMES", "DISPUTE_REASONS", "EVENT_KINDS",
     "OPTIONS", "PAYMENT_STATUSES", "PLAN_STATUSES", "PROVIDERS", "RECIPIENT_STATUSES", "SOURCES",
     "SUPPRESSION_CHANNELS",
-    "Allocated", "Claim", "ContactState", "Dispute", "ImportedPayment", "Installment", "Ledger", "LedgerError",
-    "Plan", "Recipient", "Result", "SchemaState", "Suppression",
+    "AdminSession", "Allocated", "Claim", "ContactState", "Dispute", "ImportedPayment", "Installment", "Ledger", "LedgerError",
+    "Plan", "Recipient", "Result", "SchemaState", "SigninLimits", "Suppression",
     "head_revision", "schema_state", "upgrade_schema",
 ]

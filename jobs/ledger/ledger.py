@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .admin import Admin
 from .compliance import Compliance
 from .events import Events
 from .experiments import Experiments
@@ -12,5 +13,5 @@ from .reads import Reads
 from .recipients import Recipients
 
 
-class Ledger(Recipients, Payments, Events, Experiments, Compliance, Plans, Reads, Locks):
+class Ledger(Recipients, Payments, Events, Experiments, Compliance, Plans, Admin, Reads, Locks):
     """The campaign ledger on one database. Cheap to make: connects and checks its schema on first use."""

@@ -52,15 +52,8 @@ class Payments(LedgerBase):
         installments it pays) are set when given and kept otherwise.
         """
         call = "upsert_payment"
-        values = {
-            "campaign_id": checks.text(call, "campaign_id", campaign_id), "token": checks.token(call, token),
-            "provider": checks.one_of(call, "provider", provider, PROVIDERS),
-            "provider_ref": checks.text(call, "provider_ref", provider_ref, limit=255),
-            "amount": checks.integer(call, "amount", amount), "currency": checks.currency(call, currency),
-            "option": checks.one_of(call, "option", option, OPTIONS),
-            "source": checks.one_of(call, "source", source, SOURCES),
-            "status": checks.one_of(call, "status", status, PAYMENT_STATUSES),
-        }
+        values = _checked(call, campaign_id=campaign_id, token=token, provider=provider, provider_ref=provider_ref,
+                          amount=amount, currency=currency, option=option, source=source, status=status)
         checks.optional_text(call, "payment_intent", payment_intent, limit=255)
         checks.optional_text(call, "flag_reason", flag_reason, limit=500)
         session: dict[str, Any] = {}
@@ -88,6 +81,36 @@ class Payments(LedgerBase):
 
         return self._write(call, work, refused=lambda conn: missing_campaign(conn, call, campaign_id))
 
+    def open_checkout(self, *, campaign_id: str, token: str, provider: str, provider_ref: str, amount: int,
+                      currency: str, option: str, source: str, expires_at: datetime, idempotency_key: str) -> str:
+        """The checkout session made with ``idempotency_key``: ``provider_ref``, recorded now as pending, or
+        the one recorded first under that key (simultaneous clicks all get that one).
+
+        An ``INSERT ... ON CONFLICT DO NOTHING`` on the key's unique index, then a read in the same
+        transaction: whichever insert commits first wins, the others wait for it and read its row.
+        """
+        call = "open_checkout"
+        key = checks.text(call, "idempotency_key", idempotency_key, limit=255)
+        stamp = now()
+        values = _checked(call, campaign_id=campaign_id, token=token, provider=provider, provider_ref=provider_ref,
+                          amount=amount, currency=currency, option=option, source=source, status="pending")
+        values |= {"flagged": False, "expires_at": checks.aware(call, "expires_at", expires_at),
+                   "idempotency_key": key, "created_at": stamp, "updated_at": stamp}
+
+        def work(conn: Connection) -> str:
+            made = conn.execute(insert_into(conn, payment_table).values(**values)
+                                .on_conflict_do_nothing(index_elements=[payment_table.c.idempotency_key])
+                                .returning(payment_table.c.provider_ref)).scalar()
+            if made is not None:
+                return str(made)
+            first = conn.execute(select(payment_table.c.provider_ref, payment_table.c.token)
+                                 .where(payment_table.c.idempotency_key == key)).one()
+            if first.token != token:
+                raise LedgerError("is another recipient's", where=call, field="idempotency_key")
+            return str(first.provider_ref)
+
+        return self._write(call, work, refused=lambda conn: missing_campaign(conn, call, campaign_id))
+
     def mark_paid(self, token: str, when: datetime) -> None:
         """Record that the recipient with this token paid; the first time paid is the one kept."""
         call = "mark_paid"
@@ -104,6 +127,20 @@ class Payments(LedgerBase):
                 raise LedgerError(f"no recipient has the token {checks.hint(token)}", where=call, field="token")
 
         self._write(call, work)
+
+
+def _checked(call: str, *, campaign_id: str, token: str, provider: str, provider_ref: str, amount: int,
+             currency: str, option: str, source: str, status: str) -> dict[str, Any]:
+    """A payment's own columns, each checked (a LedgerError naming ``call`` and the field)."""
+    return {
+        "campaign_id": checks.text(call, "campaign_id", campaign_id), "token": checks.token(call, token),
+        "provider": checks.one_of(call, "provider", provider, PROVIDERS),
+        "provider_ref": checks.text(call, "provider_ref", provider_ref, limit=255),
+        "amount": checks.integer(call, "amount", amount), "currency": checks.currency(call, currency),
+        "option": checks.one_of(call, "option", option, OPTIONS),
+        "source": checks.one_of(call, "source", source, SOURCES),
+        "status": checks.one_of(call, "status", status, PAYMENT_STATUSES),
+    }
 
 
 def _payment_row(conn: Connection, provider_ref: str) -> Any | None:

@@ -125,6 +125,7 @@ payment_table = Table(
     UniqueConstraint("provider_ref", name="uq_payments_provider_ref"),
     Index("ix_payments_campaign", "campaign_id"),
     Index("ix_payments_token", "token"),
+    Index("uq_payments_idempotency_key", "idempotency_key", unique=True),  # 0005: one session per key
 )
 
 webhook_table = Table(
@@ -254,4 +255,27 @@ installment_table = Table(  # one row per installment of a plan; claimed by a co
     Column("error_code", String(64)),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_installments_status_due", "status", "due_date"),
+)
+
+
+# --- 0005: the admin side's sign-in: attempts counted per client, sessions kept server-side --------
+
+signin_attempt_table = Table(  # a sign-in attempt not (yet) known to have succeeded; pruned after the window
+    "signin_attempts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client", String(64), nullable=False),  # a keyed hash of the client's address, never the address
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_signin_attempts_client_at", "client", "at"),
+    Index("ix_signin_attempts_at", "at"),
+)
+
+admin_session_table = Table(  # a signed-in admin's session; the cookie holds the secret whose hash is the id
+    "admin_sessions", metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 (hex) of the cookie's 32-byte secret
+    Column("token_mac", String(64), nullable=False),  # HMAC of the admin token it was opened with
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Index("ix_admin_sessions_expires", "expires_at"),
 )
