@@ -175,6 +175,11 @@ def niceness(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
+def autogroup_nice(pid: int) -> int:
+    """The nice value of the scheduler group of a process's session (``/autogroup-N nice V``)."""
+    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+
+
 def workers_of(pid: int) -> list[int]:
     children = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -194,8 +199,8 @@ def test_each_side_starts_on_its_own_under_gunicorn(campaign_file, tmp_path) -> 
     t = token("IT-000123")
     public_env = {**base, "BILLCAST_ADMIN_TOKEN": "", "BILLCAST_ADMIN_TOKEN_FILE": ""}  # the public side needs none
     argv = ["billcast", "serve", str(campaign_file), "--workers", "2", "--insecure-cookies"]
-    with Served([*argv, "--public"], public_env, tmp_path) as public, \
-            Served([*argv, "--admin"], {**base, "BILLCAST_ADMIN_TOKEN": ADMIN}, tmp_path) as admin:
+    with Served([*argv, "--public"], public_env, tmp_path, own_session=True) as public, \
+            Served([*argv, "--admin"], {**base, "BILLCAST_ADMIN_TOKEN": ADMIN}, tmp_path, own_session=True) as admin:
         assert public.request("GET", f"/pay/{t}?option=full&src=qr").status == 303
         assert public.request("GET", "/reports/", headers=BEARER).status == 404
         assert public.request("GET", "/studio/", headers=BEARER).status == 404
@@ -208,3 +213,6 @@ def test_each_side_starts_on_its_own_under_gunicorn(campaign_file, tmp_path) -> 
         assert len(admin_workers) == len(public_workers) == 2
         assert [niceness(pid) for pid in (admin.process.pid, *admin_workers)] == [level] * 3
         assert [niceness(pid) for pid in (public.process.pid, *public_workers)] == [mine] * 3
+        if Path("/proc/self/autogroup").is_file():  # each leads its own session: the admin's group yields too
+            assert autogroup_nice(admin.process.pid) == max(level, autogroup_nice(os.getpid()))
+            assert autogroup_nice(public.process.pid) == 0
