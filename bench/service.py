@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/service.py                       # dev server, gunicorn 1, 2, 4 workers
     .venv/bin/python bench/service.py --workers 2 --requests 2000 --seconds 10
+    .venv/bin/python bench/service.py --busy-admin --workers 2   # the public side with the admin side idle, then busy
 
 One campaign with many published recipients in a SQLite ledger (the demo
 provider takes payments), served side by side in one run on 127.0.0.1 by
@@ -22,6 +23,15 @@ second, p50 and p99 latency and errors (anything but the expected status, or a
 connection failure) per server and route, the CPU time the server's processes
 and the client spent a request (what the throughput of a machine of one's own
 would be, where this one is shared), and one JSON line with every figure.
+
+``--busy-admin`` runs the two sides as production does, ``billcast serve --public``
+and ``billcast serve --admin`` (at niceness ``--admin-nice``), and measures each
+public route twice side by side: with the admin side idle, then while another
+process keeps it busy with its worst requests (``bench/admin_load.py``: the
+studio checking, drawing frames of and rendering the preview video of the
+biggest storyboard its limits allow, and the campaign's report pages). It
+prints idle and busy requests per second and p99 per route and their ratio
+(the aim: busy no more than 10% below idle).
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from billcast.demo import sample_rules  # noqa: E402
 from billcast.jobs.ledger import Ledger  # noqa: E402
@@ -87,18 +98,19 @@ def free_port() -> int:
 
 
 class Server:
-    """``billcast serve`` (gunicorn with N workers, or --dev) in its own process group."""
+    """``billcast serve`` (gunicorn with N workers, or --dev; one side or both) in its own process group."""
 
-    def __init__(self, campaign: Path, workers: int | None, folder: Path, threads: int) -> None:
+    def __init__(self, campaign: Path, workers: int | None, folder: Path, threads: int, side: str = "",
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
-        self.name = "dev server" if workers is None else f"gunicorn {workers}w{threads}t"
-        how = ["--dev"] if workers is None else ["--workers", str(workers)]
+        self.name = ("dev server" if workers is None else f"gunicorn {workers}w{threads}t") + (f" {side}" if side else "")
+        how = (["--dev"] if workers is None else ["--workers", str(workers)]) + ([f"--{side}"] if side else [])
         self.log = (folder / f"{self.name.replace(' ', '-')}.log").open("w")
         env = {**os.environ, "BILLCAST_STATE_DIR": str(folder / "state"), "BILLCAST_LOG_FORMAT": "json",
-               "BILLCAST_THREADS": str(threads)}
+               "BILLCAST_THREADS": str(threads), **(env or {})}
         self.process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "billcast", "serve", str(campaign), "--port", str(self.port), *how],
-            stdout=subprocess.DEVNULL, stderr=self.log, env=env, start_new_session=True)
+            [sys.executable, "-P", "-m", "billcast", "serve", str(campaign), "--port", str(self.port),
+             "--insecure-cookies", *how], stdout=subprocess.DEVNULL, stderr=self.log, env=env, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -117,8 +129,19 @@ class Server:
             except OSError:
                 continue
             if int(fields[3]) == self.process.pid:  # the session id
-                total += int(fields[11]) + int(fields[12])  # utime, stime
+                total += sum(int(f) for f in fields[11:15])  # utime, stime, and of its children that ended
         return total / os.sysconf("SC_CLK_TCK")
+
+    def wait_idle(self, limit: float = 600) -> None:
+        """Until the server's processes spend under a tenth of a core (what a request left running finishes)."""
+        deadline = time.monotonic() + limit
+        before = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            now = self.cpu_seconds()
+            if now - before < 0.1:
+                return
+            before = now
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
@@ -213,13 +236,86 @@ def measure(server: Server, route: str, tokens: list[str], count: int, seconds: 
     return row
 
 
+def print_row(row: dict) -> None:
+    print(f"  {row['server']:<14} {row['route']:<5} {row['rps']:>8.1f} req/s  p50 {row['p50_ms']:>6} ms  "
+          f"p99 {row['p99_ms']:>6} ms  errors {row['errors']} {row['error_kinds'] or ''} "
+          f"({row['requests']} in {row['seconds']} s; CPU a request: server "
+          f"{row['server_cpu_ms']:.2f} ms, client {row['client_cpu_ms']:.2f} ms)", flush=True)
+
+
+def busy_admin(args: argparse.Namespace, folder: Path, workers: int) -> dict:
+    """Each public route with the admin side idle, then busy (one load across the routes), side by side, for
+    ``--rounds`` rounds; the figures and the busy/idle ratios of the totals."""
+    from admin_load import ADMIN_TOKEN, AdminLoad
+
+    per_route = args.requests + CLIENTS * 4
+    tokens = [token(i) for i in range(per_route * 2 * args.rounds)]
+    campaign = make_campaign(folder, len(tokens))
+    public = Server(campaign, workers, folder, args.threads, "public", {"BILLCAST_ADMIN_TOKEN": ""})
+    admin = Server(campaign, args.admin_workers, folder, args.threads, "admin",
+                   {"BILLCAST_ADMIN_TOKEN": ADMIN_TOKEN, "BILLCAST_ADMIN_NICE": str(args.admin_nice),
+                    "BILLCAST_STUDIO_CACHE": str(folder / "studio-cache")})
+    runs: list[dict] = []
+    loads: list[dict] = []
+    try:
+        for n in range(args.rounds * 2):
+            state = "busy" if n % 2 else "idle"
+            mine = tokens[n * per_route:(n + 1) * per_route]  # first clicks only; beacons spread over everyone
+            if state == "busy":
+                load = AdminLoad(admin.port, CAMPAIGN, clients=args.admin_clients)
+                load.start()
+                admin_cpu = admin.cpu_seconds()
+            for route, route_tokens in (("/pay", mine), ("/e", tokens[n::args.rounds * 2])):
+                row = {"server": f"public, admin {state}", "route": route, "state": state,
+                       **measure(public, route, route_tokens, args.requests, args.seconds)}
+                runs.append(row)
+                print_row(row)
+            if state == "busy":
+                summary = {**load.stop(), "admin_cpu_s": round(admin.cpu_seconds() - admin_cpu, 1)}
+                loads.append(summary)
+                print(f"    the admin side meanwhile: {summary}", flush=True)
+                admin.wait_idle()
+    finally:
+        public.stop()
+        admin.stop()
+    rows = []
+    for route in ("/pay", "/e"):
+        row: dict = {"route": route}
+        for state in ("idle", "busy"):
+            mine = [r for r in runs if r["route"] == route and r["state"] == state]
+            done = sum(r["requests"] for r in mine)
+            row[state] = {"rps": round(done / sum(r["seconds"] for r in mine), 1),
+                          "p99_ms": max(r["p99_ms"] for r in mine), "errors": sum(r["errors"] for r in mine)}
+        row["rps_ratio"] = round(row["busy"]["rps"] / row["idle"]["rps"], 3)
+        row["p99_ratio"] = round(row["busy"]["p99_ms"] / row["idle"]["p99_ms"], 3)
+        print(f"  {route:<5} idle {row['idle']['rps']:.1f} req/s p99 {row['idle']['p99_ms']} ms; busy "
+              f"{row['busy']['rps']:.1f} req/s p99 {row['busy']['p99_ms']} ms; busy/idle: req/s "
+              f"x{row['rps_ratio']:.3f}, p99 x{row['p99_ratio']:.3f}", flush=True)
+        rows.append(row)
+    return {"bench": "service-busy-admin", "cores": os.cpu_count(), "clients": CLIENTS, "public_workers": workers,
+            "admin_workers": args.admin_workers, "admin_nice": args.admin_nice, "threads": args.threads,
+            "rounds": args.rounds, "rows": rows, "runs": runs, "admin_load": loads}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workers", default="dev,1,2,4", help="servers to run: dev and/or gunicorn worker counts")
     ap.add_argument("--requests", type=int, default=4000, help="requests per server and route (at most)")
     ap.add_argument("--seconds", type=float, default=20.0, help="time per server and route (at most)")
     ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (BILLCAST_THREADS)")
+    ap.add_argument("--busy-admin", action="store_true",
+                    help="the public side (--workers N, one count) with the admin side idle, then busy")
+    ap.add_argument("--admin-workers", type=int, default=1, help="--busy-admin: the admin side's workers")
+    ap.add_argument("--admin-nice", type=int, default=10, help="--busy-admin: the admin side's niceness")
+    ap.add_argument("--admin-clients", type=int, default=4, help="--busy-admin: clients keeping the admin side busy")
+    ap.add_argument("--rounds", type=int, default=1, help="--busy-admin: idle then busy, this many times")
     args = ap.parse_args()
+    if args.busy_admin:
+        with tempfile.TemporaryDirectory(prefix="billcast-bench-service-") as tmp:
+            print(f"{CLIENTS} clients on the public side, at most {args.requests} requests or {args.seconds:g} s "
+                  f"per route and state, on {os.cpu_count()} cores", flush=True)
+            print(json.dumps(busy_admin(args, Path(tmp), int(args.workers.split(",")[0]))))
+        return
     configs = [None if w == "dev" else int(w) for w in args.workers.split(",")]
     per_server = args.requests + CLIENTS * 4
     rows = []
@@ -239,10 +335,7 @@ def main() -> None:
                     row = {"server": server.name, "route": route, **measure(server, route, tokens, args.requests,
                                                                             args.seconds)}
                     rows.append(row)
-                    print(f"  {row['server']:<14} {route:<5} {row['rps']:>8.1f} req/s  p50 {row['p50_ms']:>6} ms  "
-                          f"p99 {row['p99_ms']:>6} ms  errors {row['errors']} {row['error_kinds'] or ''} "
-                          f"({row['requests']} in {row['seconds']} s; CPU a request: server "
-                          f"{row['server_cpu_ms']:.2f} ms, client {row['client_cpu_ms']:.2f} ms)", flush=True)
+                    print_row(row)
             finally:
                 server.stop()
     print(json.dumps({"bench": "service", "cores": os.cpu_count(), "clients": CLIENTS, "rows": rows}))

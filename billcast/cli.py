@@ -215,7 +215,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not files:
         raise SettingsError("CAMPAIGN", "give the campaign files to serve (or BILLCAST_CAMPAIGNS; or run "
                                         "`billcast demo` here first, which writes var/campaign.toml)")
-    serve(args.settings, files, dev=args.dev)
+    serve(args.settings, files, dev=args.dev, side=args.side)
     return 0
 
 
@@ -382,6 +382,11 @@ def parser() -> argparse.ArgumentParser:
                    help="Flask's development server instead (one process, reloads on code changes)")
     p.add_argument("--insecure-cookies", action="store_true",
                    help="let the admin sign-in cookie travel over plain http (local use only)")
+    side = p.add_mutually_exclusive_group()  # both at once: refused (exit 64); neither: both sides on one port
+    side.add_argument("--public", dest="side", action="store_const", const="public", default="both",
+                      help="the public side only: pages, pay, webhooks, beacons, opt-out, disputes (no admin token)")
+    side.add_argument("--admin", dest="side", action="store_const", const="admin", help="the admin side only: "
+                      "sign-in, reports, the studio (needs $BILLCAST_ADMIN_TOKEN; at niceness $BILLCAST_ADMIN_NICE)")
     p.set_defaults(func=cmd_serve, options={"campaigns": "campaigns", "host": "host", "port": "port",
                                             "workers": "workers"})
 

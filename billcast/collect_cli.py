@@ -21,7 +21,7 @@ def _date(text: str) -> date:
 def cmd_collect(args: argparse.Namespace) -> int:
     from billcast.jobs.campaign import load_campaign
     from billcast.jobs.report import ledger_must_exist
-    from billcast.service import create_app
+    from billcast.service import create_public_app
     from billcast.service.collect import collect_due
 
     from .settings import load_settings, service_settings
@@ -30,7 +30,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     ledger_must_exist(campaign.ledger, "ledger")
     on = args.date or datetime.now(ZoneInfo(campaign.timezone)).date()
     settings = service_settings(load_settings(os.environ), (campaign,))
-    app = create_app(settings)
+    app = create_public_app(settings)  # charging needs the payment side only
     try:
         with app.app_context():
             done = collect_due(settings.campaigns[0], on)

@@ -1,5 +1,11 @@
 """``billcast serve``: the service under gunicorn (``--dev``: Flask's reloading development server).
 
+One side of it or both: ``--public`` (pages, pay, webhooks, beacons: what debtors
+and the payment provider reach), ``--admin`` (sign-in, reports, the studio: what
+staff reach, run at lower CPU priority so that it cannot slow the public side on
+a shared host), or both on one port (the demo). In production the two sides are
+two processes, two systemd units, on two ports (docs/DEPLOY.md).
+
 Gunicorn runs through its Python API (:class:`Server`), with the app made once
 in the master and forked into ``workers`` processes of ``threads`` threads each
 (gthread: keep-alive connections, and a slow client holds a thread, not a
@@ -18,7 +24,7 @@ import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from flask import Flask
 from gunicorn import glogging
@@ -27,7 +33,13 @@ from werkzeug.serving import WSGIRequestHandler
 
 from billcast.renderer import SettingsError
 
-from .settings import Settings, load_campaigns, service_settings
+from .settings import Settings, env_name, load_campaigns, service_settings
+
+if TYPE_CHECKING:
+    from billcast.service import ServiceSettings
+
+Side = Literal["both", "public", "admin"]
+AUTOGROUP = Path("/proc/self/autogroup")
 
 
 class GunicornLogger(glogging.Logger):
@@ -49,7 +61,40 @@ class GunicornLogger(glogging.Logger):
         """Nothing: gunicorn's access line carries the client's address and the path with its token."""
 
 
-def gunicorn_options(settings: Settings) -> dict[str, Any]:
+def check_side(settings: Settings, side: Side) -> None:
+    """What a side needs before it starts: the admin side on its own, the admin token (the public side needs none)."""
+    if side == "admin" and settings.secret("admin_token") is None:
+        raise SettingsError(env_name("admin_token"), "is not set: the admin side (reports, the studio) opens with it; "
+                            "give at least 32 characters, e.g. in BILLCAST_ADMIN_TOKEN_FILE")
+
+
+def side_app(service: ServiceSettings, side: Side) -> Flask:
+    """The app of one side, or of both."""
+    from billcast.service import create_admin_app, create_app, create_public_app
+
+    return {"both": create_app, "public": create_public_app, "admin": create_admin_app}[side](service)
+
+
+def lower_priority(settings: Settings, side: Side) -> None:
+    """The admin side on its own at niceness ``admin_nice`` (at least), before it forks: its workers, their
+    threads and what they start inherit it, so its work waits for the public side's on a shared host.
+
+    Where the kernel groups a session's processes for the scheduler (autogroup: a process started by
+    ``setsid``, a service manager, ``start_new_session``), niceness counts only within the group, so a
+    process leading its own session lowers its group's share too (``/proc/self/autogroup``)."""
+    if side != "admin":
+        return
+    if os.getpriority(os.PRIO_PROCESS, 0) < settings.admin_nice:
+        os.setpriority(os.PRIO_PROCESS, 0, settings.admin_nice)
+    if os.getsid(0) == os.getpid():  # its session's group is its own: nothing else is slowed
+        try:
+            if int(AUTOGROUP.read_text(encoding="ascii").split()[-1]) < settings.admin_nice:
+                AUTOGROUP.write_text(str(settings.admin_nice), encoding="ascii")
+        except (OSError, ValueError, IndexError):  # no autogroup in this kernel, or not allowed: the niceness alone
+            pass
+
+
+def gunicorn_options(settings: Settings, side: Side = "both") -> dict[str, Any]:
     """The gunicorn configuration ``billcast serve`` runs with (docs/deploy/gunicorn.conf.py says the same)."""
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return {
@@ -65,7 +110,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "errorlog": "-",
         "logger_class": GunicornLogger,
         "loglevel": "info",
-        "proc_name": "billcast",
+        "proc_name": "billcast" if side == "both" else f"billcast-{side}",
         # One way to believe a proxy: the app's ProxyFix (trusted_proxies). Gunicorn's own header handling off.
         "forwarded_allow_ips": "",
         "secure_scheme_headers": {},
@@ -105,25 +150,31 @@ def check_free(settings: Settings) -> None:
                                 f"{exc.strerror or exc}; choose another (--host, --port or BILLCAST_PORT)") from None
 
 
-def serve(settings: Settings, campaign_files: Sequence[Path], *, dev: bool = False) -> None:
-    """The service for these campaigns, under gunicorn (``dev``: the development server), until stopped."""
-    from billcast.service import create_app
-
+def serve(settings: Settings, campaign_files: Sequence[Path], *, dev: bool = False, side: Side = "both") -> None:
+    """One side of the service (or both) for these campaigns, under gunicorn (``dev``: the development
+    server), until stopped."""
+    check_side(settings, side)
     service = service_settings(settings, load_campaigns(campaign_files))
-    app = create_app(service)  # opens every ledger: one it cannot use stops it here
+    lower_priority(settings, side)
+    app = side_app(service, side)  # opens every ledger: one it cannot use stops it here
     app.extensions["billcast"].close()  # each worker opens its own connections after the fork
     if os.environ.get("WERKZEUG_RUN_MAIN") != "true":  # not the development server's reloaded child
         check_free(settings)
         how = "the development server" if dev else f"gunicorn, {settings.workers} workers of {settings.threads} threads"
         pay = "demo payments" if service.demo_payments else f"Stripe, {settings.stripe_mode} mode"
+        what = {"both": f"{pay}; reports at /reports/", "public": f"the public side, {pay}",
+                "admin": f"the admin side at niceness {os.getpriority(os.PRIO_PROCESS, 0)}; reports at /reports/"}
         print(f"Serving {', '.join(c.id for c in service.campaigns)} on http://{settings.host}:{settings.port}/ with "
-              f"{how} ({pay}; reports at /reports/)", flush=True)
-    (serve_dev if dev else serve_gunicorn)(app, settings)
+              f"{how} ({what[side]})", flush=True)
+    if dev:
+        serve_dev(app, settings)
+    else:
+        serve_gunicorn(app, settings, side)
 
 
-def serve_gunicorn(app: Flask, settings: Settings) -> None:
+def serve_gunicorn(app: Flask, settings: Settings, side: Side = "both") -> None:
     """Run gunicorn until it is stopped (SIGTERM, SIGINT: graceful)."""
-    Server(app, gunicorn_options(settings)).run()
+    Server(app, gunicorn_options(settings, side)).run()
 
 
 class _QuietHandler(WSGIRequestHandler):

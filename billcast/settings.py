@@ -120,13 +120,17 @@ class Settings(BaseSettings):
         "how long an admin session lasts after signing in, however busy"))
     session_idle_minutes: int = Field(60, ge=1, le=24 * 60, json_schema_extra=_doc(
         "an admin session unused this long is over"))
+    admin_nice: int = Field(10, ge=0, le=19, json_schema_extra=_doc(
+        "niceness of the admin side's processes when it runs on its own (`billcast serve --admin`, "
+        "`billcast.wsgi:admin_app`), so that on a shared host the public side keeps the CPU; 0 leaves it"))
     log_format: Literal["text", "json"] = Field("text", json_schema_extra=_doc(
         "`text` (a line a person reads) or `json` (one object a line, for a log collector)"))
     log_level: Literal["debug", "info", "warning", "error"] | None = Field(None, json_schema_extra=_doc(
         "the least severe record logged; `-v`, `-vv` and `-q` win", "`info` for `serve`, else `warning`"))
     # --- secrets (each also from a file: the setting's name with _FILE) ----------------------------
     admin_token: SecretStr | None = Field(None, json_schema_extra=_doc(
-        "opens reports and the studio (at least 32 characters); unset, they are off"))
+        "opens reports and the studio (at least 32 characters); unset, they are off, and the admin side on its "
+        "own (`billcast serve --admin`) does not start; the public side never reads it"))
     admin_token_file: Path | None = Field(None, json_schema_extra=_doc("a file holding `admin_token`"))
     session_secret: SecretStr | None = Field(None, json_schema_extra=_doc(
         "signs the admin session cookie and keys the token hashes in logs (at least 32 characters); the same "

@@ -78,12 +78,14 @@ class Served:
     folder: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    own_session: bool = False  # started as a service manager starts it: leading a session of its own
 
     def __enter__(self) -> Served:
         self.err = (self.folder / f"serve-{self.port}.err").open("w+", encoding="utf-8")
         self.process = subprocess.Popen(
             [sys.executable, "-P", "-m", *self.argv], stdout=subprocess.DEVNULL, stderr=self.err,
-            env={**os.environ, **self.env, "BILLCAST_PORT": str(self.port)}, cwd=self.folder)
+            env={**os.environ, **self.env, "BILLCAST_PORT": str(self.port)}, cwd=self.folder,
+            start_new_session=self.own_session)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import re
 import shlex
 import shutil
@@ -15,14 +16,17 @@ from pathlib import Path
 import pytest
 
 from billcast.cli import parser
+from billcast.service import ADMIN_PREFIXES
 from billcast.service.app import BODY_LIMITS, DEFAULT_BODY_LIMIT
 from billcast.settings import documented_rows
 
 from conftest import ROOT
-from served import Served, published_campaign
+from served import ADMIN, Served, published_campaign
+from test_sides import niceness, workers_of
 
 DEPLOY = ROOT / "docs" / "deploy"
-UNITS = ("billcast.service", "billcast-expire.service", "billcast-expire.timer")
+SIDES = {"billcast-public.service": "billcast", "billcast-admin.service": "billcast_admin"}  # unit: upstream
+UNITS = (*SIDES, "billcast-expire.service", "billcast-expire.timer")
 SETTING_VARIABLES = {env.strip("`") for row in documented_rows() for env in row[1].split(", ")}
 
 
@@ -118,6 +122,18 @@ def test_a_bad_setting_stops_gunicorn_at_its_config_file(tmp_path) -> None:
     assert done.returncode == 10 and done.stderr.strip().splitlines()[-1].startswith("error: BILLCAST_WORKERS:")
 
 
+def location(conf: str, path: str) -> str:
+    """The body of the location block nginx picks for ``path``: exact, then regular expression, then longest prefix."""
+    exact = dict(re.findall(r"location = (\S+) \{(.*?)\}", conf, re.S))
+    if path in exact:
+        return exact[path]
+    for pattern, body in re.findall(r"location ~ (\S+) \{(.*?)\}", conf, re.S):
+        if re.search(pattern, path):
+            return body
+    prefixes = dict(re.findall(r"location ([^=~\s]\S*) \{(.*?)\}", conf, re.S))
+    return prefixes[max((p for p in prefixes if path.startswith(p)), key=len)]
+
+
 def test_nginx_agrees_with_the_app() -> None:
     conf = (DEPLOY / "nginx.conf").read_text(encoding="utf-8")
     sizes = {"k": 1024, "m": 1024 * 1024}
@@ -125,13 +141,12 @@ def test_nginx_agrees_with_the_app() -> None:
     def limit(text: str) -> int:
         return int(text[:-1]) * sizes[text[-1]]
 
-    blocks = dict(re.findall(r"location (?:= )?(\S+) \{(.*?)\}", conf, re.S))
+    everywhere = limit(re.search(r"^\s+client_max_body_size (\w+);", conf, re.M).group(1))
     for prefix, app_limit in BODY_LIMITS:
-        block = blocks.get(prefix) or blocks["/"]
-        own = re.search(r"client_max_body_size (\w+);", block)
-        edge = limit(own.group(1)) if own else limit(re.search(r"^\s+client_max_body_size (\w+);", conf, re.M).group(1))
+        own = re.search(r"client_max_body_size (\w+);", location(conf, prefix))
+        edge = limit(own.group(1)) if own else everywhere
         assert edge >= app_limit, (prefix, edge, app_limit)  # the app, not the edge, answers 413 in its own words
-    assert limit(re.search(r"^\s+client_max_body_size (\w+);", conf, re.M).group(1)) >= DEFAULT_BODY_LIMIT
+    assert everywhere >= DEFAULT_BODY_LIMIT
     # One proxy, setting every header ProxyFix reads; nothing it logs names the address or the path.
     for header in ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port", "X-Request-Id"):
         assert f"proxy_set_header {header} " in conf
@@ -139,6 +154,46 @@ def test_nginx_agrees_with_the_app() -> None:
     for leak in ("$remote_addr", "$request ", "$request_uri", "$uri", "$http_referer", "$args"):
         assert leak not in log_format
     assert re.search(r"access_log \S+ billcast_private;", conf)
-    port = re.search(r"server 127\.0\.0\.1:(\d+);", conf).group(1)
-    service = next(c for c in lines("billcast.service", "ExecStart"))
-    assert f"--port {port}" in service and "--host 127.0.0.1" in service
+
+
+def test_nginx_sends_the_admin_paths_to_the_admin_side_only() -> None:
+    conf = (DEPLOY / "nginx.conf").read_text(encoding="utf-8")
+    upstreams = dict(re.findall(r"upstream (\w+) \{\s*server 127\.0\.0\.1:(\d+);", conf))
+    for name, upstream in SIDES.items():  # each unit listens where its upstream points
+        command = next(c for c in lines(name, "ExecStart"))
+        assert f"--port {upstreams[upstream]}" in command and "--host 127.0.0.1" in command
+        assert ("--admin" if upstream == "billcast_admin" else "--public") in command
+    t = "A" * 22
+    admin = [*(p + s for p in ADMIN_PREFIXES for s in ("", "/")), "/reports/c-1/experiment.csv", "/studio/x/validate"]
+    public = ["/", f"/r/{t}/", f"/pay/{t}", f"/e/{t}", "/stripe/webhook", "/demo/checkout/cs_1", "/healthz",
+              "/reportsx", "/signing", f"/r/{t}/reports/", "/studios"]
+    for path in admin:
+        block = location(conf, path)
+        assert "proxy_pass http://billcast_admin;" in block and "deny all;" in block, path
+    for path in public:
+        assert "proxy_pass http://billcast;" in location(conf, path), path
+
+
+def test_the_admin_unit_needs_no_payment_key_and_the_public_one_no_admin_token() -> None:
+    public = "\n".join(lines("billcast-public.service", "Environment"))
+    admin = "\n".join(lines("billcast-admin.service", "Environment"))
+    assert "BILLCAST_ADMIN_TOKEN" not in public and "STRIPE_WEBHOOK_SECRET_FILE" in public
+    assert "BILLCAST_ADMIN_TOKEN_FILE" in admin and "STRIPE" not in admin
+    assert int(unit("billcast-admin.service")["Service"]["CPUWeight"]) < 100  # below the default weight
+
+
+@pytest.mark.slow
+def test_gunicorn_runs_each_side_from_its_wsgi_entry(tmp_path) -> None:
+    campaign = published_campaign(tmp_path / "campaign")
+    mine = niceness(os.getpid())
+    env = {"BILLCAST_CAMPAIGNS": str(campaign), "BILLCAST_WORKERS": "1", "BILLCAST_STATE_DIR": str(tmp_path / "state"),
+           "BILLCAST_ADMIN_NICE": str(min(mine + 3, 19)), "BILLCAST_ADMIN_TOKEN_FILE": "", "BILLCAST_ADMIN_TOKEN": ""}
+    gunicorn = ["gunicorn", "-c", str(DEPLOY / "gunicorn.conf.py")]
+    with Served([*gunicorn, "billcast.wsgi:public_app"], env, tmp_path) as public, \
+            Served([*gunicorn, "billcast.wsgi:admin_app"], {**env, "BILLCAST_ADMIN_TOKEN": ADMIN}, tmp_path) as admin:
+        bearer = {"Authorization": f"Bearer {ADMIN}"}
+        assert public.request("GET", "/reports/", headers=bearer).status == 404
+        assert admin.request("GET", "/reports/", headers=bearer).status == 200
+        assert admin.request("POST", "/stripe/webhook", b"{}").status == 404
+        assert [niceness(pid) for pid in workers_of(admin.process.pid)] == [min(mine + 3, 19)]
+        assert [niceness(pid) for pid in workers_of(public.process.pid)] == [mine]

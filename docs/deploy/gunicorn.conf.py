@@ -1,4 +1,5 @@
-"""gunicorn's configuration for Billcast, for ``gunicorn -c gunicorn.conf.py billcast.wsgi:app``.
+"""gunicorn's configuration for Billcast, for ``gunicorn -c gunicorn.conf.py billcast.wsgi:public_app``
+(and, as a process of its own, ``billcast.wsgi:admin_app``; ``billcast.wsgi:app`` is both in one).
 
 It is what ``billcast serve`` runs with, read from the same settings
 (docs/CONFIGURATION.md: ``BILLCAST_HOST``, ``BILLCAST_PORT``, ``BILLCAST_WORKERS``,

@@ -1,0 +1,167 @@
+"""Keeps the admin side busy with its worst requests, in a process of its own, for ``bench/service.py --busy-admin``.
+
+Signed in with the admin token (a bearer header, and the session cookie the
+studio's CSRF token lives in), ``clients`` threads send, back to back until
+stopped:
+
+- the studio's check of the biggest storyboard its limits allow (the shipped
+  ``bill_explainer`` with its scenes repeated up to 50 scenes or 180 seconds),
+  a frame of it at a random time, both with a colour changed on every request
+  so that no cache answers;
+- the campaign's report page and its reconciliation CSV;
+
+and one more client renders the storyboard's preview video again and again
+(each with another colour, so no segment is reused), waiting for each render
+to finish before asking for the next. What was asked and answered is counted.
+"""
+
+from __future__ import annotations
+
+import copy
+import http.client
+import json
+import multiprocessing
+import random
+import re
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from billcast.renderer import parse_storyboard
+
+ADMIN_TOKEN = "bench-admin-token-0123456789-abcdefghij"
+STORYBOARD = Path(__file__).resolve().parents[1] / "storyboards" / "bill_explainer.yaml"
+MAX_SCENES, MAX_DURATION = 50, 180.0  # renderer/storyboard.py's limits
+
+
+def biggest_storyboard() -> dict:
+    """bill_explainer with its scenes repeated while the limits allow (each copy with its own id)."""
+    data = yaml.safe_load(STORYBOARD.read_text(encoding="utf-8"))
+    scenes, originals, total, n = [], data["scenes"], 0.0, 0
+    while len(scenes) < MAX_SCENES:
+        scene = copy.deepcopy(originals[n % len(originals)])
+        if total + float(scene["duration"]) > MAX_DURATION:
+            break
+        scene["id"] = f"{scene['id']}_{n}"
+        scenes.append(scene)
+        total += float(scene["duration"])
+        n += 1
+    data["scenes"] = scenes
+    data.pop("poster_time", None)
+    return data
+
+
+def storyboard_text(data: dict, n: int) -> str:
+    """The storyboard with its teal turned a little, so the text and every scene's content differ each time."""
+    changed = {**data, "colors": {**data["colors"], "teal": f"#0E4D{n % 256:02X}"}}
+    return yaml.safe_dump(changed, allow_unicode=True, sort_keys=False)
+
+
+class _Client:
+    """One signed-in connection to the admin side."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.bearer = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        status, headers, page = self.send("GET", "/studio/bill_explainer")
+        assert status == 200, status
+        self.cookie = headers["set-cookie"].split(";")[0]
+        self.csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+        self.customer = re.search(r'<option value="(s[0-9a-f]+)"[^>]*>Maria', page).group(1)
+
+    def send(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict[str, str], str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+        headers = dict(self.bearer)
+        if hasattr(self, "cookie"):
+            headers |= {"Cookie": self.cookie, "X-CSRF-Token": self.csrf}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+            response = conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode(
+                "utf-8", "replace")
+        finally:
+            conn.close()
+
+    def studio(self, what: str, text: str, **extra: object) -> tuple[int, dict[str, str], str]:
+        return self.send("POST", f"/studio/bill_explainer/{what}", {"text": text, "customer": self.customer, **extra})
+
+
+def _requests(port: int, campaign: str, data: dict, stop: threading.Event, seen: Counter, seed: int) -> None:
+    client = _Client(port)
+    rng = random.Random(seed)
+    n = seed * 100_000
+    while not stop.is_set():
+        n += 1
+        text = storyboard_text(data, n)
+        for kind, ask in (("validate", lambda: client.studio("validate", text)),
+                          ("frame", lambda: client.studio("frame", text, t=rng.uniform(0, MAX_DURATION))),
+                          ("report", lambda: client.send("GET", f"/reports/{campaign}")),
+                          ("reconciliation", lambda: client.send("GET", f"/reports/{campaign}/reconciliation.csv"))):
+            if stop.is_set():
+                break
+            seen[f"{kind} {ask()[0]}"] += 1
+
+
+def _videos(port: int, data: dict, stop: threading.Event, seen: Counter) -> None:
+    client = _Client(port)
+    n = 0
+    while not stop.is_set():
+        n += 1
+        status, _, body = client.studio("video", storyboard_text(data, 7_000_000 + n))
+        if status != 202:
+            seen[f"video {status}"] += 1
+            continue
+        seen["video started"] += 1
+        job = json.loads(body)["job"]
+        while not stop.is_set():
+            status, _, body = client.send("GET", f"/studio/bill_explainer/video/{job}")
+            state = json.loads(body).get("status") if status == 200 else str(status)
+            if state != "rendering":
+                seen[f"video {state}"] += 1
+                break
+            time.sleep(0.5)
+
+
+def _run(port: int, campaign: str, clients: int, stop: multiprocessing.synchronize.Event,
+         started: multiprocessing.synchronize.Event, out: multiprocessing.Queue) -> None:
+    data = biggest_storyboard()
+    parse_storyboard(storyboard_text(data, 0))  # within every limit, or the bench says so now
+    halt, seen = threading.Event(), Counter()
+    threads = [threading.Thread(target=_requests, args=(port, campaign, data, halt, seen, i)) for i in range(clients)]
+    threads.append(threading.Thread(target=_videos, args=(port, data, halt, seen)))
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    started.set()
+    stop.wait()
+    halt.set()
+    for thread in threads:
+        thread.join()
+    out.put({"seconds": round(time.perf_counter() - began, 1), "scenes": len(data["scenes"]),
+             "storyboard_kb": round(len(storyboard_text(data, 0).encode()) / 1024), "answered": dict(sorted(seen.items()))})
+
+
+class AdminLoad:
+    """The load, started and stopped around one measurement; ``stop`` returns what it asked and was answered."""
+
+    def __init__(self, port: int, campaign: str, clients: int = 4) -> None:
+        context = multiprocessing.get_context("fork")
+        self._stop, self._started, self._out = context.Event(), context.Event(), context.Queue()
+        self._process = context.Process(target=_run, args=(port, campaign, clients, self._stop, self._started,
+                                                            self._out), daemon=True)
+
+    def start(self) -> None:
+        self._process.start()
+        self._started.wait(60)
+        time.sleep(2)  # the first checks under way before the public side is measured
+
+    def stop(self) -> dict:
+        self._stop.set()
+        summary = self._out.get(timeout=600)
+        self._process.join(60)
+        return summary
