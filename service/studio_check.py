@@ -119,13 +119,12 @@ def _record_problem(line: int | None, field: str | None, message: str) -> dict[s
 # --- a check, and what its preview draws -------------------------------------------------------------
 
 
-def check(text: str, name: str, customer: Customer | None, language: str, links: Mapping[str, str],
-          assets_dir: Path | None = None) -> Checked:
-    """Check ``text`` as the storyboard ``name``; plan it for ``customer`` in ``language`` ("" for theirs)
+def check_sample(text: str, name: str, sample: Sample | None, language: str, links: Mapping[str, str],
+                 assets_dir: Path | None = None) -> Checked:
+    """Check ``text`` as the storyboard ``name``; plan it for ``sample`` in ``language`` ("" for theirs)
     and in every other language it translates, the chosen one at the preview frame's size."""
-    samples = [customer.sample] if customer is not None else []
-    return check_storyboard(text, f"{name}.yaml", samples, links, language=language, box=(FRAME_MAX, FRAME_MAX),
-                            assets_dir=assets_dir)
+    return check_storyboard(text, f"{name}.yaml", [sample] if sample is not None else [], links, language=language,
+                            box=(FRAME_MAX, FRAME_MAX), assets_dir=assets_dir)
 
 
 def preview_plan(checked: Checked) -> Planned | None:

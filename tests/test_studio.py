@@ -20,7 +20,7 @@ import pytest
 from flask import Flask
 from PIL import Image, ImageChops
 
-from billcast.service import studio
+from billcast.service import studio, studio_web
 from billcast.service import ServiceSettings, auth
 from billcast.service.context import Service
 from billcast.service.studio_files import HISTORY_KEEP
@@ -392,16 +392,18 @@ def test_the_frame_is_drawn_from_the_editors_text_and_changes_with_the_greeting(
     assert differs(before, german) > 2000
 
 
-def test_slider_moves_reuse_the_plan(st, monkeypatch) -> None:
-    from billcast.jobs import storyboard_check
-
-    calls = []
-    real = storyboard_check.plan
-    monkeypatch.setattr(storyboard_check, "plan", lambda *a, **k: calls.append(1) or real(*a, **k))
+def test_slider_moves_reuse_the_plan_kept_by_the_worker(st) -> None:
     text = st.live()
-    for t in (1.0, 5.0, 9.5, 20.0, 29.9):
-        st.frame(text, t)
-    assert len(calls) == 4  # one check (each of the four languages), then only frames
+    st.frame(text, 1.0)
+    with st.app.app_context():
+        pool = studio_web.studio().pool()
+        [pid] = pool.pids()
+        assert pid != os.getpid() and pool.checks_made() == 1
+        for t in (5.0, 9.5, 20.0, 29.9):
+            st.frame(text, t)
+        assert pool.checks_made() == 1 and pool.pids() == [pid]  # one check, then only frames, in one process
+        st.frame(text.replace("Ciao", "Salve"), 5.0)
+        assert pool.checks_made() == 2
 
 
 def test_a_pasted_record_previews_and_is_written_nowhere(st, caplog) -> None:
