@@ -20,6 +20,7 @@ import json
 import math
 import os
 import pickle
+import queue
 import resource
 import select
 import signal
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,12 +51,47 @@ class Limits:
 
 
 class LimitHit(Exception):
-    """A job that did not finish: ``kind`` is ``time``, ``memory`` or ``crash`` (the child died or broke)."""
+    """A job that did not finish: ``kind`` is ``time``, ``memory``, ``crash`` (the child died) or ``error`` (the
+    handler raised; ``detail`` is the exception's type)."""
 
     def __init__(self, kind: str, detail: str = "") -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
         self.detail = detail
+
+
+class _Spawner:
+    """Starts children from one long-lived thread: the kernel's parent-death signal fires when the *thread*
+    that started a child ends, and a request's thread may end long before the service does."""
+
+    def __init__(self) -> None:
+        self._asks: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def popen(self, args: list[str]) -> subprocess.Popen:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="billcast-jail-spawner", daemon=True)
+                self._thread.start()
+        done: queue.Queue = queue.Queue(maxsize=1)
+        self._asks.put((args, done))
+        made = done.get()
+        if isinstance(made, BaseException):
+            raise made
+        return made
+
+    def _serve(self) -> None:
+        while True:
+            args, done = self._asks.get()
+            try:
+                done.put(subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+                                          start_new_session=True))
+            except BaseException as exc:  # handed to the caller
+                done.put(exc)
+
+
+_spawner = _Spawner()
 
 
 class Jail:
@@ -71,9 +108,9 @@ class Jail:
         return self._child.pid if self._child is not None and self._child.poll() is None else None
 
     def _start(self) -> subprocess.Popen:
-        child = subprocess.Popen([sys.executable, "-P", "-m", "billcast.jobs.jail", self.handler,
-                                  str(os.getpid()), str(self.memory_mb)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        child = _spawner.popen([sys.executable, "-P", "-m", "billcast.jobs.jail", self.handler, str(os.getpid()),
+                                str(self.memory_mb)])
+        weakref.finalize(self, _kill, child)  # a jail no longer used ends its child
         try:
             meta, _ = _read_answer(child, time.monotonic() + START_SECONDS)
         except LimitHit:
@@ -108,7 +145,7 @@ class Jail:
             self.close()  # a child that ran out of memory may be half broken: the next job gets a new one
             raise LimitHit("memory")
         if isinstance(meta, dict) and meta.get("jail") == "error":
-            raise LimitHit("crash", str(meta.get("error", "")))
+            raise LimitHit("error", str(meta.get("error", "")))
         return meta, data
 
     def close(self) -> None:
@@ -119,8 +156,12 @@ class Jail:
 
 
 def _kill(child: subprocess.Popen) -> None:
-    if child.poll() is None:
-        child.kill()
+    """The child and anything it started (its own process group: ffmpeg, for a render)."""
+    if child.returncode is None:  # not reaped yet: its pid (and so its group) is still its own
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except OSError:
+            pass
     child.wait()
     for stream in (child.stdin, child.stdout):
         if stream is not None:
@@ -143,8 +184,7 @@ def _read_exact(child: subprocess.Popen, size: int, deadline: float) -> bytes:
             raise LimitHit("time")
         chunk = os.read(fd, min(size - got, 1 << 20))
         if not chunk:
-            child.wait()
-            raise LimitHit("crash", f"exit {child.returncode}")
+            raise LimitHit("crash", "the worker ended")
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)

@@ -3,10 +3,11 @@
 A check is the one every front end runs (:func:`billcast.jobs.check_storyboard`):
 the renderer's parse, then the storyboard planned for the customer in each of its
 languages. The plan in the chosen language is kept, at the preview frame's size,
-so the preview's time slider costs only the drawing of one frame.
+so the preview's time slider costs only the drawing of one frame. Checks and
+frames run in the studio's worker process (``studio_tasks``), which keeps them.
 
 A pasted record is parsed from the request body and lives only in memory, in
-the bounded cache of checks, keyed by a hash: it is never written, never logged.
+the worker's bounded cache of checks, keyed by a hash: it is never written, never logged.
 """
 
 from __future__ import annotations

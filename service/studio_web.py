@@ -73,6 +73,13 @@ class Studio:
                 self._renders = Renders(settings.studio_queue, settings.studio_memory_mb)
             return self._renders
 
+    def close(self) -> None:
+        """End the worker processes now (the next request starts them again)."""
+        with self._lock:
+            for made in (self._pool, self._renders.pool if self._renders else None):
+                if made is not None:
+                    made.close()
+
     def samples(self, folder: Path) -> tuple[Customer, ...]:
         """The sample customers, read again only when a file in the folder changed."""
         files = [folder / "customers.jsonl", *sorted(folder.glob("*.json"))]

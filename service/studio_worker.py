@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -32,6 +33,7 @@ from billcast.jobs.storyboard_check import Problem
 from .studio_check import problem_json
 from .studio_tasks import FILES, Task
 
+log = logging.getLogger("billcast.service")
 HANDLER = "billcast.service.studio_tasks:handle"
 PREVIEWS = ".previews"  # inside the segment cache's folder; the cache's eviction looks only at its own files
 KEEP_JOBS = 12
@@ -52,6 +54,8 @@ def limit_problem(hit: LimitHit, doing: str, limits: Limits) -> dict[str, Any]:
         message = f"{doing} took longer than {limits.wall_seconds:g} s: simplify the template or the scenes"
     elif hit.kind == "memory":
         message = f"{doing} used more than {limits.memory_mb} MB of memory: simplify the template or the scenes"
+    elif hit.kind == "error":
+        message = f"{doing} failed inside the studio's worker ({hit.detail}): try again, or simplify the storyboard"
     else:
         message = f"{doing} stopped: its worker process ended unexpectedly and was started again; try again"
     return problem_json(Problem(text=f"storyboard: {message}", line=None, field="storyboard", message=message))
@@ -91,6 +95,11 @@ class Pool:
             with self._cond:
                 self._free.add(index)
                 self._cond.notify()
+
+    def running(self) -> int:
+        """How many jobs are running now."""
+        with self._cond:
+            return len(self._jails) - len(self._free)
 
     def pids(self) -> list[int]:
         """The worker processes running now (a worker starts at its first job)."""
@@ -172,6 +181,7 @@ class Renders:
                     offset += length
                 status.update(size=body["size"], duration=body["duration"])
         except LimitHit as hit:
+            log.warning("studio worker: render %s (%s)", hit.kind, hit.detail or "-")
             status["error"] = limit_problem(hit, "rendering the preview", limits)["message"]
         except Busy:
             status["error"] = "the studio was too busy to render it: try again"
@@ -253,5 +263,6 @@ def run_task(pool: Pool, task: Task, limits: Limits, doing: str, problem_status:
         return pool.run(task, limits, int(hashlib.sha256(repr(task.key).encode()).hexdigest()[:8], 16),
                         limits.wall_seconds)
     except LimitHit as hit:
+        log.warning("studio worker: %s %s (%s)", task.op, hit.kind, hit.detail or "-")
         return {"status": problem_status, "json": {"ok": False, "errors": [limit_problem(hit, doing, limits)]},
                 "headers": {}}, b""

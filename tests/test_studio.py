@@ -13,7 +13,9 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,8 +35,9 @@ GREETING = 'greeting: "Ciao {{ first_name }},"'
 SAMPLE_FILES = ("customers.jsonl", "maria.json", "michael.json", "fatima.json")
 
 
-def make_app(root: Path) -> Flask:
-    """The studio as create_app will serve it, over copies of the storyboards and samples in ``root``."""
+def make_app(root: Path, **studio_settings: Any) -> Flask:
+    """The studio as create_app will serve it, over copies of the storyboards and samples in ``root``;
+    ``studio_settings`` (``studio_check_seconds=1``, ...) override the service's settings."""
     boards, samples = root / "storyboards", root / "examples"
     if not boards.exists():
         shutil.copytree(ROOT / "storyboards", boards)
@@ -42,7 +45,7 @@ def make_app(root: Path) -> Flask:
         for name in SAMPLE_FILES:
             shutil.copy(ROOT / "examples" / name, samples / name)
     settings = ServiceSettings(campaigns=(), webhook_secret="whsec_studio_tests", session_secret=b"k" * 32,
-                               admin_token=ADMIN, secure_cookies=False)
+                               admin_token=ADMIN, secure_cookies=False, **studio_settings)
     app = Flask("billcast.service.app", instance_path=str(root / "instance"))
     app.config.update(SECRET_KEY=settings.session_secret, SESSION_COOKIE_SECURE=False, SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_NAME="billcast_admin",
@@ -75,6 +78,10 @@ class Studio:
     def sample(self, first_name: str) -> str:
         return next(key for key, label in self.samples.items() if label.startswith(first_name))
 
+    def close(self) -> None:
+        """End this app's studio worker processes."""
+        self.app.extensions["billcast_studio"].close()
+
     def post(self, path: str, body: dict, **headers: str):
         return self.client.post(path, json=body, headers={"X-CSRF-Token": self.csrf, **headers})
 
@@ -92,15 +99,19 @@ class Studio:
 
 
 @pytest.fixture
-def st(tmp_path) -> Studio:
-    return Studio(make_app(tmp_path), tmp_path)
+def st(tmp_path) -> Iterator[Studio]:
+    made = Studio(make_app(tmp_path), tmp_path)
+    yield made
+    made.close()
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory) -> Studio:
+def shared(tmp_path_factory) -> Iterator[Studio]:
     """One studio for the tests that leave the live storyboards as they found them."""
     root = tmp_path_factory.mktemp("studio")
-    return Studio(make_app(root), root)
+    made = Studio(make_app(root), root)
+    yield made
+    made.close()
 
 
 def line_of(text: str, needle: str) -> int:
