@@ -83,7 +83,13 @@ def side_by_side(studio: Client, scenes: list[dict], steps: int) -> list[dict]:
         drags = [studio_web.task("bill_explainer", question, "frame", t=2.5,
                                  ops=[{"op": "set", "path": TAGLINE, "value": [140 + 5 * i, 430, 1000, 70]}])
                  for i in range(1, steps + 1)]
-        rows = []
+        stats = studio_tasks.Task(op="stats", key=(), name="", text=studio.text, sample=None, language="", links={})
+        trips = []
+        for _ in range(50):  # the pipe, the pickled task (the whole text) and the answer, without any drawing
+            start = time.perf_counter()
+            run_task(pool, stats, limits, "checking", 422)
+            trips.append(time.perf_counter() - start)
+        rows = [summary("the worker's round trip, nothing drawn", trips)]
         for what, tasks in (("frame in a scene drawn", frames), ("drag: frame per step", drags)):
             before, now = [], []
             for task in tasks:

@@ -102,31 +102,42 @@ class Jail:
         self.handler = handler
         self.memory_mb = memory_mb
         self._child: subprocess.Popen | None = None
+        self._ready = False
 
     @property
     def pid(self) -> int | None:
         return self._child.pid if self._child is not None and self._child.poll() is None else None
 
+    def warm(self) -> None:
+        """Start the child now, without waiting for it to be ready: the first job then waits less."""
+        if self._child is not None and self._child.poll() is not None:
+            self.close()  # it died between jobs
+        if self._child is None:
+            self._child = _spawner.popen([sys.executable, "-P", "-m", "billcast.jobs.jail", self.handler,
+                                          str(os.getpid()), str(self.memory_mb)])
+            self._ready = False
+            weakref.finalize(self, _kill, self._child)  # a jail no longer used ends its child
+
     def _start(self) -> subprocess.Popen:
-        child = _spawner.popen([sys.executable, "-P", "-m", "billcast.jobs.jail", self.handler, str(os.getpid()),
-                                str(self.memory_mb)])
-        weakref.finalize(self, _kill, child)  # a jail no longer used ends its child
-        try:
-            meta, _ = _read_answer(child, time.monotonic() + START_SECONDS)
-        except LimitHit:
-            _kill(child)
-            raise
-        if meta != {"ready": True}:
-            _kill(child)
-            raise LimitHit("crash", "the worker did not start")
+        self.warm()
+        child = self._child
+        assert child is not None
+        if not self._ready:
+            try:
+                meta, _ = _read_answer(child, time.monotonic() + START_SECONDS)
+            except LimitHit:
+                self.close()
+                raise
+            if meta != {"ready": True}:
+                self.close()
+                raise LimitHit("crash", "the worker did not start")
+            self._ready = True
         return child
 
     def run(self, job: Any, limits: Limits) -> tuple[Any, bytes]:
         """``job`` done by the child within ``limits``: its ``(meta, data)``; :class:`LimitHit` otherwise, after
         which the child is gone and the next job starts a new one."""
-        if self._child is None or self._child.poll() is not None:
-            self._child = self._start()
-        child = self._child
+        child = self._start()
         payload = pickle.dumps((limits.cpu_seconds, job), protocol=pickle.HIGHEST_PROTOCOL)
         try:
             assert child.stdin is not None
@@ -245,9 +256,9 @@ def serve(handler: Callable[[Any], tuple[Any, bytes]], memory_mb: int) -> None:
 def main(argv: list[str]) -> None:
     spec, parent, memory = argv
     die_with_parent(int(parent))
-    os.nice(19)
     module, _, function = spec.partition(":")
-    handler = getattr(importlib.import_module(module), function)
+    handler = getattr(importlib.import_module(module), function)  # trusted code, at the usual priority
+    os.nice(19)
     serve(handler, int(memory))
 
 

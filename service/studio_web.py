@@ -26,12 +26,13 @@ from flask import Blueprint, Flask, Response, abort, current_app, request, sessi
 
 from billcast.jobs.jail import Limits
 from billcast.jobs.links import recipient_links
+from billcast.jobs.storyboard_check import Problem
 from billcast.renderer import default_cache_dir, packaged
 
 from .auth import admin_required
 from .context import service
 from .studio_assets import AssetFolder
-from .studio_check import Customer, RecordProblem, load_samples, pasted_customer
+from .studio_check import Customer, RecordProblem, load_samples, pasted_customer, problem_json
 from .studio_files import StoryboardFolder, text_digest
 from .studio_tasks import Task
 from .studio_worker import Busy, Pool, Renders, run_task
@@ -275,8 +276,11 @@ def answered(meta: dict[str, Any], data: bytes, mimetype: str = "image/jpeg") ->
 
 
 def busy(exc: Busy) -> Response:
-    response = json_response({"error": "The studio is busy with other checks and previews: try again in "
-                                       f"{exc.retry_after} s.", "busy": True}, 503)
+    """503 with ``Retry-After``: the error, and the same as the check's one problem (the editor lists it)."""
+    message = f"The studio is busy with other checks and previews: try again in {exc.retry_after} s."
+    problem = problem_json(Problem(text=message, line=None, field=None, message=message))
+    response = json_response({"ok": False, "errors": [problem], "error": message, "busy": True,
+                              "retry_after": exc.retry_after}, 503)
     response.headers["Retry-After"] = str(exc.retry_after)
     return response
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import threading
@@ -34,6 +35,7 @@ from .studio_check import problem_json
 from .studio_tasks import FILES, Task
 
 log = logging.getLogger("billcast.service")
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 HANDLER = "billcast.service.studio_tasks:handle"
 PREVIEWS = ".previews"  # inside the segment cache's folder; the cache's eviction looks only at its own files
 KEEP_JOBS = 12
@@ -95,6 +97,12 @@ class Pool:
             with self._cond:
                 self._free.add(index)
                 self._cond.notify()
+
+    def warm(self) -> None:
+        """Start the idle workers that are not running yet (an editor page was opened: checks will follow)."""
+        with self._cond:
+            for index in self._free:
+                self._jails[index].warm()
 
     def running(self) -> int:
         """How many jobs are running now."""
@@ -203,7 +211,7 @@ class Renders:
         with self._lock:
             if job in self._kept:
                 return self._kept[job][0]
-        if root is None or not job.replace("-", "").replace("_", "").isalnum():
+        if root is None or not JOB_ID.fullmatch(job):
             return None
         try:
             found = json.loads((root / PREVIEWS / job / "status.json").read_text(encoding="utf-8"))
