@@ -27,7 +27,7 @@ from PIL import Image
 from billcast.service import health, studio_web
 
 from conftest import ROOT
-from test_orphaned_workers import ended
+from test_orphaned_workers import killed_leaves_none, reap
 from test_studio import Studio, make_app
 
 
@@ -215,19 +215,9 @@ def test_the_studios_workers_end_when_the_service_is_killed(tmp_path: Path) -> N
         assert line.strip(), driver.stderr.read().decode()[-2000:]
         workers = [psutil.Process(int(pid)) for pid in line.split()]
         assert workers and all(w.ppid() == driver.pid for w in workers)
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(10)
-        alive = ended(workers, 10)
-        assert not alive, f"studio workers left running after the service was killed: {[p.pid for p in alive]}"
+        killed_leaves_none(driver, workers, "studio workers")
     finally:
-        if driver.poll() is None:
-            driver.kill()
-        driver.wait()
-        for worker in workers:
-            try:
-                worker.kill()
-            except psutil.NoSuchProcess:
-                pass
+        reap(driver, workers)
 
 
 @pytest.mark.slow
