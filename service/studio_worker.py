@@ -39,6 +39,7 @@ JOB_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 HANDLER = "billcast.service.studio_tasks:handle"
 PREVIEWS = ".previews"  # inside the segment cache's folder; the cache's eviction looks only at its own files
 KEEP_JOBS = 12
+HITS_KEPT = 64
 STALE_GRACE = 30.0  # seconds past a render's deadline before a status left "rendering" is called failed
 
 
@@ -72,6 +73,8 @@ class Pool:
         self.queue = queue
         self._waiting = 0
         self._cond = threading.Condition()
+        self.hits: OrderedDict[tuple, LimitHit] = OrderedDict()  # texts that ran out of time or memory
+        self.lock = threading.Lock()
 
     def enter(self, retry_after: int) -> None:
         """Join the queue, or :class:`Busy` when every worker is busy and ``queue`` jobs already wait."""
@@ -265,12 +268,23 @@ def _prune(previews: Path, keep: int = KEEP_JOBS) -> None:
 
 
 def run_task(pool: Pool, task: Task, limits: Limits, doing: str, problem_status: int) -> tuple[dict[str, Any], bytes]:
-    """``task`` through ``pool``: its answer, or a limit hit as ``{"ok": false, "errors": [problem]}``."""
-    pool.enter(max(1, round(limits.wall_seconds / 2)))
+    """``task`` through ``pool``: its answer, or a limit hit as ``{"ok": false, "errors": [problem]}``.
+
+    A text whose check ran out of time or memory is not tried again for its other views (the page asks
+    for several at once), nor is a view of it that did: each would cost a worker."""
+    hit = pool.hits.get(("check", task.key)) or pool.hits.get((task.op, task.key))
     try:
+        if hit is not None:
+            raise hit
+        pool.enter(max(1, round(limits.wall_seconds / 2)))
         return pool.run(task, limits, int(hashlib.sha256(repr(task.key).encode()).hexdigest()[:8], 16),
                         limits.wall_seconds)
     except LimitHit as hit:
         log.warning("studio worker: %s %s (%s)", task.op, hit.kind, hit.detail or "-")
+        if hit.kind in ("time", "memory"):
+            with pool.lock:
+                pool.hits[(task.op, task.key)] = hit
+                while len(pool.hits) > HITS_KEPT:
+                    pool.hits.popitem(last=False)
         return {"status": problem_status, "json": {"ok": False, "errors": [limit_problem(hit, doing, limits)]},
                 "headers": {}}, b""

@@ -144,8 +144,11 @@ def test_a_check_that_takes_too_long_is_a_problem_while_the_public_side_answers(
     assert problem["text"] == "storyboard: " + problem["message"] and problem["field"] == "storyboard"
     again = st.validate(st.live())  # the worker was killed; a new one checks the next text
     assert again.status_code == 200 and again.get_json()["ok"], again.get_json()
+    worker = pool.pids()
     saved = st.save(burning())
     assert saved.status_code == 422 and "draft" in saved.get_json()  # never made live
+    assert saved.get_json()["errors"] == [problem]
+    assert pool.pids() == worker  # the same text is not tried again: its answer is remembered
 
 
 def test_a_storyboard_that_needs_too_much_memory_is_a_problem(limited) -> None:
