@@ -165,7 +165,17 @@ class Settings(BaseSettings):
         "the studio's assets folder, where uploads go (starts as a copy of the packaged assets)",
         "the packaged assets (read only: no uploads)"))
     studio_cache: Path | None = Field(None, json_schema_extra=_doc(
-        "the segment cache of the studio's preview videos", "`~/.cache/billcast/studio-segments`"))
+        "the segment cache of the studio's preview videos (and their status)", "`~/.cache/billcast/studio-segments`"))
+    studio_check_seconds: float = Field(10.0, gt=0, le=600, json_schema_extra=_doc(
+        "CPU and wall-clock seconds one studio check or preview frame may take in its worker process"))
+    studio_render_seconds: float = Field(120.0, gt=0, le=3600, json_schema_extra=_doc(
+        "CPU and wall-clock seconds one studio preview video may take in its worker process"))
+    studio_memory_mb: int = Field(2048, ge=256, le=65536, json_schema_extra=_doc(
+        "memory (address space, MB) of each studio worker process"))
+    studio_workers: int = Field(1, ge=1, le=16, json_schema_extra=_doc(
+        "studio worker processes that check and draw, per service process (renders have one more)"))
+    studio_queue: int = Field(4, ge=0, le=64, json_schema_extra=_doc(
+        "studio jobs that may wait for a worker, per service process; beyond them the studio answers 503"))
     # --- rendering and runs ---------------------------------------------------------------------
     assets_dir: Path | None = Field(None, json_schema_extra=_doc(
         "fonts, images and audio beds for storyboards (`--assets` wins)", "the packaged ones"))
@@ -404,7 +414,9 @@ def service_settings(settings: Settings, campaigns: Sequence[Campaign]) -> Servi
         signin_failures_all=settings.signin_failures_all, session_hours=settings.session_hours,
         session_idle_minutes=settings.session_idle_minutes,
         storyboards_dir=settings.storyboards, samples_dir=settings.samples, studio_assets_dir=settings.studio_assets,
-        studio_cache_dir=settings.studio_cache)
+        studio_cache_dir=settings.studio_cache, studio_check_seconds=settings.studio_check_seconds,
+        studio_render_seconds=settings.studio_render_seconds, studio_memory_mb=settings.studio_memory_mb,
+        studio_workers=settings.studio_workers, studio_queue=settings.studio_queue)
 
 
 def demo_webhook_secret(session_secret: bytes) -> str:

@@ -49,6 +49,11 @@ class ServiceSettings:
     samples_dir: Path | None = None
     studio_assets_dir: Path | None = None
     studio_cache_dir: Path | None = None
+    studio_check_seconds: float = 10.0  # the studio's worker processes: limits of one check or frame,
+    studio_render_seconds: float = 120.0  # of one preview render,
+    studio_memory_mb: int = 2048  # the address space of each worker,
+    studio_workers: int = 1  # workers that check and draw, per service process,
+    studio_queue: int = 4  # and jobs that may wait for one (beyond: 503)
 
     def studio_config(self) -> dict[str, Path]:
         """The studio's folders as the app's config keys it reads (only those set)."""

@@ -31,7 +31,7 @@ from . import studio_library, studio_preview, studio_saving  # noqa: F401 (their
 from .studio_check import default_sample
 from .studio_files import StoryboardFolder, text_digest
 from .studio_saving import starters
-from .studio_web import CSP, assets, blueprint, csrf_token, live, route, samples, storyboards
+from .studio_web import CSP, assets, blueprint, csrf_token, live, route, samples, storyboards, studio
 
 __all__ = ["CSP", "blueprint"]
 
@@ -103,6 +103,7 @@ def editor(name: str) -> Response:
         languages = []
     people = samples()
     chosen = default_sample(people, purpose or "bill")
+    studio().pool().warm()  # the page checks its text as soon as it loads
     return _page("studio/editor.html", name=name, text=draft[0] if draft else text, draft=draft,
                  base=text_digest(text), saved_at=folder.saved_at(name), history=folder.history(name),
                  samples=people, chosen=chosen.key if chosen else "", languages=languages,

@@ -3,10 +3,11 @@
 A check is the one every front end runs (:func:`billcast.jobs.check_storyboard`):
 the renderer's parse, then the storyboard planned for the customer in each of its
 languages. The plan in the chosen language is kept, at the preview frame's size,
-so the preview's time slider costs only the drawing of one frame.
+so the preview's time slider costs only the drawing of one frame. Checks and
+frames run in the studio's worker process (``studio_tasks``), which keeps them.
 
 A pasted record is parsed from the request body and lives only in memory, in
-the bounded cache of checks, keyed by a hash: it is never written, never logged.
+the worker's bounded cache of checks, keyed by a hash: it is never written, never logged.
 """
 
 from __future__ import annotations
@@ -119,13 +120,12 @@ def _record_problem(line: int | None, field: str | None, message: str) -> dict[s
 # --- a check, and what its preview draws -------------------------------------------------------------
 
 
-def check(text: str, name: str, customer: Customer | None, language: str, links: Mapping[str, str],
-          assets_dir: Path | None = None) -> Checked:
-    """Check ``text`` as the storyboard ``name``; plan it for ``customer`` in ``language`` ("" for theirs)
+def check_sample(text: str, name: str, sample: Sample | None, language: str, links: Mapping[str, str],
+                 assets_dir: Path | None = None) -> Checked:
+    """Check ``text`` as the storyboard ``name``; plan it for ``sample`` in ``language`` ("" for theirs)
     and in every other language it translates, the chosen one at the preview frame's size."""
-    samples = [customer.sample] if customer is not None else []
-    return check_storyboard(text, f"{name}.yaml", samples, links, language=language, box=(FRAME_MAX, FRAME_MAX),
-                            assets_dir=assets_dir)
+    return check_storyboard(text, f"{name}.yaml", [sample] if sample is not None else [], links, language=language,
+                            box=(FRAME_MAX, FRAME_MAX), assets_dir=assets_dir)
 
 
 def preview_plan(checked: Checked) -> Planned | None:

@@ -12,8 +12,7 @@ from billcast.renderer import packaged
 
 from .context import service
 from .studio_files import NAME_RE, Conflict, StoryboardFolder, text_digest
-from .studio_preview import result
-from .studio_web import Ask, BadAsk, asked, body, checked, checked_text, json_response, live, route, storyboards, studio
+from .studio_web import Ask, BadAsk, asked, body, checked_text, json_response, live, route, storyboards, studio, worked
 from .studio_yaml import EditError, parse_ops
 
 BLANK = Path(__file__).parent / "templates" / "studio" / "blank.yaml"
@@ -33,7 +32,8 @@ def edit(name: str, question: Ask) -> Response:
     except BadAsk as exc:
         return exc.response
     edited = Ask(text=text, customer=question.customer, language=question.language)
-    return json_response(dict(result(checked(name, edited)), text=text))
+    meta, _ = worked(name, edited, "check", problem_status=200)
+    return json_response(dict(meta["json"], text=text), meta["status"])
 
 
 @route("/<name>/save", methods=("POST",))
@@ -42,17 +42,17 @@ def save(name: str, question: Ask) -> Response:
     """A valid text replaces the live file (history kept); an invalid one is kept as the draft, the live one
     untouched; 409 when someone else saved since the editor's ``base``."""
     folder = storyboards()
-    found = checked(name, question)
-    if not found.ok:
+    found = worked(name, question, "check", problem_status=200)[0]["json"]
+    if not found["ok"]:
         saved_at = folder.save_draft(name, question.text)
-        return json_response(dict(result(found), draft={"saved_at": saved_at.isoformat()}), 422)
+        return json_response(dict(found, draft={"saved_at": saved_at.isoformat()}), 422)
     given = body()
     base = None if given.get("force") else given.get("base") if isinstance(given.get("base"), str) else None
     try:
         saved = folder.save(name, question.text, base=base)
     except Conflict as exc:
         return json_response({"ok": False, "conflict": True, "error": str(exc), "live": exc.digest}, 409)
-    return json_response(dict(result(found), saved={"changed": saved.changed, "saved_at": saved.time.isoformat(),
+    return json_response(dict(found, saved={"changed": saved.changed, "saved_at": saved.time.isoformat(),
                                                     "base": saved.digest},
                               history=[entry_json(e) for e in folder.history(name)]))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -23,16 +24,18 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, abort, current_app, request, session
 
+from billcast.jobs.jail import Limits
 from billcast.jobs.links import recipient_links
-from billcast.jobs.storyboard_check import Checked
+from billcast.jobs.storyboard_check import Problem
 from billcast.renderer import default_cache_dir, packaged
 
 from .auth import admin_required
 from .context import service
 from .studio_assets import AssetFolder
-from .studio_check import Checks, Customer, RecordProblem, check, load_samples, pasted_customer
+from .studio_check import Customer, RecordProblem, load_samples, pasted_customer, problem_json
 from .studio_files import StoryboardFolder, text_digest
-from .studio_video import VideoJobs
+from .studio_tasks import Task
+from .studio_worker import Busy, Pool, Renders, run_task
 from .studio_yaml import Editor
 
 blueprint = Blueprint("studio", __name__, url_prefix="/studio", template_folder="templates")
@@ -46,13 +49,37 @@ PREVIEW_TOKEN = "StudioPreviewT0ken_000"
 
 @dataclass
 class Studio:
-    """What the studio keeps between requests in one process: caches only, never the state of record."""
+    """What the studio keeps between requests in one process: its worker processes and caches, never the
+    state of record."""
 
-    checks: Checks = field(default_factory=Checks)
-    grids: Checks = field(default_factory=lambda: Checks(size=8))
-    videos: VideoJobs = field(default_factory=VideoJobs)
     editor: Editor = field(default_factory=Editor)
     _samples: tuple[tuple, tuple[Customer, ...]] = ((), ())
+    _pool: Pool | None = None
+    _renders: Renders | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def pool(self) -> Pool:
+        """The workers that check and draw (started on first use, ``studio_workers`` of them)."""
+        with self._lock:
+            if self._pool is None:
+                settings = service().settings
+                self._pool = Pool(settings.studio_workers, settings.studio_queue, settings.studio_memory_mb)
+            return self._pool
+
+    def renders(self) -> Renders:
+        """The worker that renders preview videos, one at a time."""
+        with self._lock:
+            if self._renders is None:
+                settings = service().settings
+                self._renders = Renders(settings.studio_queue, settings.studio_memory_mb)
+            return self._renders
+
+    def close(self) -> None:
+        """End the worker processes now (the next request starts them again)."""
+        with self._lock:
+            for made in (self._pool, self._renders.pool if self._renders else None):
+                if made is not None:
+                    made.close()
 
     def samples(self, folder: Path) -> tuple[Customer, ...]:
         """The sample customers, read again only when a file in the folder changed."""
@@ -220,13 +247,42 @@ def ask() -> Ask:
     return Ask(text=text, customer=customer, language=language[:35])
 
 
-def checked(name: str, question: Ask) -> Checked:
-    """The check of the asked text (cached by text, customer, language and the assets' state)."""
-    links = preview_links()
+def limits(render: bool = False) -> Limits:
+    """What one check or frame (or, with ``render``, one preview render) may use: the studio's settings."""
+    settings = service().settings
+    seconds = settings.studio_render_seconds if render else settings.studio_check_seconds
+    return Limits(cpu_seconds=seconds, wall_seconds=seconds, memory_mb=settings.studio_memory_mb)
+
+
+def task(name: str, question: Ask, op: str, **args: Any) -> Task:
+    """What the worker is asked to do with the asked text (its check cached there by text, customer,
+    language and the assets' state)."""
     folder = assets()
-    return studio().checks.get(question.key(name, folder.stamp()),
-                               lambda: check(question.text, name, question.customer, question.language, links,
-                                             folder.root))
+    return Task(op=op, key=question.key(name, folder.stamp()), name=name, text=question.text,
+                sample=question.customer.sample if question.customer else None, language=question.language,
+                links=preview_links(), assets_dir=folder.root, fonts_dir=folder.fonts(), args=args)
+
+
+def worked(name: str, question: Ask, op: str, problem_status: int = 422, **args: Any) -> tuple[dict[str, Any], bytes]:
+    """``op`` done on the asked text by a studio worker; a limit hit is a problem answered ``problem_status``."""
+    return run_task(studio().pool(), task(name, question, op, **args), limits(), "checking", problem_status)
+
+
+def answered(meta: dict[str, Any], data: bytes, mimetype: str = "image/jpeg") -> Response:
+    """A worker's answer as the response: its bytes (a frame), else its JSON."""
+    if data:
+        return Response(data, status=meta["status"], mimetype=mimetype, headers=meta.get("headers") or {})
+    return json_response(meta["json"], meta["status"])
+
+
+def busy(exc: Busy) -> Response:
+    """503 with ``Retry-After``: the error, and the same as the check's one problem (the editor lists it)."""
+    message = f"The studio is busy with other checks and previews: try again in {exc.retry_after} s."
+    problem = problem_json(Problem(text=message, line=None, field=None, message=message))
+    response = json_response({"ok": False, "errors": [problem], "error": message, "busy": True,
+                              "retry_after": exc.retry_after}, 503)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def asked(view: Callable[..., Response]) -> Callable[..., Response]:
@@ -239,5 +295,7 @@ def asked(view: Callable[..., Response]) -> Callable[..., Response]:
             return view(name, ask())
         except BadAsk as exc:
             return exc.response
+        except Busy as exc:
+            return busy(exc)
 
     return wrapped

@@ -13,14 +13,16 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from flask import Flask
 from PIL import Image, ImageChops
 
-from billcast.service import studio
+from billcast.service import studio, studio_web
 from billcast.service import ServiceSettings, auth
 from billcast.service.context import Service
 from billcast.service.studio_files import HISTORY_KEEP
@@ -33,8 +35,9 @@ GREETING = 'greeting: "Ciao {{ first_name }},"'
 SAMPLE_FILES = ("customers.jsonl", "maria.json", "michael.json", "fatima.json")
 
 
-def make_app(root: Path) -> Flask:
-    """The studio as create_app will serve it, over copies of the storyboards and samples in ``root``."""
+def make_app(root: Path, **studio_settings: Any) -> Flask:
+    """The studio as create_app will serve it, over copies of the storyboards and samples in ``root``;
+    ``studio_settings`` (``studio_check_seconds=1``, ...) override the service's settings."""
     boards, samples = root / "storyboards", root / "examples"
     if not boards.exists():
         shutil.copytree(ROOT / "storyboards", boards)
@@ -43,7 +46,7 @@ def make_app(root: Path) -> Flask:
             shutil.copy(ROOT / "examples" / name, samples / name)
     settings = ServiceSettings(campaigns=(), webhook_secret="whsec_studio_tests", session_secret=b"k" * 32,
                                admin_token=ADMIN, secure_cookies=False,
-                               admin_ledger=f"sqlite:///{root / 'instance' / 'admin.db'}")
+                               admin_ledger=f"sqlite:///{root / 'instance' / 'admin.db'}", **studio_settings)
     app = Flask("billcast.service.app", instance_path=str(root / "instance"))
     app.config.update(SECRET_KEY=settings.session_secret, SESSION_COOKIE_SECURE=False, SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_NAME="billcast_admin",
@@ -76,6 +79,10 @@ class Studio:
     def sample(self, first_name: str) -> str:
         return next(key for key, label in self.samples.items() if label.startswith(first_name))
 
+    def close(self) -> None:
+        """End this app's studio worker processes."""
+        self.app.extensions["billcast_studio"].close()
+
     def post(self, path: str, body: dict, **headers: str):
         return self.client.post(path, json=body, headers={"X-CSRF-Token": self.csrf, **headers})
 
@@ -93,15 +100,19 @@ class Studio:
 
 
 @pytest.fixture
-def st(tmp_path) -> Studio:
-    return Studio(make_app(tmp_path), tmp_path)
+def st(tmp_path) -> Iterator[Studio]:
+    made = Studio(make_app(tmp_path), tmp_path)
+    yield made
+    made.close()
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory) -> Studio:
+def shared(tmp_path_factory) -> Iterator[Studio]:
     """One studio for the tests that leave the live storyboards as they found them."""
     root = tmp_path_factory.mktemp("studio")
-    return Studio(make_app(root), root)
+    made = Studio(make_app(root), root)
+    yield made
+    made.close()
 
 
 def line_of(text: str, needle: str) -> int:
@@ -393,16 +404,18 @@ def test_the_frame_is_drawn_from_the_editors_text_and_changes_with_the_greeting(
     assert differs(before, german) > 2000
 
 
-def test_slider_moves_reuse_the_plan(st, monkeypatch) -> None:
-    from billcast.jobs import storyboard_check
-
-    calls = []
-    real = storyboard_check.plan
-    monkeypatch.setattr(storyboard_check, "plan", lambda *a, **k: calls.append(1) or real(*a, **k))
+def test_slider_moves_reuse_the_plan_kept_by_the_worker(st) -> None:
     text = st.live()
-    for t in (1.0, 5.0, 9.5, 20.0, 29.9):
-        st.frame(text, t)
-    assert len(calls) == 4  # one check (each of the four languages), then only frames
+    st.frame(text, 1.0)
+    with st.app.app_context():
+        pool = studio_web.studio().pool()
+        [pid] = pool.pids()
+        assert pid != os.getpid() and pool.checks_made() == 1
+        for t in (5.0, 9.5, 20.0, 29.9):
+            st.frame(text, t)
+        assert pool.checks_made() == 1 and pool.pids() == [pid]  # one check, then only frames, in one process
+        st.frame(text.replace("Ciao", "Salve"), 5.0)
+        assert pool.checks_made() == 2
 
 
 def test_a_pasted_record_previews_and_is_written_nowhere(st, caplog) -> None:

@@ -47,45 +47,26 @@ def test_sigkill_of_the_driver_ends_its_pool_workers(tmp_path: Path) -> None:
             workers = [p for p in process.children() if "python" in p.name().lower()]
             time.sleep(0.05)
         assert len(workers) == 3, f"the pool never started: {driver.stderr.read().decode() if driver.poll() else ''}"
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(10)
-        alive = ended(workers, 10)
-        assert not alive, f"workers left running after their driver was killed: {[p.pid for p in alive]}"
+        killed_leaves_none(driver, workers, "workers")
     finally:
-        if driver.poll() is None:
-            driver.kill()
-        driver.wait()
-        for worker in workers:  # this test's own processes, by pid, if any outlived it
-            try:
-                worker.kill()
-            except psutil.NoSuchProcess:
-                pass
+        reap(driver, workers)
 
 
-ORPHAN = """
-import os, sys, time
-from billcast.jobs import orphans
-sys.platform = "other"  # no prctl: only the watching thread is left to notice
-me = os.getpid()
-child = os.fork()
-if child == 0:
-    orphans.die_with_parent(me)
-    time.sleep(30)
-    os._exit(0)
-print(child, flush=True)
-time.sleep(0.5)  # the child arms its watch first: the thread, not the start-up check, must notice
-os._exit(0)  # leave the child orphaned
-"""
+def killed_leaves_none(driver: subprocess.Popen, workers: list[psutil.Process], what: str) -> None:
+    """SIGKILL ``driver``: none of ``workers`` may go on after it."""
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(10)
+    alive = ended(workers, 10)
+    assert not alive, f"{what} left running after their driver was killed: {[p.pid for p in alive]}"
 
 
-def test_the_fallback_check_ends_a_worker_whose_parent_is_gone_without_a_signal() -> None:
-    """Without PR_SET_PDEATHSIG (another system), the once-a-second parent check ends the worker."""
-    middle = subprocess.run([sys.executable, "-P", "-c", ORPHAN], capture_output=True, text=True, timeout=60)
-    orphan = int(middle.stdout.split()[0])
-    try:
-        process = psutil.Process(orphan)
-    except psutil.NoSuchProcess:
-        return  # already gone and reaped
-    if ended([process], 10):
-        os.kill(orphan, signal.SIGKILL)
-        pytest.fail("the orphaned worker did not notice its parent was gone")
+def reap(driver: subprocess.Popen, workers: list[psutil.Process]) -> None:
+    """End the test's own processes, by pid, if any outlived it."""
+    if driver.poll() is None:
+        driver.kill()
+    driver.wait()
+    for worker in workers:
+        try:
+            worker.kill()
+        except psutil.NoSuchProcess:
+            pass

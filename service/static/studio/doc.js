@@ -139,6 +139,9 @@ export function createDoc(root, csrf) {
     try {
       const res = await json(await doc.post("validateUrl", doc.ask()));
       if (seq === checkSeq) { applyCheck(res.body, seq); }
+      if (seq === checkSeq && res.status === 503) {  /* the studio is busy: its problem is shown, and it asks again */
+        scheduleCheck(1000 * (res.body.retry_after || 2));
+      }
     } catch (e) {
       if (seq === checkSeq) { doc.emit("offline"); }
     }

@@ -87,6 +87,7 @@ export function createVideo(doc) {
     $("progress-bar").style.width = "3%";
     try {
       const res = await doc.json(await doc.post("videoUrl", doc.ask()));
+      if (res.status === 503) { state(res.body.error, false); return; }
       if (res.status !== 202) {
         state(res.body.record_errors ? "Fix the pasted record first." : "Fix the problems first: the video is made from the editor's text.", false);
         return;

@@ -88,6 +88,7 @@ export function createStage(doc, parts) {
           stale(null);
         });
       }
+      if (r.status === 503) { stale("The studio is busy: the preview follows in a moment."); return null; }
       if (!wish.ops) { stale("Fix the problems to update the preview."); }
       return null;
     }).catch(() => stale("Could not draw the frame.")).then(() => {
