@@ -18,7 +18,7 @@ from billcast.cli import main
 from billcast.jobs.ledger import LedgerError, schema_state
 from billcast.service import create_app
 
-from ledgers import execute, make_legacy, query
+from ledgers import HEAD, execute, make_legacy, query
 from test_events import settings_for, write_campaign
 
 BILLCAST = Path(sys.executable).with_name("billcast")
@@ -37,12 +37,12 @@ def billcast(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
 def test_upgrade_makes_and_current_reads_the_ledger(ledger_url: str, capsys) -> None:
     shown = make_url(ledger_url).render_as_string(hide_password=True)
     assert billcast(capsys, "db", "current", "--ledger", ledger_url) == (
-        8, f"{shown}: no ledger yet; `billcast db upgrade` or its first use makes it at 0004\n", "")
+        8, f"{shown}: no ledger yet; `billcast db upgrade` or its first use makes it at {HEAD}\n", "")
     assert billcast(capsys, "db", "upgrade", "--ledger", ledger_url) == (
-        0, f"{shown}: upgraded from an empty database to revision 0004 (head)\n", "")
+        0, f"{shown}: upgraded from an empty database to revision {HEAD} (head)\n", "")
     assert billcast(capsys, "db", "upgrade", "--ledger", ledger_url) == (
-        0, f"{shown}: already at revision 0004 (head)\n", "")
-    assert billcast(capsys, "db", "current", "--ledger", ledger_url) == (0, f"{shown}: revision 0004 (head)\n", "")
+        0, f"{shown}: already at revision {HEAD} (head)\n", "")
+    assert billcast(capsys, "db", "current", "--ledger", ledger_url) == (0, f"{shown}: revision {HEAD} (head)\n", "")
     assert ledger_url.startswith("sqlite") or ":***@" in shown   # a password is never printed
 
 
@@ -50,17 +50,17 @@ def test_a_ledger_from_before_alembic_is_behind_until_upgraded(ledger_url: str, 
     make_legacy(ledger_url, 1)
     code, out, _ = billcast(capsys, "db", "current", "--ledger", ledger_url)
     assert code == 8 and out.endswith(": revision 0001 (a schema_version table from before Alembic), behind the "
-                                      "head 0004; run `billcast db upgrade`\n")
+                                      f"head {HEAD}; run `billcast db upgrade`\n")
     code, out, _ = billcast(capsys, "db", "upgrade", "--ledger", ledger_url)
-    assert code == 0 and out.endswith(": upgraded from 0001 to revision 0004 (head)\n")
-    assert query(ledger_url, "SELECT version_num FROM alembic_version") == [("0004",)]
+    assert code == 0 and out.endswith(f": upgraded from 0001 to revision {HEAD} (head)\n")
+    assert query(ledger_url, "SELECT version_num FROM alembic_version") == [(HEAD,)]
 
 
 def test_a_ledger_newer_than_this_billcast_is_refused(ledger_url: str, capsys) -> None:
     assert billcast(capsys, "db", "upgrade", "--ledger", ledger_url)[0] == 0
     execute(ledger_url, "UPDATE alembic_version SET version_num = 'abc123'")
     code, out, _ = billcast(capsys, "db", "current", "--ledger", ledger_url)
-    assert code == 8 and out.endswith(": revision abc123, which this Billcast does not know (its newest is 0004); "
+    assert code == 8 and out.endswith(f": revision abc123, which this Billcast does not know (its newest is {HEAD}); "
                                       "upgrade Billcast\n")
     code, out, err = billcast(capsys, "db", "upgrade", "--ledger", ledger_url)
     assert (code, out) == (8, "") and err.startswith("error: ") and err.count("\n") == 1
@@ -101,7 +101,7 @@ def test_the_service_refuses_to_start_on_a_postgresql_ledger_behind_it(postgres,
         make_legacy(url, 3)                                  # as the previous Billcast left it
         campaign = write_campaign(tmp_path / "campaign", ledger=url)
         with pytest.raises(LedgerError, match=r"schema_version table from before Alembic \(revision 0003\), "
-                                              "this Billcast needs alembic_version at 0004; run `billcast db "
+                                              f"this Billcast needs alembic_version at {HEAD}; run `billcast db "
                                               "upgrade`") as caught:
             create_app(settings_for(campaign))
         assert caught.value.exit_code == 8

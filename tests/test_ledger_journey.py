@@ -16,12 +16,12 @@ from billcast.jobs.amounts import plan_schedule
 from billcast.jobs.ledger import Ledger, LedgerError, migrate, schema_state
 from billcast.jobs.ledger.engine import new_engine, parse_url
 
-from ledgers import execute, query
+from ledgers import HEAD, execute, query
 from test_ledger import NOW, ledger, publish, token, url  # noqa: F401 - fixtures
 from test_ledger_migrations import open_or_upgrade
 
 
-def test_a_ledger_at_revision_0003_is_brought_to_0004_keeping_its_rows(url: str) -> None:
+def test_a_ledger_at_revision_0003_is_brought_to_head_keeping_its_rows(url: str) -> None:
     tok = token()
     engine = new_engine(*parse_url(url))
     try:
@@ -41,7 +41,7 @@ def test_a_ledger_at_revision_0003_is_brought_to_0004_keeping_its_rows(url: str)
                  "'h1', '2025-03-01 12:00:00', '2025-03-31 12:00:00', NULL, '2025-03-01 12:00:00', 3, 45)")
     open_or_upgrade(url)
     with Ledger(url) as upgraded:
-        assert upgraded.schema_revision() == "0004"
+        assert upgraded.schema_revision() == HEAD
         found = upgraded.recipient_by_token(tok)
         assert found is not None and (found.plan_installments, found.plan_first_due, found.locale) == (3, None, None)
         publish(upgraded, "IT-1", token=tok, plan_installments=3, plan_first_due=date(2026, 12, 5), locale="it-IT")

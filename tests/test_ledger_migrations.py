@@ -28,10 +28,9 @@ from billcast.jobs.ledger.engine import new_engine, parse_url
 from billcast.renderer import BillcastError
 
 from conftest import ROOT
-from ledgers import columns, execute, make_legacy, query, table_names
+from ledgers import HEAD, columns, execute, make_legacy, query, table_names
 from test_ledger import RECIPIENT_COLUMNS, publish, token
 
-HEAD = "0004"
 TABLES = {"alembic_version", "campaigns", "recipients", "payments", "webhook_events", "events", "allocations",
           "experiment_shares", "experiment_outcomes", "suppressions", "disputes", "withheld", "plans", "installments"}
 ALEMBIC = Path(sys.executable).with_name("alembic")
@@ -115,7 +114,7 @@ def test_a_database_from_a_newer_billcast_is_refused(url: str) -> None:
     with Ledger(url) as newer, pytest.raises(LedgerError) as caught:
         newer.counts("c1")
     assert isinstance(caught.value, BillcastError) and caught.value.exit_code == 8
-    assert ("schema: the database is at revision 0009, which this Billcast does not know (its newest is 0004); "
+    assert (f"schema: the database is at revision 0009, which this Billcast does not know (its newest is {HEAD}); "
             "upgrade Billcast" in str(caught.value))
     with pytest.raises(LedgerError, match="revision 0009, which this Billcast does not know"):
         upgrade_schema(url)
@@ -127,20 +126,20 @@ def test_revisions_apply_in_order_on_new_and_old_databases(url: str, tmp_path: P
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     with Ledger(url) as old:
         old.ensure_campaign("c1", link_days=30)     # a database at today's head with a row in it
-    future(tmp_path, monkeypatch, ("0005", 'op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True))'),
-           ("0006", 'op.add_column("notes", sa.Column("body", sa.String(100)))'))
+    future(tmp_path, monkeypatch, ("9001", 'op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True))'),
+           ("9002", 'op.add_column("notes", sa.Column("body", sa.String(100)))'))
     state = schema_state(url)
-    assert (state.revision, state.head, state.known, state.at_head) == (HEAD, "0006", True, False)
+    assert (state.revision, state.head, state.known, state.at_head) == (HEAD, "9002", True, False)
     open_or_upgrade(url)
     with Ledger(url) as upgraded:
-        assert upgraded.schema_revision() == "0006"
+        assert upgraded.schema_revision() == "9002"
         upgraded.ensure_campaign("c1", link_days=7)
     assert columns(url, "notes") == ["id", "body"]
-    assert query(url, "SELECT version_num FROM alembic_version") == [("0006",)]
+    assert query(url, "SELECT version_num FROM alembic_version") == [("9002",)]
     assert query(url, "SELECT link_days FROM campaigns") == [(7,)]
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
     with Ledger(fresh) as new:
-        assert new.schema_revision() == "0006"
+        assert new.schema_revision() == "9002"
     assert "notes" in table_names(fresh)
 
 
@@ -148,7 +147,7 @@ def test_a_failing_revision_leaves_the_database_as_it_was(url: str, tmp_path: Pa
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     with Ledger(url) as old:
         old.ensure_campaign("c1", link_days=30)
-    future(tmp_path, monkeypatch, ("0005", 'op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True)); '
+    future(tmp_path, monkeypatch, ("9001", 'op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True)); '
                                            'op.execute("SELECT no_such_column FROM notes")'))
     with pytest.raises(LedgerError, match="schema"):
         if is_sqlite(url):
@@ -164,17 +163,17 @@ def test_a_postgresql_ledger_that_is_behind_is_refused_until_upgraded(postgres, 
     with postgres.database() as url:
         with Ledger(url) as ledger:
             ledger.ensure_campaign("c1", link_days=30)
-        future(tmp_path, monkeypatch, ("0005", 'op.create_table("notes", sa.Column("id", sa.Integer))'))
+        future(tmp_path, monkeypatch, ("9001", 'op.create_table("notes", sa.Column("id", sa.Integer))'))
         for _ in range(2):   # every process that opens it is told, none upgrades it
             with Ledger(url) as behind, pytest.raises(LedgerError) as caught:
                 behind.counts("c1")
             assert caught.value.exit_code == 8
             assert str(caught.value) == (
                 f"{url.split('://')[0]}://billcast:***@{url.split('@')[1]}: schema: the database is at revision "
-                "0004, this Billcast needs 0005; run `billcast db upgrade` for this ledger first")
+                f"{HEAD}, this Billcast needs 9001; run `billcast db upgrade` for this ledger first")
         assert "notes" not in table_names(url)
         before, after = upgrade_schema(url)
-        assert (before.revision, after.revision, after.at_head) == ("0004", "0005", True)
+        assert (before.revision, after.revision, after.at_head) == (HEAD, "9001", True)
         assert upgrade_schema(url)[0].at_head    # a second upgrade has nothing to do
         with Ledger(url) as ledger:
             assert ledger.counts("c1")["published"] == 0
@@ -279,10 +278,10 @@ def test_the_developers_alembic_command_works_on_the_shipped_revisions(url: str,
     alembic("downgrade", "base")
     assert table_names(url) == {"alembic_version"}
     alembic("upgrade", "head")
-    alembic("revision", "--autogenerate", "--rev-id", "0005", "-m", "nothing changed")
-    written = folder / "versions" / "0005_nothing_changed.py"
+    alembic("revision", "--autogenerate", "--rev-id", "9001", "-m", "nothing changed")
+    written = folder / "versions" / "9001_nothing_changed.py"
     source = written.read_text(encoding="utf-8")
-    assert "revision = '0005'" in source and "down_revision = '0004'" in source
+    assert "revision = '9001'" in source and f"down_revision = '{HEAD}'" in source
     assert "op." not in source.split("def upgrade")[1]
     with Ledger(url) as ledger:
         ledger.open()

@@ -96,8 +96,8 @@ class Events(LedgerBase):
             oldest = conn.execute(_NTH_NEWEST, {"token": token, "skip": limit - 1}).scalar()
             if oldest is not None and oldest > at - window:
                 return BeaconResult(recorded=False, retry_after=max((oldest + window - at).total_seconds(), 0.0))
-            inserted = conn.execute(_insert_once(conn), {**row, "campaign_id": campaign_id}).rowcount
-            return BeaconResult(recorded=inserted == 1, repeat=inserted != 1)
+            inserted = conn.execute(_insert_once(conn), {**row, "campaign_id": campaign_id}).first() is not None
+            return BeaconResult(recorded=inserted, repeat=not inserted)
 
         return self._write(call, work)
 
@@ -112,8 +112,9 @@ _INSERTS: dict[str, Any] = {}  # per dialect: built once, so SQLAlchemy's compil
 
 
 def _insert_once(conn: Connection) -> Any:
-    """``INSERT INTO events ... ON CONFLICT DO NOTHING`` in the dialect of ``conn``."""
+    """``INSERT INTO events ... ON CONFLICT DO NOTHING RETURNING id`` in the dialect of ``conn``: a row back when
+    the event was recorded, none for a repeat."""
     name = conn.dialect.name
     if name not in _INSERTS:
-        _INSERTS[name] = insert_into(conn, event_table).on_conflict_do_nothing()
+        _INSERTS[name] = insert_into(conn, event_table).on_conflict_do_nothing().returning(event_table.c.id)
     return _INSERTS[name]
