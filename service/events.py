@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -41,9 +41,10 @@ from billcast.jobs.ledger import EVENT_KINDS, VISITOR_CHARS, LedgerError
 from billcast.microsite import SOURCES
 from billcast.renderer import BillcastError
 
-from .context import service
+from .context import Service, service
 
-__all__ = ["MAX_BODY", "Beacon", "BeaconError", "blueprint", "parse_beacon", "visitor_key"]
+__all__ = ["MAX_BODY", "Beacon", "BeaconError", "Taken", "blueprint", "page_origins", "parse_beacon", "take",
+           "visitor_key"]
 
 blueprint = Blueprint("events", __name__)
 
@@ -53,7 +54,7 @@ CLICKS = ("cta_click", "pay_click")
 MEDIA_TYPES = ("text/plain", "application/json")  # sendBeacon with a string sends text/plain
 KEYS = ("kind", "value", "src", "s")
 WINDOW = timedelta(minutes=1)  # events_per_minute is counted over this sliding window
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
+TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")  # what a token in a beacon's URL may look like
 _SESSION = re.compile(r"[A-Za-z0-9_-]{22}")  # 16 random bytes, base64url without padding
 _ORIGINS = "billcast.page_origins"  # app.extensions: the origins a beacon's answer may be read from
 _VISITOR_KEY = b"billcast beacon visitor\0"  # keeps these hashes apart from other uses of the session secret
@@ -154,6 +155,11 @@ def _keep_origins(state: BlueprintSetupState) -> None:
     state.app.extensions[_ORIGINS] = frozenset(origins)
 
 
+def page_origins(app: Flask) -> frozenset[str]:
+    """The origins a beacon's answer may be read from (``Access-Control-Allow-Origin``)."""
+    return app.extensions[_ORIGINS]
+
+
 @blueprint.after_request
 def _cors(response: Response) -> Response:
     origin = request.headers.get("Origin")
@@ -202,21 +208,19 @@ def _check_media_type() -> None:
         raise BeaconError(f"Content-Type: charset must be UTF-8; got {_shown(charset)}", 415)
 
 
-@blueprint.route("/e/<token>", methods=["POST"], provide_automatic_options=False)
-def beacon(token: str) -> Response:
-    """Record one engagement event: 204 whether or not the token is known or the event a repeat; 400/413/415 bad
-    beacon; 429 too many."""
-    if not _TOKEN.fullmatch(token):
-        return _answer("token: must be 16-128 letters, digits, '-' or '_'", 400)
-    try:
-        body = _body()
-        _check_media_type()
-        event = parse_beacon(body)
-    except BeaconError as exc:
-        return _answer(str(exc), exc.status)
-    svc, wait, at = service(), None, datetime.now(UTC)
-    visitor = visitor_key(svc.settings.session_secret, request.remote_addr or "",
-                          request.headers.get("User-Agent", ""), at.date())
+@dataclass(frozen=True)
+class Taken:
+    """What a good beacon came to: 204 (recorded, a repeat, or dropped), 429 (``retry_after`` seconds) or 503."""
+
+    status: int = 204
+    error: str | None = None
+    retry_after: int | None = None
+
+
+def take(svc: Service, token: str, event: Beacon, address: str, user_agent: str) -> Taken:
+    """Record a good beacon for ``token`` from a client at ``address`` with ``user_agent`` (hashed, never kept)."""
+    at, wait = datetime.now(UTC), None
+    visitor = visitor_key(svc.settings.session_secret, address, user_agent, at.date())
     try:
         for ledger, campaign_ids in svc.ledgers():  # one ledger, one transaction, almost always
             result = ledger.add_beacon_event(campaign_ids=campaign_ids, token=token, kind=event.kind,
@@ -226,8 +230,25 @@ def beacon(token: str) -> Response:
                 wait = result.retry_after
                 break
     except LedgerError:
-        return _answer("the ledger is not available; the event was not recorded", 503)
+        return Taken(503, "the ledger is not available; the event was not recorded")
     if wait is not None:
-        return _answer("too many events for this page; try again later", 429,
-                       {"Retry-After": str(max(1, math.ceil(wait)))})
-    return _answer()
+        return Taken(429, "too many events for this page; try again later", max(1, math.ceil(wait)))
+    return Taken()
+
+
+@blueprint.route("/e/<token>", methods=["POST"], provide_automatic_options=False)
+def beacon(token: str) -> Response:
+    """Record one engagement event: 204 whether or not the token is known or the event a repeat; 400/413/415 bad
+    beacon; 429 too many. A well-formed beacon is usually answered before Flask (``events_front``); this view
+    answers what that leaves to it, alike."""
+    if not TOKEN.fullmatch(token):
+        return _answer("token: must be 16-128 letters, digits, '-' or '_'", 400)
+    try:
+        body = _body()
+        _check_media_type()
+        event = parse_beacon(body)
+    except BeaconError as exc:
+        return _answer(str(exc), exc.status)
+    taken = take(service(), token, event, request.remote_addr or "", request.headers.get("User-Agent", ""))
+    retry = None if taken.retry_after is None else {"Retry-After": str(taken.retry_after)}
+    return _answer(taken.error, taken.status, retry)

@@ -105,4 +105,5 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Connection) -> None:
     """Writers take the write lock up front: they queue on the busy timeout, never deadlock."""
     writing = conn.get_execution_options().get("ledger_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+    # Straight to the driver: no statement to compile or result to wrap, on every transaction.
+    conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if writing else "BEGIN")

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, bindparam, insert, select
 from . import checks
 from .base import LedgerBase, insert_into
 from .model import EVENT_KINDS, LedgerError
-from .schema import event_table, recipient_table
+from .schema import UTCDateTime, event_table, recipient_table
 
 ONCE_KINDS = ("view", "play", "progress")  # counted once per page link and visitor, and per session
 VISITOR_CHARS = 16  # hex digits of the service's keyed hash of a visitor
@@ -90,31 +90,45 @@ class Events(LedgerBase):
                "once": once_key(kind, value), "visitor": visitor, "session": session}
 
         def work(conn: Connection) -> BeaconResult:
-            campaign_id = conn.execute(_PUBLISHED, {"token": token}).scalar()
-            if campaign_id is None or campaign_id not in campaign_ids:  # the token is unique across campaigns
+            if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE already holds the one write lock
+                conn.execute(_LOCK, {"token": token})
+            params = {**row, "ids": list(campaign_ids), "skip": limit - 1, "since": at - window}
+            if conn.execute(_insert_once(conn), params).first() is not None:
+                return BeaconResult(recorded=True)
+            found = conn.execute(_WHY_NOT, params).first()  # not published here, over the limit, or a repeat
+            if found is None:
                 return BeaconResult(recorded=False)
-            oldest = conn.execute(_NTH_NEWEST, {"token": token, "skip": limit - 1}).scalar()
-            if oldest is not None and oldest > at - window:
-                return BeaconResult(recorded=False, retry_after=max((oldest + window - at).total_seconds(), 0.0))
-            inserted = conn.execute(_insert_once(conn), {**row, "campaign_id": campaign_id}).first() is not None
-            return BeaconResult(recorded=inserted, repeat=not inserted)
+            if found.oldest is not None and found.oldest > at - window:
+                return BeaconResult(recorded=False, retry_after=max((found.oldest + window - at).total_seconds(), 0.0))
+            return BeaconResult(recorded=False, repeat=True)
 
         return self._write(call, work)
 
 
-_PUBLISHED = select(recipient_table.c.campaign_id).where(
-    recipient_table.c.token == bindparam("token"), recipient_table.c.status == "published").with_for_update()
+# The recipient's row, locked until the transaction ends: concurrent beacons of one page link are counted in turn.
+_LOCK = select(recipient_table.c.token).where(recipient_table.c.token == bindparam("token")).with_for_update()
+_PUBLISHED = (recipient_table.c.token == bindparam("token")) & (recipient_table.c.status == "published") & (
+    recipient_table.c.campaign_id.in_(bindparam("ids", expanding=True)))
 # The time of a token's n-th newest event (n = skip + 1): the subquery walks the token's index only.
 _NTH_ID = (select(event_table.c.id).where(event_table.c.token == bindparam("token"))
            .order_by(event_table.c.id.desc()).limit(1).offset(bindparam("skip")).scalar_subquery())
-_NTH_NEWEST = select(event_table.c.at).where(event_table.c.id == _NTH_ID)
+_NTH_NEWEST = select(event_table.c.at).where(event_table.c.id == _NTH_ID).scalar_subquery()
+# Why nothing was inserted: the recipient's campaign (None: not a published one here) and that time.
+_WHY_NOT = select(recipient_table.c.campaign_id, _NTH_NEWEST.label("oldest")).where(_PUBLISHED)
+_COLUMNS = ("campaign_id", "token", "kind", "value", "at", "once", "visitor", "session")
+_UNDER_LIMIT = ~select(event_table.c.id).where(event_table.c.id == _NTH_ID,
+                                               event_table.c.at > bindparam("since", type_=UTCDateTime)).exists()
+_ROW = select(recipient_table.c.campaign_id, *(bindparam(name, type_=event_table.c[name].type) for name in _COLUMNS[1:])
+              ).where(_PUBLISHED, _UNDER_LIMIT)
 _INSERTS: dict[str, Any] = {}  # per dialect: built once, so SQLAlchemy's compiled cache is hit every time
 
 
 def _insert_once(conn: Connection) -> Any:
-    """``INSERT INTO events ... ON CONFLICT DO NOTHING RETURNING id`` in the dialect of ``conn``: a row back when
-    the event was recorded, none for a repeat."""
+    """The beacon's one write: the event of a published recipient under the page's rate limit, as one
+    ``INSERT INTO events ... SELECT ... ON CONFLICT DO NOTHING RETURNING id`` in the dialect of ``conn``;
+    a row back when it was recorded, none when it was not (see ``_WHY_NOT``)."""
     name = conn.dialect.name
     if name not in _INSERTS:
-        _INSERTS[name] = insert_into(conn, event_table).on_conflict_do_nothing().returning(event_table.c.id)
+        _INSERTS[name] = (insert_into(conn, event_table).from_select(_COLUMNS, _ROW).on_conflict_do_nothing()
+                          .returning(event_table.c.id))
     return _INSERTS[name]
