@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/service.py                       # dev server, gunicorn 1, 2, 4 workers
     .venv/bin/python bench/service.py --workers 2 --requests 2000 --seconds 10
+    .venv/bin/python bench/service.py --workers 2 --routes /e --threads 2   # beacons only
 
 One campaign with many published recipients in a SQLite ledger (the demo
 provider takes payments), served side by side in one run on 127.0.0.1 by
@@ -219,7 +220,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=4000, help="requests per server and route (at most)")
     ap.add_argument("--seconds", type=float, default=20.0, help="time per server and route (at most)")
     ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (BILLCAST_THREADS)")
+    ap.add_argument("--routes", default="/pay,/e", help="routes to load: /pay and/or /e")
     args = ap.parse_args()
+    routes = [r for r in ("/pay", "/e") if r in args.routes.split(",")]
     configs = [None if w == "dev" else int(w) for w in args.workers.split(",")]
     per_server = args.requests + CLIENTS * 4
     rows = []
@@ -236,6 +239,8 @@ def main() -> None:
                 mine = [token(i) for i in range(n * per_server, (n + 1) * per_server)]  # first clicks only
                 everyone = [token(i) for i in range(per_server * len(configs))]
                 for route, tokens in (("/pay", mine), ("/e", everyone[n::len(configs)])):
+                    if route not in routes:
+                        continue
                     row = {"server": server.name, "route": route, **measure(server, route, tokens, args.requests,
                                                                             args.seconds)}
                     rows.append(row)

@@ -68,12 +68,13 @@ class Events(LedgerBase):
         a ``repeat`` when the page link already has this view, play or progress mark
         from this ``visitor`` (the service's keyed hash, :data:`VISITOR_CHARS` hex
         digits) or this ``session`` (the page's id, 22 URL-safe characters). The
-        lookup, the count and the insert share one writing transaction, the
-        recipient's row locked (PostgreSQL; SQLite has one writer at a time), so every
-        process and host on this ledger keeps the one limit and the one count. The
-        count asks only for the time of the token's ``limit``-th newest event, through
-        the token's index (ids grow with time), so its cost does not grow with the
-        events a page has had; repeats are not events, so they are not counted.
+        published check, the count and the insert are one ``INSERT ... SELECT`` (on
+        PostgreSQL in one transaction after locking the recipient's row; SQLite runs a
+        statement under its one write lock), so every process and host on this ledger
+        keeps the one limit and the one count; when nothing was inserted, a second look
+        says why. The count asks only for the time of the token's ``limit``-th newest
+        event, through the token's index (ids grow with time), so its cost does not grow
+        with the events a page has had; repeats are not events, so they are not counted.
         """
         call = "add_beacon_event"
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
@@ -102,7 +103,8 @@ class Events(LedgerBase):
                 return BeaconResult(recorded=False, retry_after=max((found.oldest + window - at).total_seconds(), 0.0))
             return BeaconResult(recorded=False, repeat=True)
 
-        return self._write(call, work)
+        # On SQLite the write is the one INSERT, its own transaction: the write lock is held only while it runs.
+        return self._write(call, work, statements=True)
 
 
 # The recipient's row, locked until the transaction ends: concurrent beacons of one page link are counted in turn.
