@@ -94,7 +94,7 @@ class Events(LedgerBase):
             if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE already holds the one write lock
                 conn.execute(_LOCK, {"token": token})
             params = {**row, "ids": list(campaign_ids), "skip": limit - 1, "since": at - window}
-            if conn.execute(_insert_once(conn), params).first() is not None:
+            if conn.execute(_insert_once(conn), params).rowcount == 1:
                 return BeaconResult(recorded=True)
             found = conn.execute(_WHY_NOT, params).first()  # not published here, over the limit, or a repeat
             if found is None:
@@ -127,10 +127,11 @@ _INSERTS: dict[str, Any] = {}  # per dialect: built once, so SQLAlchemy's compil
 
 def _insert_once(conn: Connection) -> Any:
     """The beacon's one write: the event of a published recipient under the page's rate limit, as one
-    ``INSERT INTO events ... SELECT ... ON CONFLICT DO NOTHING RETURNING id`` in the dialect of ``conn``;
-    a row back when it was recorded, none when it was not (see ``_WHY_NOT``)."""
+    ``INSERT INTO events ... SELECT ... ON CONFLICT DO NOTHING`` in the dialect of ``conn``; its row count
+    says whether it was recorded (see ``_WHY_NOT`` for why not). No RETURNING: on SQLite the statement then
+    ends (and commits) within the one call that runs it; ``preserve_rowcount``: PostgreSQL's count kept too."""
     name = conn.dialect.name
     if name not in _INSERTS:
         _INSERTS[name] = (insert_into(conn, event_table).from_select(_COLUMNS, _ROW).on_conflict_do_nothing()
-                          .returning(event_table.c.id))
+                          .execution_options(preserve_rowcount=True))
     return _INSERTS[name]
