@@ -378,6 +378,20 @@ def test_over_the_limit_a_repeat_is_answered_as_a_first(client, campaign) -> Non
     assert repeat.get_json() == first.get_json() and repeat.headers["Retry-After"] == first.headers["Retry-After"]
 
 
+def test_the_report_counts_recipients_not_beacons(client, campaign) -> None:
+    from billcast.jobs.report import campaign_report
+
+    for i in range(30):   # one visitor inflating everything it can on one page, another who only looked
+        for body in ({"kind": "view"}, {"kind": "play"}, {"kind": "progress", "value": 50}):
+            send(client, {**body, "s": session_id(i)}, headers={"User-Agent": AGENT})
+    send(client, {"kind": "view", "s": SESSION}, token=OTHER, address="198.51.100.9")
+    assert sorted(stored(campaign)) == sorted([(TOKEN, "view", None), (TOKEN, "play", None),
+                                               (TOKEN, "progress", 50), (OTHER, "view", None)])
+    with Ledger(campaign.ledger) as ledger:
+        total = campaign_report(ledger, campaign.id).total
+    assert (total.published, total.viewed, total.played, total.watched_half, total.clicked) == (2, 2, 1, 1, 0)
+
+
 def test_the_visitor_key_is_a_daily_keyed_hash() -> None:
     secret, day = b"s" * 32, NOW.date()
     key = events.visitor_key(secret, ADDRESS, AGENT, day)
