@@ -82,6 +82,9 @@ def test_unknown_tokens_and_other_campaigns_are_neither(ledger: Ledger) -> None:
                                            limit=5, window=WINDOW, visitor=VISITOR)):
         assert (result.recorded, result.repeat, result.retry_after) == (False, False, None)
     assert kinds(ledger) == []
+    both = ledger.add_beacon_event(campaign_ids=("c2", "c1"), token=tok, kind="view", value=None, at=NOW, limit=5,
+                                   window=WINDOW, visitor=VISITOR)   # a ledger serving two campaigns
+    assert both.recorded and list(ledger.events("c1"))[0]["campaign_id"] == "c1"
 
 
 @pytest.mark.parametrize(("field", "values"), [

@@ -86,17 +86,19 @@ class Events(LedgerBase):
         if not checks.is_token(token) or not campaign_ids:
             return BeaconResult(recorded=False)
         at = checks.aware(call, "at", at)
+        ids = {f"campaign_{i}": campaign_id for i, campaign_id in enumerate(campaign_ids)}
         row = {"token": token, "kind": checks.one_of(call, "kind", kind, EVENT_KINDS),
                "value": None if value is None else checks.integer(call, "value", value), "at": at,
                "once": once_key(kind, value), "visitor": visitor, "session": session}
 
         def work(conn: Connection) -> BeaconResult:
-            if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE already holds the one write lock
+            if conn.dialect.name == "postgresql":  # SQLite runs the INSERT under its one write lock
                 conn.execute(_LOCK, {"token": token})
-            params = {**row, "ids": list(campaign_ids), "skip": limit - 1, "since": at - window}
-            if conn.execute(_insert_once(conn), params).rowcount == 1:
+            insert_once, why_not = _statements(conn, len(campaign_ids))
+            params = {**row, **ids, "skip": limit - 1, "since": at - window}
+            if conn.execute(insert_once, params).rowcount == 1:
                 return BeaconResult(recorded=True)
-            found = conn.execute(_WHY_NOT, params).first()  # not published here, over the limit, or a repeat
+            found = conn.execute(why_not, params).first()  # not published here, over the limit, or a repeat
             if found is None:
                 return BeaconResult(recorded=False)
             if found.oldest is not None and found.oldest > at - window:
@@ -109,29 +111,34 @@ class Events(LedgerBase):
 
 # The recipient's row, locked until the transaction ends: concurrent beacons of one page link are counted in turn.
 _LOCK = select(recipient_table.c.token).where(recipient_table.c.token == bindparam("token")).with_for_update()
-_PUBLISHED = (recipient_table.c.token == bindparam("token")) & (recipient_table.c.status == "published") & (
-    recipient_table.c.campaign_id.in_(bindparam("ids", expanding=True)))
 # The time of a token's n-th newest event (n = skip + 1): the subquery walks the token's index only.
 _NTH_ID = (select(event_table.c.id).where(event_table.c.token == bindparam("token"))
            .order_by(event_table.c.id.desc()).limit(1).offset(bindparam("skip")).scalar_subquery())
 _NTH_NEWEST = select(event_table.c.at).where(event_table.c.id == _NTH_ID).scalar_subquery()
-# Why nothing was inserted: the recipient's campaign (None: not a published one here) and that time.
-_WHY_NOT = select(recipient_table.c.campaign_id, _NTH_NEWEST.label("oldest")).where(_PUBLISHED)
 _COLUMNS = ("campaign_id", "token", "kind", "value", "at", "once", "visitor", "session")
 _UNDER_LIMIT = ~select(event_table.c.id).where(event_table.c.id == _NTH_ID,
                                                event_table.c.at > bindparam("since", type_=UTCDateTime)).exists()
-_ROW = select(recipient_table.c.campaign_id, *(bindparam(name, type_=event_table.c[name].type) for name in _COLUMNS[1:])
-              ).where(_PUBLISHED, _UNDER_LIMIT)
-_INSERTS: dict[str, Any] = {}  # per dialect: built once, so SQLAlchemy's compiled cache is hit every time
+_STATEMENTS: dict[tuple[str, int], tuple[Any, Any]] = {}  # built once per dialect and number of campaigns
 
 
-def _insert_once(conn: Connection) -> Any:
-    """The beacon's one write: the event of a published recipient under the page's rate limit, as one
-    ``INSERT INTO events ... SELECT ... ON CONFLICT DO NOTHING`` in the dialect of ``conn``; its row count
-    says whether it was recorded (see ``_WHY_NOT`` for why not). No RETURNING: on SQLite the statement then
-    ends (and commits) within the one call that runs it; ``preserve_rowcount``: PostgreSQL's count kept too."""
-    name = conn.dialect.name
-    if name not in _INSERTS:
-        _INSERTS[name] = (insert_into(conn, event_table).from_select(_COLUMNS, _ROW).on_conflict_do_nothing()
-                          .execution_options(preserve_rowcount=True))
-    return _INSERTS[name]
+def _statements(conn: Connection, campaigns: int) -> tuple[Any, Any]:
+    """The beacon's one write and the look that says why it wrote nothing, in the dialect of ``conn``, for a
+    ledger serving ``campaigns`` campaigns (``campaign_0``, ...: plain parameters, no list expanded per call).
+
+    The write is ``INSERT INTO events ... SELECT ... ON CONFLICT DO NOTHING``: the event of a published
+    recipient of those campaigns under the page's rate limit, its row count saying whether it was recorded.
+    No RETURNING: on SQLite the statement then ends (and commits) within the one call that runs it;
+    ``preserve_rowcount`` keeps PostgreSQL's count. The look gives the recipient's campaign (no row: not a
+    published one here) and the time of the token's n-th newest event (over the limit, or else a repeat).
+    """
+    key = (conn.dialect.name, campaigns)
+    if key not in _STATEMENTS:
+        published = (recipient_table.c.token == bindparam("token")) & (recipient_table.c.status == "published") & (
+            recipient_table.c.campaign_id.in_([bindparam(f"campaign_{i}") for i in range(campaigns)]))
+        row = select(recipient_table.c.campaign_id,
+                     *(bindparam(name, type_=event_table.c[name].type) for name in _COLUMNS[1:])
+                     ).where(published, _UNDER_LIMIT)
+        write = (insert_into(conn, event_table).from_select(_COLUMNS, row).on_conflict_do_nothing()
+                 .execution_options(preserve_rowcount=True))
+        _STATEMENTS[key] = (write, select(recipient_table.c.campaign_id, _NTH_NEWEST.label("oldest")).where(published))
+    return _STATEMENTS[key]
