@@ -11,15 +11,12 @@ import multiprocessing
 from datetime import timedelta
 
 import pytest
-from alembic import command
-from alembic.config import Config
 
-from billcast.jobs.ledger import Ledger, LedgerError, migrate, schema_state
-from billcast.jobs.ledger.engine import new_engine, parse_url
+from billcast.jobs.ledger import Ledger, LedgerError, schema_state
 
 from ledgers import HEAD, columns, execute, query
 from test_ledger import NOW, ledger, publish, token, url  # noqa: F401 - fixtures
-from test_ledger_migrations import open_or_upgrade
+from test_ledger_migrations import at_revision, open_or_upgrade
 
 VISITOR, OTHER_VISITOR = "0123456789abcdef", "fedcba9876543210"
 SESSION, OTHER_SESSION = "A" * 22, "B" * 22
@@ -112,15 +109,7 @@ def test_racing_processes_record_a_view_once(ledger: Ledger, url: str) -> None:
 
 def test_a_ledger_at_0004_with_duplicate_events_is_upgraded_keeping_them(url: str) -> None:
     tok = token()
-    engine = new_engine(*parse_url(url))
-    try:
-        with engine.begin() as conn:  # a ledger as Billcast made it before revision 0006
-            config = Config()
-            config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0004")
-    finally:
-        engine.dispose()
+    at_revision(url, "0004")  # a ledger as Billcast made it before revision 0006
     execute(url, "INSERT INTO campaigns (id, created_at, updated_at, link_days) VALUES "
                  "('c1', '2025-03-01 12:00:00', '2025-03-01 12:00:00', 30)")
     for _ in range(3):   # what one client could add before: the same view, again and again

@@ -56,6 +56,19 @@ def open_or_upgrade(url: str) -> None:
     upgrade_schema(url)
 
 
+def at_revision(url: str, revision: str) -> None:
+    """Make the empty database at ``url`` a ledger as Billcast left it at ``revision`` (Alembic's upgrade to it)."""
+    engine = new_engine(*parse_url(url))
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
 def future(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *revisions: tuple[str, str]) -> None:
     """This code's revisions and some of a pretend future (id, upgrade body) in a folder of their own."""
     folder = tmp_path / "migrations"
