@@ -3,6 +3,7 @@
     .venv/bin/python bench/service.py                       # dev server, gunicorn 1, 2, 4 workers
     .venv/bin/python bench/service.py --workers 2 --requests 2000 --seconds 10
     .venv/bin/python bench/service.py --busy-admin --workers 2   # the public side with the admin side idle, then busy
+    .venv/bin/python bench/service.py --workers 2 --routes /e --threads 2   # beacons only
 
 One campaign with many published recipients in a SQLite ledger (the demo
 provider takes payments), served side by side in one run on 127.0.0.1 by
@@ -309,7 +310,9 @@ def main() -> None:
     ap.add_argument("--admin-nice", type=int, default=10, help="--busy-admin: the admin side's niceness")
     ap.add_argument("--admin-clients", type=int, default=4, help="--busy-admin: clients keeping the admin side busy")
     ap.add_argument("--rounds", type=int, default=1, help="--busy-admin: idle then busy, this many times")
+    ap.add_argument("--routes", default="/pay,/e", help="routes to load: /pay and/or /e")
     args = ap.parse_args()
+    routes = [r for r in ("/pay", "/e") if r in args.routes.split(",")]
     if args.busy_admin:
         with tempfile.TemporaryDirectory(prefix="billcast-bench-service-") as tmp:
             print(f"{CLIENTS} clients on the public side, at most {args.requests} requests or {args.seconds:g} s "
@@ -332,6 +335,8 @@ def main() -> None:
                 mine = [token(i) for i in range(n * per_server, (n + 1) * per_server)]  # first clicks only
                 everyone = [token(i) for i in range(per_server * len(configs))]
                 for route, tokens in (("/pay", mine), ("/e", everyone[n::len(configs)])):
+                    if route not in routes:
+                        continue
                     row = {"server": server.name, "route": route, **measure(server, route, tokens, args.requests,
                                                                             args.seconds)}
                     rows.append(row)

@@ -26,7 +26,7 @@ log = logging.getLogger("billcast.access")
 errors_log = logging.getLogger("billcast.service")
 
 HEADER = "X-Request-Id"
-_SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{7,127}")
+SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{7,127}")
 _PAGE_TOKEN = re.compile(r"r/([A-Za-z0-9_-]{1,128})(?:/|$)")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -63,7 +63,7 @@ def route() -> str:
 def start() -> None:
     """Before each request: its id and its start."""
     given = request.headers.get(HEADER, "")
-    g.request_id = given if _SANE_ID.fullmatch(given) else secrets.token_hex(16)
+    g.request_id = given if SANE_ID.fullmatch(given) else secrets.token_hex(16)
     g.started = time.perf_counter()
 
 

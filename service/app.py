@@ -29,8 +29,8 @@ from types import ModuleType, TracebackType
 from flask import Flask, Response, abort, redirect, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import (access, auth, demo_provider, disputes, errors, events, experiment_reports, health, optout, payments,
-               reports, serving, studio, webhooks)
+from . import (access, auth, demo_provider, disputes, errors, events, events_front, experiment_reports, health,
+               optout, payments, reports, serving, studio, webhooks)
 from .context import Service
 from .settings import ServiceSettings
 
@@ -57,12 +57,14 @@ def _body_limit() -> None:
         abort(413, f"body: is {request.content_length} bytes; this route takes at most {limit}")
 
 
+SECURITY_HEADERS = (("Referrer-Policy", "no-referrer"), ("X-Robots-Tag", "noindex, nofollow"),
+                    ("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"))
+
+
 def _headers(response: Response) -> Response:
     """What a CDN in front of the pages would add, on everything the service answers; HSTS over https."""
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Robots-Tag", "noindex, nofollow")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    for name, value in SECURITY_HEADERS:
+        response.headers.setdefault(name, value)
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response
@@ -96,6 +98,8 @@ def _build(settings: ServiceSettings, areas: Sequence[ModuleType], *, admin: boo
     app.after_request(_headers)
     app.after_request(access.finish)
     errors.register(app)
+    if public:  # beacons are the public side's
+        app.wsgi_app = events_front.BeaconFront(app, app.wsgi_app, SECURITY_HEADERS, HSTS)  # type: ignore[method-assign]
     if settings.trusted_proxies:
         hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,  # type: ignore[method-assign]

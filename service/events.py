@@ -2,40 +2,49 @@
 
 A page sends ``{"kind": "view"}``, ``{"kind": "play"}``, ``{"kind": "progress",
 "value": 50}``, ``{"kind": "cta_click", "src": "video"}`` or ``{"kind":
-"pay_click", "src": "site"}`` with ``navigator.sendBeacon`` (``text/plain``, so a
-cross-origin beacon needs no preflight). The body is checked strictly; a good
-beacon for a published recipient becomes one ledger event, one for any other
-token is answered the same way and dropped, so the answer tells nothing about
-which tokens exist.
+"pay_click", "src": "site"}``, each with ``"s"``, the page's session id (22
+random URL-safe characters, one per browser tab), with ``navigator.sendBeacon``
+(``text/plain``, so a cross-origin beacon needs no preflight). The body is
+checked strictly; a good beacon for a published recipient becomes one ledger
+event, one for any other token is answered the same way and dropped, so the
+answer tells nothing about which tokens exist.
 
-No personal data is kept, and the client's address is not used at all. The rate
-limit is per page link: at most ``events_per_minute`` events of one token in any
-sliding minute, counted in the ledger's events table in the same transaction
-that records the event, so every worker and host keeps the one limit (see
-``docs/DEPLOY.md``, "Rate limits"). Beacons that are not recorded (bad, unknown
-or unpublished tokens) are not counted.
+A view, a play and each progress mark count once per page link and visitor and
+once per page link and session (the ledger's unique indexes); a repeat is
+answered 204 like a first. The visitor is :func:`visitor_key`: a keyed hash of
+the client's address, User-Agent and the UTC day, so a client sending a new
+session id each time still counts once a day; the address and User-Agent are
+never stored or logged. The rate limit is per page link: at most
+``events_per_minute`` events of one token in any sliding minute, counted in the
+ledger's events table in the same transaction that records the event, so every
+worker and host keeps the one limit (see ``docs/DEPLOY.md``, "Rate limits").
+Beacons that are not recorded (bad, unknown or unpublished tokens, repeats) are
+not counted.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Flask, Response, current_app, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from billcast.jobs.ledger import EVENT_KINDS, LedgerError
+from billcast.jobs.ledger import EVENT_KINDS, VISITOR_CHARS, LedgerError
 from billcast.microsite import SOURCES
 from billcast.renderer import BillcastError
 
-from .context import service
+from .context import Service, service
 
-__all__ = ["MAX_BODY", "Beacon", "BeaconError", "blueprint", "parse_beacon"]
+__all__ = ["MAX_BODY", "Beacon", "BeaconError", "Taken", "blueprint", "page_origins", "parse_beacon", "take",
+           "visitor_key"]
 
 blueprint = Blueprint("events", __name__)
 
@@ -43,9 +52,12 @@ MAX_BODY = 4 * 1024  # bytes; a real beacon is under 60
 PROGRESS = (25, 50, 75, 100)
 CLICKS = ("cta_click", "pay_click")
 MEDIA_TYPES = ("text/plain", "application/json")  # sendBeacon with a string sends text/plain
-KEYS = ("kind", "value", "src")
+KEYS = ("kind", "value", "src", "s")
 WINDOW = timedelta(minutes=1)  # events_per_minute is counted over this sliding window
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
+TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")  # what a token in a beacon's URL may look like
+_SESSION = re.compile(r"[A-Za-z0-9_-]{22}")  # 16 random bytes, base64url without padding
+_ORIGINS = "billcast.page_origins"  # app.extensions: the origins a beacon's answer may be read from
+_VISITOR_KEY = b"billcast beacon visitor\0"  # keeps these hashes apart from other uses of the session secret
 
 
 class BeaconError(BillcastError):
@@ -61,6 +73,7 @@ class Beacon:
     kind: str
     value: int | None = None
     src: str | None = None
+    session: str | None = None
 
 
 def _shown(value: Any) -> str:
@@ -117,23 +130,40 @@ def parse_beacon(body: bytes) -> Beacon:
             raise BeaconError(f"src: only {' and '.join(CLICKS)} carry a src, not {kind}")
         if not isinstance(src, str) or src not in SOURCES:
             raise BeaconError(f"src: must be one of {', '.join(SOURCES)}; got {_shown(src)}")
-    return Beacon(kind=kind, value=value, src=src)
+    session = data.get("s")
+    if "s" in data and (not isinstance(session, str) or not _SESSION.fullmatch(session)):
+        raise BeaconError(f"s: must be the page's session id, 22 URL-safe characters; got {_shown(session)}")
+    return Beacon(kind=kind, value=value, src=src, session=session)
 
 
-def _page_origins() -> set[str]:
-    """The origins pages are served from (and the pay origin): a beacon from them may read our answer."""
+def visitor_key(secret: bytes, address: str, user_agent: str, day: date) -> str:
+    """The server's key of one visitor for one UTC day: 16 hex digits of HMAC-SHA256 (keyed with the session
+    secret) of the client's address, User-Agent and the day. It gives neither back, and changes every day."""
+    message = f"{day.isoformat()}\n{address}\n{user_agent}".encode("utf-8", "replace")
+    return hmac.new(secret, _VISITOR_KEY + message, "sha256").hexdigest()[:VISITOR_CHARS]
+
+
+@blueprint.record
+def _keep_origins(state: BlueprintSetupState) -> None:
+    """The origins pages are served from (and the pay origin), worked out once per app: a beacon from them may
+    read our answer."""
     origins = set()
-    for campaign in service().campaigns:
+    for campaign in state.app.extensions["billcast"].campaigns:
         for url in (campaign.public_url, campaign.pay_url):
             parts = urlsplit(url)
             origins.add(f"{parts.scheme}://{parts.netloc}")
-    return origins
+    state.app.extensions[_ORIGINS] = frozenset(origins)
+
+
+def page_origins(app: Flask) -> frozenset[str]:
+    """The origins a beacon's answer may be read from (``Access-Control-Allow-Origin``)."""
+    return app.extensions[_ORIGINS]
 
 
 @blueprint.after_request
 def _cors(response: Response) -> Response:
     origin = request.headers.get("Origin")
-    if origin and origin in _page_origins():
+    if origin and origin in current_app.extensions[_ORIGINS]:
         response.headers["Access-Control-Allow-Origin"] = origin
     response.headers.add("Vary", "Origin")
     response.headers["Cache-Control"] = "no-store"
@@ -178,10 +208,40 @@ def _check_media_type() -> None:
         raise BeaconError(f"Content-Type: charset must be UTF-8; got {_shown(charset)}", 415)
 
 
+@dataclass(frozen=True)
+class Taken:
+    """What a good beacon came to: 204 (recorded, a repeat, or dropped), 429 (``retry_after`` seconds) or 503."""
+
+    status: int = 204
+    error: str | None = None
+    retry_after: int | None = None
+
+
+def take(svc: Service, token: str, event: Beacon, address: str, user_agent: str) -> Taken:
+    """Record a good beacon for ``token`` from a client at ``address`` with ``user_agent`` (hashed, never kept)."""
+    at, wait = datetime.now(UTC), None
+    visitor = visitor_key(svc.settings.session_secret, address, user_agent, at.date())
+    try:
+        for ledger, campaign_ids in svc.ledgers():  # one ledger, one transaction, almost always
+            result = ledger.add_beacon_event(campaign_ids=campaign_ids, token=token, kind=event.kind,
+                                             value=event.value, at=at, limit=svc.settings.events_per_minute,
+                                             window=WINDOW, visitor=visitor, session=event.session)
+            if result.recorded or result.repeat or result.retry_after is not None:
+                wait = result.retry_after
+                break
+    except LedgerError:
+        return Taken(503, "the ledger is not available; the event was not recorded")
+    if wait is not None:
+        return Taken(429, "too many events for this page; try again later", max(1, math.ceil(wait)))
+    return Taken()
+
+
 @blueprint.route("/e/<token>", methods=["POST"], provide_automatic_options=False)
 def beacon(token: str) -> Response:
-    """Record one engagement event: 204 whether or not the token is known; 400/413/415 bad beacon; 429 too many."""
-    if not _TOKEN.fullmatch(token):
+    """Record one engagement event: 204 whether or not the token is known or the event a repeat; 400/413/415 bad
+    beacon; 429 too many. A well-formed beacon is usually answered before Flask (``events_front``); this view
+    answers what that leaves to it, alike."""
+    if not TOKEN.fullmatch(token):
         return _answer("token: must be 16-128 letters, digits, '-' or '_'", 400)
     try:
         body = _body()
@@ -189,18 +249,6 @@ def beacon(token: str) -> Response:
         event = parse_beacon(body)
     except BeaconError as exc:
         return _answer(str(exc), exc.status)
-    svc, wait = service(), None
-    try:
-        for ledger, campaign_ids in svc.ledgers():  # one ledger, one transaction, almost always
-            result = ledger.add_beacon_event(campaign_ids=campaign_ids, token=token, kind=event.kind,
-                                             value=event.value, at=datetime.now(UTC),
-                                             limit=svc.settings.events_per_minute, window=WINDOW)
-            if result.recorded or result.retry_after is not None:
-                wait = result.retry_after
-                break
-    except LedgerError:
-        return _answer("the ledger is not available; the event was not recorded", 503)
-    if wait is not None:
-        return _answer("too many events for this page; try again later", 429,
-                       {"Retry-After": str(max(1, math.ceil(wait)))})
-    return _answer()
+    taken = take(service(), token, event, request.remote_addr or "", request.headers.get("User-Agent", ""))
+    retry = None if taken.retry_after is None else {"Retry-After": str(taken.retry_after)}
+    return _answer(taken.error, taken.status, retry)

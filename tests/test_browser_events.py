@@ -6,13 +6,15 @@ takes the beacons on another (the pay origin), so the beacons cross origins
 under the page's CSP, as in production.
 The browser plays the video to the end at 16x and pays; the ledger must then
 hold view, play, progress 25..100 and pay_click, and nothing the browser sent
-may carry personal data.
+may carry personal data. Every beacon of a tab carries the same random session
+id, kept over a reload; a second visit from the same browser adds only its clicks.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -137,7 +139,9 @@ def test_view_play_progress_and_pay_reach_the_ledger_in_order_without_personal_d
     expected = [("view", None), ("play", None), ("progress", 25), ("progress", 50), ("progress", 75),
                 ("progress", 100), ("pay_click", None)]
     assert [(b["kind"], b.get("value")) for b in sent(page)] == expected  # sent in this order
-    assert sent(page)[-1] == {"kind": "pay_click", "src": "site"}
+    session = sent(page)[0]["s"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", session) and {b["s"] for b in sent(page)} == {session}
+    assert sent(page)[-1] == {"kind": "pay_click", "src": "site", "s": session}
     events = stored(campaign, len(expected), since=page.since)
     assert sorted(events, key=repr) == sorted(expected, key=repr)  # each arrived once (threads may reorder)
     assert events[0] == ("view", None) and events[-1] == ("pay_click", None)
@@ -147,7 +151,7 @@ def test_view_play_progress_and_pay_reach_the_ledger_in_order_without_personal_d
                 record["postcode"], str(record["debt"]["overdue_total"])]
     for request in page.beacons:
         assert request.method == "POST" and request.url == f"{pay}/e/{TOKEN}"
-        assert set(json.loads(request.post_data)) <= {"kind", "value", "src"}
+        assert set(json.loads(request.post_data)) <= {"kind", "value", "src", "s"}
         assert not any(p in request.post_data or p in request.url for p in personal)
         headers = request.all_headers()
         assert "referer" not in headers and "cookie" not in headers
@@ -160,9 +164,29 @@ def test_the_call_to_action_over_the_video_is_a_cta_click_from_the_video(site, v
     play_to_the_end(page)
     page.locator(".cta").first.click()  # shown at the end, over the button the video draws
     page.wait_for_url("**/pay/**")
-    assert sent(page)[-1] == {"kind": "cta_click", "src": "video"}
+    assert sent(page)[-1] == {"kind": "cta_click", "src": "video", "s": sent(page)[0]["s"]}
     assert [b["kind"] for b in sent(page)].count("progress") == 4  # each mark once, however often timeupdate fired
-    assert ("cta_click", None) in stored(campaign, len(sent(page)), since=page.since)
+    # The same browser (address and User-Agent) on the same day: its view, play and marks were counted already.
+    assert stored(campaign, 1, since=page.since) == [("cta_click", None)]
+
+
+def test_a_reload_keeps_the_session_id_and_counts_nothing_again(site, visit) -> None:
+    campaign, url, _ = site
+    page = visit
+    first = page.evaluate("() => sessionStorage.getItem('billcast-beacon-session')")
+    page.reload()
+    page.wait_for_load_state("load")
+    views = [b for b in sent(page) if b["kind"] == "view"]
+    assert len(views) == 2 and {b["s"] for b in views} == {first}
+    other = page.context.browser.new_context(viewport=PHONE)   # another tab's storage: another id
+    try:
+        tab = other.new_page()
+        tab.goto(url)
+        assert tab.evaluate("() => sessionStorage.getItem('billcast-beacon-session')") not in (None, first)
+    finally:
+        other.close()
+    time.sleep(0.5)
+    assert stored(campaign, since=page.since) == []
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ from billcast.cli import main
 from billcast.jobs.ledger import LedgerError, schema_state
 from billcast.service import create_app
 
-from ledgers import execute, make_legacy, query
+from ledgers import HEAD, execute, make_legacy, query
 from test_events import settings_for, write_campaign
-from test_ledger_migrations import HEAD
+from ledgers import HEAD
 
 BILLCAST = Path(sys.executable).with_name("billcast")
 

@@ -1,8 +1,10 @@
 """``POST /e/<token>``: the pages' engagement beacons, through Flask's test client.
 
 Good beacons become ledger events; every bad one is refused naming the problem (JSON);
-unknown tokens are answered alike and dropped; the rate limit is per page link, counted
-in the ledger (so every worker keeps the one limit); the client's address is never used.
+unknown tokens are answered alike and dropped; a view, a play and each progress mark count
+once per page link and visitor (a keyed daily hash of address and User-Agent) and once per
+session (the page's "s"), repeats answered alike; the rate limit is per page link, counted
+in the ledger (so every worker keeps the one limit); the client's address is never stored.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ UNKNOWN = "EvTok3n_unknown_789abc"   # in no ledger
 ADDRESS = "203.0.113.77"
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 BEACON = "text/plain;charset=UTF-8"  # what navigator.sendBeacon sends with a string
+SESSION = "Qm9ndXNTZXNzaW9uSWQxMg"  # a page's session id: 22 URL-safe characters
+AGENT = "Mozilla/5.0 (X11; Linux x86_64) TestAgent/1.0"
 LIMIT = 10  # events per minute per page link, in these tests
 
 
@@ -158,6 +162,14 @@ BAD = [
     (b'"view"', "body: must be a JSON object"),
     ({"kind": "view", "name": "Maria"}, 'body: unknown key "name"'),
     ({"kind": "view", "email": "m@example.com"}, 'body: unknown key "email"'),
+    ({"kind": "view", "session": SESSION}, 'body: unknown key "session"; a beacon has only kind, value, src, s'),
+    ({"kind": "view", "s": SESSION[:-1]}, "s: must be the page's session id, 22 URL-safe characters"),
+    ({"kind": "view", "s": SESSION + "A"}, "s: must be the page's session id"),
+    ({"kind": "view", "s": SESSION[:-1] + "="}, "s: must be the page's session id"),
+    ({"kind": "view", "s": SESSION[:-1] + "\u00e9"}, "s: must be the page's session id"),
+    ({"kind": "view", "s": 1234567890123456789012}, "s: must be the page's session id"),
+    ({"kind": "view", "s": None}, "s: must be the page's session id"),
+    ({"kind": "view", "s": [SESSION]}, "s: must be the page's session id"),
     ({"value": 25}, "kind: is required"),
     ({"kind": "watch"}, 'kind: must be one of view, play, progress, cta_click, pay_click; got "watch"'),
     ({"kind": 5}, "kind: must be one of"),
@@ -270,7 +282,7 @@ def test_the_window_slides(client, campaign) -> None:
 def test_the_limit_holds_across_apps_sharing_a_ledger(campaign) -> None:
     """Two apps stand for two workers: the count is the ledger's, not a process's."""
     first, second = (service_app(settings_for(campaign, events_per_minute=LIMIT)).test_client() for _ in range(2))
-    answers = [send(first if i % 2 else second, {"kind": "view"}).status_code for i in range(LIMIT + 2)]
+    answers = [send(first if i % 2 else second, {"kind": "pay_click"}).status_code for i in range(LIMIT + 2)]
     assert answers == [204] * LIMIT + [429, 429]
     assert len(stored(campaign)) == LIMIT
 
@@ -282,10 +294,133 @@ def test_beacons_that_are_not_recorded_are_not_counted(client, campaign) -> None
     assert send(client, {"kind": "view"}).status_code == 204
 
 
+# --- counted once --------------------------------------------------------------------------------
+
+def session_id(n: int) -> str:
+    """A page's session id (what site.js makes: 22 URL-safe characters), one per n."""
+    return f"S{n:021d}"
+
+
+def test_views_from_one_client_count_once_whatever_session_ids_it_sends(client, campaign) -> None:
+    same = [send(client, {"kind": "view", "s": SESSION}, headers={"User-Agent": AGENT}) for _ in range(60)]
+    fresh = [send(client, {"kind": "view", "s": session_id(i)}, headers={"User-Agent": AGENT}) for i in range(60)]
+    assert {(r.status_code, r.data) for r in same + fresh} == {(204, b"")}  # a repeat is answered as a first
+    assert stored(campaign) == [(TOKEN, "view", None)]
+
+
+def test_two_visitors_count_twice(client, campaign) -> None:
+    assert send(client, {"kind": "view", "s": SESSION}, headers={"User-Agent": AGENT}).status_code == 204
+    assert send(client, {"kind": "view", "s": session_id(1)}, address="198.51.100.9",
+                headers={"User-Agent": AGENT}).status_code == 204               # another address
+    assert send(client, {"kind": "view", "s": session_id(2)},
+                headers={"User-Agent": AGENT + " Other/2"}).status_code == 204  # another browser, same address
+    assert send(client, {"kind": "view", "s": session_id(3)}, token=OTHER,
+                headers={"User-Agent": AGENT}).status_code == 204               # the same visitor, another page
+    assert stored(campaign) == [(TOKEN, "view", None)] * 3 + [(OTHER, "view", None)]
+
+
+def test_play_and_each_progress_mark_count_once(client, campaign) -> None:
+    marks = [{"kind": "play"}, *({"kind": "progress", "value": v} for v in (25, 50, 75, 100))]
+    for _ in range(3):   # watched three times in one tab, then again after a reload with a new id
+        for mark in marks:
+            assert send(client, {**mark, "s": SESSION}).status_code == 204
+    for mark in marks:
+        assert send(client, {**mark, "s": session_id(9)}).status_code == 204
+    assert stored(campaign) == [(TOKEN, "play", None), *((TOKEN, "progress", v) for v in (25, 50, 75, 100))]
+
+
+def test_a_session_that_changes_address_counts_once(client, campaign) -> None:
+    """A phone moving from Wi-Fi to mobile data mid-visit: the server's key changes, the page's id does not."""
+    for address in (ADDRESS, "198.51.100.9", "2001:db8::7"):
+        assert send(client, {"kind": "view", "s": SESSION}, address=address).status_code == 204
+        assert send(client, {"kind": "progress", "value": 25, "s": SESSION}, address=address).status_code == 204
+    assert stored(campaign) == [(TOKEN, "view", None), (TOKEN, "progress", 25)]
+
+
+def test_beacons_without_a_session_id_are_taken_and_count_once_per_visitor(client, campaign) -> None:
+    """Pages published before the session id send none: each visitor's view still counts once."""
+    for _ in range(5):
+        assert send(client, {"kind": "view"}, headers={"User-Agent": AGENT}).status_code == 204
+        assert send(client, {"kind": "view"}, address="198.51.100.9").status_code == 204
+    assert send(client, {"kind": "view", "s": SESSION}, headers={"User-Agent": AGENT}).status_code == 204
+    assert stored(campaign) == [(TOKEN, "view", None)] * 2
+
+
+def test_clicks_count_every_time(client, campaign) -> None:
+    for src in ("video", "video", "site"):
+        assert send(client, {"kind": "cta_click" if src == "video" else "pay_click", "src": src,
+                             "s": SESSION}).status_code == 204
+    assert stored(campaign) == [(TOKEN, "cta_click", None)] * 2 + [(TOKEN, "pay_click", None)]
+
+
+def test_the_count_holds_across_apps_sharing_a_ledger(campaign) -> None:
+    """Two apps stand for two workers: the unique indexes are the ledger's, so neither counts a repeat."""
+    apps = [service_app(settings_for(campaign, events_per_minute=LIMIT)) for _ in range(2)]
+    try:
+        for i in range(6):
+            assert send(apps[i % 2].test_client(), {"kind": "view", "s": session_id(i)}).status_code == 204
+            assert send(apps[i % 2].test_client(), {"kind": "play", "s": SESSION}, address=f"198.51.100.{i}"
+                        ).status_code == 204
+    finally:
+        for app in apps:
+            app.extensions["billcast"].close()
+    assert stored(campaign) == [(TOKEN, "view", None), (TOKEN, "play", None)]
+
+
+def test_over_the_limit_a_repeat_is_answered_as_a_first(client, campaign) -> None:
+    assert send(client, {"kind": "view", "s": SESSION}).status_code == 204
+    with Ledger(campaign.ledger) as ledger:
+        for _ in range(LIMIT - 1):
+            ledger.add_event(campaign_id=campaign.id, token=TOKEN, kind="pay_click", value=None,
+                             at=datetime.now(UTC))
+    repeat, first = send(client, {"kind": "view", "s": SESSION}), send(client, {"kind": "view"}, address="192.0.2.1")
+    assert repeat.status_code == first.status_code == 429
+    assert repeat.get_json() == first.get_json() and repeat.headers["Retry-After"] == first.headers["Retry-After"]
+
+
+def test_the_report_counts_recipients_not_beacons(client, campaign) -> None:
+    from billcast.jobs.report import campaign_report
+
+    for i in range(30):   # one visitor inflating everything it can on one page, another who only looked
+        for body in ({"kind": "view"}, {"kind": "play"}, {"kind": "progress", "value": 50}):
+            send(client, {**body, "s": session_id(i)}, headers={"User-Agent": AGENT})
+    send(client, {"kind": "view", "s": SESSION}, token=OTHER, address="198.51.100.9")
+    assert sorted(stored(campaign)) == sorted([(TOKEN, "view", None), (TOKEN, "play", None),
+                                               (TOKEN, "progress", 50), (OTHER, "view", None)])
+    with Ledger(campaign.ledger) as ledger:
+        total = campaign_report(ledger, campaign.id).total
+    assert (total.published, total.viewed, total.played, total.watched_half, total.clicked) == (2, 2, 1, 1, 0)
+
+
+def test_the_visitor_key_is_a_daily_keyed_hash() -> None:
+    secret, day = b"s" * 32, NOW.date()
+    key = events.visitor_key(secret, ADDRESS, AGENT, day)
+    assert len(key) == 16 and int(key, 16) >= 0
+    assert key == events.visitor_key(secret, ADDRESS, AGENT, day)
+    others = {events.visitor_key(secret, ADDRESS, AGENT, day + timedelta(days=1)),
+              events.visitor_key(secret, "203.0.113.78", AGENT, day), events.visitor_key(secret, ADDRESS, "", day),
+              events.visitor_key(b"t" * 32, ADDRESS, AGENT, day)}
+    assert len(others) == 4 and key not in others
+
+
+def test_the_next_day_counts_again(client, campaign, monkeypatch: pytest.MonkeyPatch) -> None:
+    days = iter([NOW, NOW, NOW + timedelta(days=1)])
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return next(days)
+
+    monkeypatch.setattr(events, "datetime", Clock)
+    for _ in range(3):
+        assert send(client, {"kind": "view"}).status_code == 204
+    assert stored(campaign) == [(TOKEN, "view", None)] * 2
+
+
 # --- privacy -------------------------------------------------------------------------------------
 
 def test_the_address_is_never_stored(app, client, campaign) -> None:
-    for beacon in ({"kind": "view"}, {"kind": "play"}, {"kind": "pay_click", "src": "qr"}):
+    for beacon in ({"kind": "view"}, {"kind": "play", "s": SESSION}, {"kind": "pay_click", "src": "qr"}):
         send(client, beacon, headers={"User-Agent": "Mozilla/5.0 TestAgent", "X-Forwarded-For": "192.0.2.44"})
     app.extensions["billcast"].close()
     if campaign.ledger.startswith("sqlite"):

@@ -9,29 +9,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
 
 from billcast.jobs.amounts import plan_schedule
-from billcast.jobs.ledger import Ledger, LedgerError, migrate, schema_state
-from billcast.jobs.ledger.engine import new_engine, parse_url
+from billcast.jobs.ledger import Ledger, LedgerError, schema_state
 
-from ledgers import execute, query
+from ledgers import HEAD, execute, query
 from test_ledger import NOW, ledger, publish, token, url  # noqa: F401 - fixtures
-from test_ledger_migrations import HEAD, open_or_upgrade
+from test_ledger_migrations import at_revision, open_or_upgrade
 
 
 def test_a_ledger_at_revision_0003_is_brought_to_head_keeping_its_rows(url: str) -> None:
     tok = token()
-    engine = new_engine(*parse_url(url))
-    try:
-        with engine.begin() as conn:  # a ledger as Billcast made it before revision 0004
-            config = Config()
-            config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0003")
-    finally:
-        engine.dispose()
+    at_revision(url, "0003")  # a ledger as Billcast made it before revision 0004
     assert schema_state(url).revision == "0003"
     execute(url, "INSERT INTO campaigns (id, created_at, updated_at, link_days) VALUES "
                  "('c1', '2025-03-01 12:00:00', '2025-03-01 12:00:00', 30)")

@@ -28,11 +28,9 @@ from billcast.jobs.ledger.engine import new_engine, parse_url
 from billcast.renderer import BillcastError
 
 from conftest import ROOT
-from ledgers import columns, execute, make_legacy, query, table_names
+from ledgers import HEAD, columns, execute, make_legacy, query, table_names
 from test_ledger import RECIPIENT_COLUMNS, publish, token
 
-HEAD = "0005"
-NEXT, AFTER = f"{int(HEAD) + 1:04d}", f"{int(HEAD) + 2:04d}"  # a pretend future's revisions
 TABLES = {"alembic_version", "campaigns", "recipients", "payments", "webhook_events", "events", "allocations",
           "experiment_shares", "experiment_outcomes", "suppressions", "disputes", "withheld", "plans", "installments",
           "signin_attempts", "admin_sessions"}
@@ -57,6 +55,19 @@ def open_or_upgrade(url: str) -> None:
     with Ledger(url) as ledger, pytest.raises(LedgerError, match="run `billcast db upgrade` for this ledger first"):
         ledger.open()
     upgrade_schema(url)
+
+
+def at_revision(url: str, revision: str) -> None:
+    """Make the empty database at ``url`` a ledger as Billcast left it at ``revision`` (Alembic's upgrade to it)."""
+    engine = new_engine(*parse_url(url))
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()
 
 
 def future(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *revisions: tuple[str, str]) -> None:
@@ -129,20 +140,20 @@ def test_revisions_apply_in_order_on_new_and_old_databases(url: str, tmp_path: P
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     with Ledger(url) as old:
         old.ensure_campaign("c1", link_days=30)     # a database at today's head with a row in it
-    future(tmp_path, monkeypatch, (NEXT, 'op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True))'),
-           (AFTER, 'op.add_column("notes", sa.Column("body", sa.String(100)))'))
+    future(tmp_path, monkeypatch, ("9001", 'op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True))'),
+           ("9002", 'op.add_column("notes", sa.Column("body", sa.String(100)))'))
     state = schema_state(url)
-    assert (state.revision, state.head, state.known, state.at_head) == (HEAD, AFTER, True, False)
+    assert (state.revision, state.head, state.known, state.at_head) == (HEAD, "9002", True, False)
     open_or_upgrade(url)
     with Ledger(url) as upgraded:
-        assert upgraded.schema_revision() == AFTER
+        assert upgraded.schema_revision() == "9002"
         upgraded.ensure_campaign("c1", link_days=7)
     assert columns(url, "notes") == ["id", "body"]
-    assert query(url, "SELECT version_num FROM alembic_version") == [(AFTER,)]
+    assert query(url, "SELECT version_num FROM alembic_version") == [("9002",)]
     assert query(url, "SELECT link_days FROM campaigns") == [(7,)]
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
     with Ledger(fresh) as new:
-        assert new.schema_revision() == AFTER
+        assert new.schema_revision() == "9002"
     assert "notes" in table_names(fresh)
 
 
@@ -150,7 +161,7 @@ def test_a_failing_revision_leaves_the_database_as_it_was(url: str, tmp_path: Pa
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     with Ledger(url) as old:
         old.ensure_campaign("c1", link_days=30)
-    future(tmp_path, monkeypatch, (NEXT, 'op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True)); '
+    future(tmp_path, monkeypatch, ("9001", 'op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True)); '
                                            'op.execute("SELECT no_such_column FROM notes")'))
     with pytest.raises(LedgerError, match="schema"):
         if is_sqlite(url):
@@ -166,17 +177,17 @@ def test_a_postgresql_ledger_that_is_behind_is_refused_until_upgraded(postgres, 
     with postgres.database() as url:
         with Ledger(url) as ledger:
             ledger.ensure_campaign("c1", link_days=30)
-        future(tmp_path, monkeypatch, (NEXT, 'op.create_table("notes", sa.Column("id", sa.Integer))'))
+        future(tmp_path, monkeypatch, ("9001", 'op.create_table("notes", sa.Column("id", sa.Integer))'))
         for _ in range(2):   # every process that opens it is told, none upgrades it
             with Ledger(url) as behind, pytest.raises(LedgerError) as caught:
                 behind.counts("c1")
             assert caught.value.exit_code == 8
             assert str(caught.value) == (
                 f"{url.split('://')[0]}://billcast:***@{url.split('@')[1]}: schema: the database is at revision "
-                f"{HEAD}, this Billcast needs {NEXT}; run `billcast db upgrade` for this ledger first")
+                f"{HEAD}, this Billcast needs 9001; run `billcast db upgrade` for this ledger first")
         assert "notes" not in table_names(url)
         before, after = upgrade_schema(url)
-        assert (before.revision, after.revision, after.at_head) == (HEAD, NEXT, True)
+        assert (before.revision, after.revision, after.at_head) == (HEAD, "9001", True)
         assert upgrade_schema(url)[0].at_head    # a second upgrade has nothing to do
         with Ledger(url) as ledger:
             assert ledger.counts("c1")["published"] == 0
@@ -281,10 +292,10 @@ def test_the_developers_alembic_command_works_on_the_shipped_revisions(url: str,
     alembic("downgrade", "base")
     assert table_names(url) == {"alembic_version"}
     alembic("upgrade", "head")
-    alembic("revision", "--autogenerate", "--rev-id", NEXT, "-m", "nothing changed")
-    written = folder / "versions" / f"{NEXT}_nothing_changed.py"
+    alembic("revision", "--autogenerate", "--rev-id", "9001", "-m", "nothing changed")
+    written = folder / "versions" / "9001_nothing_changed.py"
     source = written.read_text(encoding="utf-8")
-    assert f"revision = '{NEXT}'" in source and f"down_revision = '{HEAD}'" in source
+    assert "revision = '9001'" in source and f"down_revision = '{HEAD}'" in source
     assert "op." not in source.split("def upgrade")[1]
     with Ledger(url) as ledger:
         ledger.open()

@@ -91,9 +91,12 @@ def test_a_demo_payment_opened_on_one_host_is_paid_on_the_other(servers, campaig
 
 def test_the_beacons_rate_limit_holds_across_hosts(servers) -> None:
     one, two = servers
-    answers = [(one if i % 2 else two).request("POST", f"/e/{token('DE-000456')}", b'{"kind": "view"}',
+    answers = [(one if i % 2 else two).request("POST", f"/e/{token('DE-000456')}", b'{"kind": "pay_click"}',
                                                {"Content-Type": "text/plain"}).status for i in range(8)]
-    assert answers == [204] * 6 + [429, 429]
+    assert answers == [204] * 6 + [429, 429]   # clicks: counted every time, so they meet the limit
+    views = [(one if i % 2 else two).request("POST", f"/e/{token('US-001234')}", b'{"kind": "view"}',
+                                             {"Content-Type": "text/plain"}).status for i in range(8)]
+    assert views == [204] * 8   # one visitor's view: counted once, the repeats answered alike and not counted
 
 
 def test_the_dev_flag_and_the_worker_count_are_options() -> None:

@@ -24,6 +24,7 @@ from .compliance import ContactState as ContactState
 from .compliance import Dispute as Dispute
 from .compliance import Suppression as Suppression
 from .engine import DEFAULT_URL as DEFAULT_URL
+from .events import VISITOR_CHARS as VISITOR_CHARS
 from .experiments import Allocated as Allocated
 from .experiments import ImportedPayment as ImportedPayment
 from .experiments import Result as Result
@@ -48,8 +49,8 @@ from .plans import Plan as Plan
 __all__ = [
     "CHANNELS", "DEFAULT_URL", "DISPUTE_DETAILS_MAX", "DISPUTE_OUTCOMES", "DISPUTE_REASONS", "EVENT_KINDS",
     "OPTIONS", "PAYMENT_STATUSES", "PLAN_STATUSES", "PROVIDERS", "RECIPIENT_STATUSES", "SOURCES",
-    "SUPPRESSION_CHANNELS",
-    "AdminSession", "Allocated", "Claim", "ContactState", "Dispute", "ImportedPayment", "Installment", "Ledger", "LedgerError",
-    "Plan", "Recipient", "Result", "SchemaState", "SigninLimits", "Suppression",
+    "SUPPRESSION_CHANNELS", "VISITOR_CHARS",
+    "AdminSession", "Allocated", "Claim", "ContactState", "Dispute", "ImportedPayment", "Installment", "Ledger",
+    "LedgerError", "Plan", "Recipient", "Result", "SchemaState", "SigninLimits", "Suppression",
     "head_revision", "schema_state", "upgrade_schema",
 ]

@@ -93,16 +93,18 @@ class LedgerBase:
             raise database_error(self._where, call, exc) from exc
 
     def _write(self, call: str, work: Callable[[Connection], T], *,
-               refused: Callable[[Connection], None] | None = None) -> T:
+               refused: Callable[[Connection], None] | None = None, statements: bool = False) -> T:
         """``work`` in one writing transaction, run again when PostgreSQL asks to; its result.
 
         When a constraint refuses a row (a foreign or unique key), ``refused``
         looks in a transaction of its own and says why by raising a LedgerError.
+        ``statements``: on SQLite each statement of ``work`` is a transaction of its own
+        (see :func:`~.engine.transaction`); for work whose write is one statement.
         """
         engine = self._ready()
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                with transaction(engine, write=True) as conn:
+                with transaction(engine, write=not statements, statements=statements) as conn:
                     return work(conn)
             except IntegrityError as exc:
                 if refused is not None:

@@ -59,11 +59,17 @@ def new_engine(url: URL, where: str) -> Engine:
 
 
 @contextmanager
-def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
-    """One transaction on a connection of its own; a writing one takes SQLite's write lock up front."""
+def transaction(engine: Engine, *, write: bool = False, statements: bool = False) -> Iterator[Connection]:
+    """One transaction on a connection of its own; a writing one takes SQLite's write lock up front.
+
+    ``statements``: on SQLite no transaction around them, each statement is its own (PostgreSQL: one
+    transaction as ever). For a write that is a single statement: SQLite holds its write lock only
+    while it runs that statement, with Python's GIL released, never across Python code between
+    statements, where a thread waiting for the GIL would keep every other writer waiting.
+    """
     with engine.connect() as conn:
-        if write:
-            conn.execution_options(ledger_write=True)
+        if write or statements:
+            conn.execution_options(ledger_write=write, ledger_statements=statements)
         with conn.begin():
             yield conn
 
@@ -104,5 +110,8 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Connection) -> None:
     """Writers take the write lock up front: they queue on the busy timeout, never deadlock."""
-    writing = conn.get_execution_options().get("ledger_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+    options = conn.get_execution_options()
+    if options.get("ledger_statements", False):
+        return  # each statement its own transaction (SQLite's autocommit); COMMIT then has nothing to do
+    # Straight to the driver: no statement to compile or result to wrap, on every transaction.
+    conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if options.get("ledger_write", False) else "BEGIN")

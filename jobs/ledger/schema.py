@@ -143,8 +143,14 @@ event_table = Table(
     Column("kind", String(16), nullable=False),
     Column("value", Integer),
     Column("at", UTCDateTime, nullable=False),
+    # 0006: what a beacon counts once by (see jobs/ledger/events.py): NULL on clicks and on rows from before
+    Column("once", String(16)),  # "view", "play", "progress:25"...; NULL: a click, counted every time
+    Column("visitor", String(16)),  # the server's daily keyed hash of address and User-Agent (never either)
+    Column("session", String(22)),  # the page's random id for one browser tab; NULL from a page without one
     Index("ix_events_campaign_kind", "campaign_id", "kind"),
     Index("ix_events_token", "token"),
+    Index("uq_events_once_visitor", "token", "once", "visitor", unique=True),  # 0006
+    Index("uq_events_once_session", "token", "once", "session", unique=True),  # 0006
 )
 
 allocation_table = Table(  # 0003: one row per customer an experiment covers, whatever was done for them

@@ -6,7 +6,20 @@
 
   /* Engagement beacons: what was done on the page (viewed, played, how far, what was clicked),
      never who did it. Each is a few bytes of JSON sent with sendBeacon to {pay service}/e/<token>;
-     the page's CSP allows connecting to the pay origin. */
+     the page's CSP allows connecting to the pay origin. Each carries "s", a random id for this
+     browser tab (kept in sessionStorage, so a reload keeps it), so that the service counts a view,
+     a play and each progress mark once per visit; it says nothing about who is visiting. */
+  function sessionId() {
+    var key = "billcast-beacon-session", id = null;
+    try { id = window.sessionStorage.getItem(key); } catch (e) { /* storage off: one id for this load */ }
+    if (id && /^[A-Za-z0-9_-]{22}$/.test(id)) { return id; }
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    id = btoa(String.fromCharCode.apply(null, bytes)).replace(/\+/g, "-").replace(/\//g, "_").slice(0, 22);
+    try { window.sessionStorage.setItem(key, id); } catch (e) { /* kept for this load only */ }
+    return id;
+  }
+
   var beacon = (function () {
     var found = /\/r\/([A-Za-z0-9_-]{16,128})\//.exec(location.pathname);
     var url = document.body.getAttribute("data-events");
@@ -15,8 +28,10 @@
       var pay = document.querySelector('a[href*="' + marker + '"]');
       url = pay ? pay.href.slice(0, pay.href.indexOf(marker)) + "/e/" + token : "/e/" + token;
     }
+    var session = null;
     return function (data) {
       if (url && navigator.sendBeacon) {
+        try { data.s = session = session || sessionId(); } catch (e) { /* no id: still counted once a visitor */ }
         try { navigator.sendBeacon(url, JSON.stringify(data)); } catch (e) { /* never in the visitor's way */ }
       }
     };
