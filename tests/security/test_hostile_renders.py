@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ def storyboard(scenes: int = 1, seconds: float = 1, fps: int = 5, size: tuple[in
         if noise:
             lines += ["      - kind: image", f"        src: {NOISE}", f"        box: [0, 0, {size[0]}, {size[1]}]",
                       "        fit: stretch", f"        animate: [{{type: fade_in, duration: {seconds}}}]"]
-        lines += ["      - kind: text", f"        text: '{greeting} {{{{ first_name }}}}'", "        box: [8, 8, 140, 40]"]
+        lines += ["      - kind: text", f"        text: '{greeting} {{{{ first_name }}}} ({scene + 1})'",
+                  "        box: [8, 8, 140, 40]"]  # no two scenes alike: the segment cache makes none for another
     return "\n".join(lines) + "\n"
 
 
@@ -54,7 +56,17 @@ def slow_storyboard(greeting: str = "Hello") -> str:
 
 
 @pytest.fixture
-def noisy(limited) -> Any:  # noqa: F811
+def temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The temporary folder of this process and of the workers it starts: what a render leaves there is seen."""
+    folder = tmp_path / "temporary"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.fixture
+def noisy(limited, temporary: Path) -> Any:  # noqa: F811
     """Studios made with the given settings, whose assets hold a 1280x720 picture of noise."""
 
     def make(**settings: Any) -> Studio:
@@ -123,7 +135,7 @@ def rendering_worker(st: Studio, job: dict[str, Any]) -> tuple[int, list[psutil.
     return worker, encoders
 
 
-def test_a_render_that_takes_too_long_fails_with_its_reason_and_leaves_no_process(noisy) -> None:
+def test_a_render_that_takes_too_long_fails_with_its_reason_and_leaves_no_process(noisy, temporary: Path) -> None:
     st = noisy(studio_render_seconds=1)
     rendered(st, storyboard())  # the render worker is up, and a tiny render fits in a second
     started = start(st, slow_storyboard())
@@ -135,6 +147,7 @@ def test_a_render_that_takes_too_long_fails_with_its_reason_and_leaves_no_proces
     assert "files" not in failed and st.client.get(f"{failed['status_url']}/video.mp4").status_code == 404
     wait_until(lambda: not group(worker), 10)  # the worker and every ffmpeg it ran: killed with their group
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in encoders)
+    assert not list(temporary.iterdir())  # nor is anything the killed render wrote left behind
     again = rendered(st, storyboard(greeting="Hi"))  # a new worker renders the next one
     assert renders_of(st).pool.pids() != [worker] and again["job"] != failed["job"]
 
@@ -163,7 +176,7 @@ def test_a_full_render_queue_answers_503_with_retry_after_and_nothing_hangs(nois
     rendered(st, storyboard(greeting="Three"))  # the queue is free again
 
 
-def test_a_render_worker_killed_mid_render_is_a_failure_every_service_process_reports(noisy) -> None:
+def test_a_render_worker_killed_mid_render_is_a_failure_every_service_process_reports(noisy, temporary: Path) -> None:
     st, other = noisy(studio_render_seconds=60), noisy()
     started = start(st, slow_storyboard()).get_json()
     worker, encoders = rendering_worker(st, started)
@@ -174,6 +187,7 @@ def test_a_render_worker_killed_mid_render_is_a_failure_every_service_process_re
                                "started again; try again")
     wait_until(lambda: not group(worker), 10)  # its ffmpeg went with it
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in encoders)
+    assert not list(temporary.iterdir())
     assert other.client.get(started["status_url"]).get_json() == failed
     rendered(st, storyboard())
 
@@ -210,8 +224,12 @@ def test_a_render_whose_service_process_died_is_failed_past_its_deadline_in_ever
     status_url = service.stdout.readline().decode().strip()
     assert status_url, service.stderr.read().decode()[-2000:]
     assert one.client.get(status_url).get_json()["status"] == "rendering"
+    wait_until(lambda: any("ffmpeg" in p.name() for p in psutil.Process(service.pid).children(recursive=True)))
+    workers = [p.pid for p in psutil.Process(service.pid).children() if "python" in p.name().lower()]
     service.send_signal(signal.SIGKILL)  # mid-render: no one is left to write how it ended
     service.wait(10)
+    for worker in workers:  # its workers went with it, and the render's ffmpeg with them
+        wait_until(lambda: not group(worker), 10)
     job = status_url.rsplit("/", 1)[1]
     assert (one.root / "instance" / "studio-segments" / PREVIEWS / job / "status.json").read_text().count(
         '"status": "rendering"') == 1  # left on disk as it was
