@@ -127,10 +127,15 @@ def group(pgid: int) -> list[psutil.Process]:
 def rendering_worker(st: Studio, job: dict[str, Any]) -> tuple[int, list[psutil.Process]]:
     """The render worker of ``job`` once ffmpeg runs under it, and those ffmpeg processes."""
     renders = renders_of(st)
-    wait_until(lambda: renders.pool.pids() and ffmpeg_of(renders.pool.pids()[0])
-               or st.client.get(job["status_url"]).get_json()["status"] != "rendering")
-    [worker] = renders.pool.pids()
-    encoders = ffmpeg_of(worker)
+    seen: dict[int, list[psutil.Process]] = {}
+
+    def encoding() -> bool:  # the ffmpeg processes are seen once, as they run (each lasts for a few parts)
+        seen.clear()
+        seen.update({pid: ffmpeg_of(pid) for pid in renders.pool.pids()})
+        return any(seen.values()) or st.client.get(job["status_url"]).get_json()["status"] != "rendering"
+
+    wait_until(encoding)
+    [(worker, encoders)] = seen.items()
     assert encoders, f"the render ended before ffmpeg ran: {st.client.get(job['status_url']).get_json()}"
     return worker, encoders
 
