@@ -11,7 +11,6 @@ or of a video's files.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,7 +153,7 @@ def render_video(task: Task, found: Checked) -> tuple[dict[str, Any], bytes]:
     """The preview video rendered small; its files' bytes one after another, their sizes in ``files``."""
     timeline = video_timeline(found, task.links)
     cache_dir = task.args.get("cache_dir")
-    folder = Path(tempfile.mkdtemp(prefix="billcast-studio-"))  # mode 0700, removed as soon as it is read
+    folder = Path(task.args["work_dir"])  # the service's (mode 0700): removed by it even if this worker is killed
     try:
         cache = SegmentCache(cache_dir, max_bytes=CACHE_BYTES) if cache_dir is not None else None
         try:
@@ -163,7 +162,7 @@ def render_video(task: Task, found: Checked) -> tuple[dict[str, Any], bytes]:
             return answer({"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}, 500)
         parts = {name: (folder / "out" / name).read_bytes() for name in FILES}
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder / "out", ignore_errors=True)  # removed as soon as it is read
     return answer({"files": {name: len(data) for name, data in parts.items()}, "size": list(timeline.size),
                    "duration": timeline.duration}, 200, b"".join(parts.values()))
 

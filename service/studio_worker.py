@@ -22,9 +22,11 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -180,8 +182,9 @@ class Renders:
 
     def _run(self, task: Task, limits: Limits, root: Path | None, status: dict[str, Any], wait: float) -> None:
         files: dict[str, bytes] = {}
+        work = tempfile.mkdtemp(prefix="billcast-studio-")  # the render's folder, removed here however it ended
         try:
-            meta, data = self.pool.run(task, limits, 0, wait)
+            meta, data = self.pool.run(replace(task, args={**task.args, "work_dir": work}), limits, 0, wait)
             body = meta.get("json") or {}
             if meta.get("status") != 200:
                 status["error"] = body.get("error") or "; ".join(e["message"] for e in body.get("errors", [])[:1])
@@ -198,6 +201,8 @@ class Renders:
             status["error"] = "the studio was too busy to render it: try again"
         except Exception as exc:  # a preview must say it failed rather than spin forever
             status["error"] = f"the render failed: {type(exc).__name__}"
+        finally:  # a worker killed mid-render (time, memory, crash) could not remove what it wrote
+            shutil.rmtree(work, ignore_errors=True)
         status.update(status="failed" if status["error"] else "done", finished=time.time())
         if root is None:
             with self._lock:
