@@ -22,20 +22,35 @@ EXIT_ORPHANED = 70
 
 
 def die_with_parent(parent_pid: int) -> None:
-    """Make this process end when ``parent_pid`` (its parent) dies: a pool's initializer."""
+    """Make this process end when ``parent_pid`` (its parent) dies: a pool's initializer.
+
+    A process that leads its own process group (a studio worker, started in a session of
+    its own) takes the whole group with it, so an ffmpeg it was running ends too: the
+    kernel's signal is then SIGTERM, whose handler kills the group.
+    """
+    leads_group = os.getpgid(0) == os.getpid()
+    if leads_group:
+        signal.signal(signal.SIGTERM, lambda *_: _end(True))
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM if leads_group else signal.SIGKILL, 0, 0, 0)
         except (OSError, AttributeError):
             pass  # the thread below still watches
     if os.getppid() != parent_pid:  # the parent died before the signal was armed
-        os._exit(EXIT_ORPHANED)
-    threading.Thread(target=_watch, args=(parent_pid,), name="billcast-parent-watch", daemon=True).start()
+        _end(leads_group)
+    threading.Thread(target=_watch, args=(parent_pid, leads_group), name="billcast-parent-watch",
+                     daemon=True).start()
 
 
-def _watch(parent_pid: int) -> None:
+def _end(group: bool) -> None:
+    if group:
+        os.killpg(0, signal.SIGKILL)  # this process and everything it started
+    os._exit(EXIT_ORPHANED)
+
+
+def _watch(parent_pid: int, group: bool) -> None:
     while True:
         time.sleep(CHECK_SECONDS)
         if os.getppid() != parent_pid:  # re-parented: the driver is gone
-            os._exit(EXIT_ORPHANED)
+            _end(group)
