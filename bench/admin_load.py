@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import http.client
 import json
+import os
 import multiprocessing
 import random
 import re
@@ -129,6 +130,7 @@ def _videos(port: int, data: dict, stop: threading.Event, seen: Counter) -> None
 
 def _run(port: int, campaign: str, clients: int, stop: multiprocessing.synchronize.Event,
          started: multiprocessing.synchronize.Event, out: multiprocessing.Queue) -> None:
+    os.nice(19)  # it stands for people's browsers elsewhere: its own CPU must not be what the public side meets
     data = biggest_storyboard()
     parse_storyboard(storyboard_text(data, 0))  # within every limit, or the bench says so now
     halt, seen = threading.Event(), Counter()
@@ -142,7 +144,8 @@ def _run(port: int, campaign: str, clients: int, stop: multiprocessing.synchroni
     halt.set()
     for thread in threads:
         thread.join()
-    out.put({"seconds": round(time.perf_counter() - began, 1), "scenes": len(data["scenes"]),
+    out.put({"seconds": round(time.perf_counter() - began, 1), "client_cpu_s": round(time.process_time(), 1),
+             "scenes": len(data["scenes"]),
              "storyboard_kb": round(len(storyboard_text(data, 0).encode()) / 1024), "answered": dict(sorted(seen.items()))})
 
 

@@ -31,6 +31,7 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from werkzeug.serving import WSGIRequestHandler
 
+from billcast.jobs import priority
 from billcast.renderer import SettingsError
 
 from .settings import Settings, env_name, load_campaigns, service_settings
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from billcast.service import ServiceSettings
 
 Side = Literal["both", "public", "admin"]
-AUTOGROUP = Path("/proc/self/autogroup")
 
 
 class GunicornLogger(glogging.Logger):
@@ -77,21 +77,10 @@ def side_app(service: ServiceSettings, side: Side) -> Flask:
 
 def lower_priority(settings: Settings, side: Side) -> None:
     """The admin side on its own at niceness ``admin_nice`` (at least), before it forks: its workers, their
-    threads and what they start inherit it, so its work waits for the public side's on a shared host.
-
-    Where the kernel groups a session's processes for the scheduler (autogroup: a process started by
-    ``setsid``, a service manager, ``start_new_session``), niceness counts only within the group, so a
-    process leading its own session lowers its group's share too (``/proc/self/autogroup``)."""
-    if side != "admin":
-        return
-    if os.getpriority(os.PRIO_PROCESS, 0) < settings.admin_nice:
-        os.setpriority(os.PRIO_PROCESS, 0, settings.admin_nice)
-    if os.getsid(0) == os.getpid():  # its session's group is its own: nothing else is slowed
-        try:
-            if int(AUTOGROUP.read_text(encoding="ascii").split()[-1]) < settings.admin_nice:
-                AUTOGROUP.write_text(str(settings.admin_nice), encoding="ascii")
-        except (OSError, ValueError, IndexError):  # no autogroup in this kernel, or not allowed: the niceness alone
-            pass
+    threads and what they start inherit it, so its work waits for the public side's on a shared host
+    (its session's scheduler group too, when it leads one: :mod:`billcast.jobs.priority`)."""
+    if side == "admin":
+        priority.lower_priority(settings.admin_nice)
 
 
 def gunicorn_options(settings: Settings, side: Side = "both") -> dict[str, Any]:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from billcast.jobs.orphans import die_with_parent
+from billcast.jobs.priority import lower_priority
 
 HEADER = struct.Struct("!II")  # the answer's JSON length, then its bytes' length
 PICKLE = struct.Struct("!I")
@@ -258,7 +259,7 @@ def main(argv: list[str]) -> None:
     die_with_parent(int(parent))
     module, _, function = spec.partition(":")
     handler = getattr(importlib.import_module(module), function)  # trusted code, at the usual priority
-    os.nice(19)
+    lower_priority(19)  # its session's scheduler group too: it is a session of its own
     serve(handler, int(memory))
 
 

@@ -28,7 +28,9 @@ def handle(job: str) -> tuple[object, bytes]:
     if job == "boom":
         raise ValueError("the handler's own mistake")
     me = psutil.Process()
-    return {"pid": os.getpid(), "nice": me.nice()}, job.encode()
+    group = Path("/proc/self/autogroup")
+    return {"pid": os.getpid(), "nice": me.nice(),
+            "group_nice": int(group.read_text().split()[-1]) if group.is_file() else None}, job.encode()
 
 
 @pytest.fixture
@@ -43,6 +45,7 @@ def test_a_job_is_answered_by_a_low_priority_child_that_stays_for_the_next(jail:
     limits = Limits(cpu_seconds=5, wall_seconds=30, memory_mb=512)
     meta, data = jail.run("hello", limits)
     assert data == b"hello" and meta["pid"] != os.getpid() and meta["nice"] == 19
+    assert meta["group_nice"] in (19, None)  # a session of its own: its scheduler group yields too (autogroup)
     assert jail.run("again", limits)[0]["pid"] == meta["pid"]
 
 

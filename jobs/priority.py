@@ -1,0 +1,28 @@
+"""Running at a lower CPU priority, so that work which can wait leaves the CPU to the public side.
+
+Where the kernel groups each session's processes for the scheduler (autogroup: a
+process started by ``setsid``, a service manager, ``start_new_session``), niceness
+counts only among the processes of one group, and each group gets an equal share.
+So a process that leads its own session lowers its group's niceness too
+(``/proc/self/autogroup``); a process in another's session lowers only its own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+def lower_priority(nice: int) -> None:
+    """This process (and what it starts from now on) at niceness ``nice`` at least; its group too, if its own."""
+    if os.getpriority(os.PRIO_PROCESS, 0) < nice:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    if os.getsid(0) != os.getpid():  # in someone else's session: its group is theirs to set
+        return
+    try:
+        if int(AUTOGROUP.read_text(encoding="ascii").split()[-1]) < nice:
+            AUTOGROUP.write_text(str(nice), encoding="ascii")
+    except (OSError, ValueError, IndexError):  # no autogroup in this kernel, or not allowed: the niceness alone
+        pass
