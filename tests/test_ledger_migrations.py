@@ -306,25 +306,16 @@ def test_payments_sharing_an_idempotency_key_are_all_kept_through_0005(url: str)
     """Simultaneous clicks on an older Billcast could record several sessions with one key: the upgrade keeps
     every row, leaves the key on the first (the one the pay link reused) and marks the others', so the key's
     unique index can be made."""
-    engine = new_engine(*parse_url(url))
-    try:
-        with engine.begin() as conn:
-            config = Config()
-            config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0004")
-            conn.execute(text("INSERT INTO campaigns (id, created_at, updated_at, link_days) VALUES "
-                              "('c1', '2025-03-01 12:00:00', '2025-03-01 12:00:00', 30)"))
-            for ref, key, status in (("cs_demo_a", "billcast-k1", "pending"), ("cs_demo_b", "billcast-k1", "paid"),
-                                     ("cs_demo_c", "billcast-k1", "pending"), ("cs_demo_d", "billcast-k2", "pending"),
-                                     ("cs_demo_e", None, "pending"), ("cs_demo_f", None, "pending")):
-                conn.execute(text(
-                    "INSERT INTO payments (campaign_id, token, provider, provider_ref, amount, currency, option, "
-                    "source, status, flagged, created_at, updated_at, idempotency_key) VALUES ('c1', :token, "
-                    "'demo', :ref, 100, 'EUR', 'full', 'qr', :status, false, '2025-03-01 12:00:00', "
-                    "'2025-03-01 12:00:00', :key)"), {"token": "t" * 22, "ref": ref, "status": status, "key": key})
-    finally:
-        engine.dispose()
+    at_revision(url, "0004")
+    execute(url, "INSERT INTO campaigns (id, created_at, updated_at, link_days) VALUES "
+                 "('c1', '2025-03-01 12:00:00', '2025-03-01 12:00:00', 30)")
+    for ref, key, status in (("cs_demo_a", "'billcast-k1'", "pending"), ("cs_demo_b", "'billcast-k1'", "paid"),
+                             ("cs_demo_c", "'billcast-k1'", "pending"), ("cs_demo_d", "'billcast-k2'", "pending"),
+                             ("cs_demo_e", "NULL", "pending"), ("cs_demo_f", "NULL", "pending")):
+        execute(url, "INSERT INTO payments (campaign_id, token, provider, provider_ref, amount, currency, option, "
+                     "source, status, flagged, created_at, updated_at, idempotency_key) VALUES ('c1', "
+                     f"'{'t' * 22}', 'demo', '{ref}', 100, 'EUR', 'full', 'qr', '{status}', false, "
+                     f"'2025-03-01 12:00:00', '2025-03-01 12:00:00', {key})")
     open_or_upgrade(url)
     rows = query(url, "SELECT id, provider_ref, status, idempotency_key FROM payments ORDER BY id")
     ids = {ref: row_id for row_id, ref, _status, _key in rows}
