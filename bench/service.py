@@ -263,7 +263,7 @@ def busy_admin(args: argparse.Namespace, folder: Path, workers: int) -> dict:
             state = "busy" if n % 2 else "idle"
             mine = tokens[n * per_route:(n + 1) * per_route]  # first clicks only; beacons spread over everyone
             if state == "busy":
-                load = AdminLoad(admin.port, CAMPAIGN, clients=args.admin_clients)
+                load = AdminLoad(admin.port, CAMPAIGN, clients=args.admin_clients, kinds=args.admin_load)
                 load.start()
                 admin_cpu = admin.cpu_seconds()
             for route, route_tokens in (("/pay", mine), ("/e", tokens[n::args.rounds * 2])):
@@ -309,6 +309,9 @@ def main() -> None:
     ap.add_argument("--admin-workers", type=int, default=1, help="--busy-admin: the admin side's workers")
     ap.add_argument("--admin-nice", type=int, default=10, help="--busy-admin: the admin side's niceness")
     ap.add_argument("--admin-clients", type=int, default=4, help="--busy-admin: clients keeping the admin side busy")
+    ap.add_argument("--admin-load", default="studio,reports,renders",
+                    help="--busy-admin: what keeps the admin side busy (studio checks and frames, report pages, "
+                         "preview renders)")
     ap.add_argument("--rounds", type=int, default=1, help="--busy-admin: idle then busy, this many times")
     ap.add_argument("--routes", default="/pay,/e", help="routes to load: /pay and/or /e")
     args = ap.parse_args()
