@@ -17,8 +17,8 @@ from flask import Blueprint, Response, request
 
 from billcast.jobs.ledger import DISPUTE_DETAILS_MAX, DISPUTE_REASONS, LedgerError
 
-from .context import Found, service
-from .forms import from_another_site, limit_body, own_page, refused
+from .context import Found
+from .forms import found_or_404, from_another_site, limit_body, own_page, refused
 from .pay_pages import local
 
 blueprint = Blueprint("disputes", __name__, template_folder="templates")
@@ -41,9 +41,7 @@ def clean_details(text: str) -> str | None:
 
 @blueprint.get("/r/<token>/dispute")
 def form(token: str) -> Response:
-    found = service().find(token)
-    if found is None:
-        return refused(404, "Not Found")
+    found = found_or_404(token)
     state = found.ledger.contact_state(found.recipient.customer_id, found.campaign.channel,
                                        campaign_id=found.campaign.id)
     if state.dispute is not None:
@@ -55,9 +53,7 @@ def form(token: str) -> Response:
 def submit(token: str) -> Response:
     """Check and store the dispute; the form again with what to fix (400) when a field is wrong."""
     limit_body()
-    found = service().find(token)
-    if found is None:
-        return refused(404, "Not Found")
+    found = found_or_404(token)
     if from_another_site():
         return refused(403, "Forbidden: a dispute is sent from its own page")
     reason, details = request.form.get("reason"), clean_details(request.form.get("details", ""))

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from typing import Any
 
-from flask import Response, request, url_for
+from flask import Response, abort, request, url_for
 
 from billcast.microsite import origin, page_link
 
@@ -51,6 +51,14 @@ def from_another_site() -> bool:
 
 def refused(status: int, reason: str) -> Response:
     return Response(f"{reason}\n", status, mimetype="text/plain", headers={"Cache-Control": "no-store"})
+
+
+def found_or_404(token: str) -> Found:
+    """The recipient of ``token``; else a plain 404, the same for a token that never was and one that expired."""
+    found = service().find(token)
+    if found is None:
+        abort(refused(404, "Not Found"))
+    return found
 
 
 def own_page(found: Found, template: str, endpoint: str, status: int = 200, **context: Any) -> Response:

@@ -17,8 +17,8 @@ from flask import Blueprint, Response, request
 
 from billcast.jobs.ledger import LedgerError
 
-from .context import Found, service
-from .forms import from_another_site, limit_body, own_page, refused
+from .context import Found
+from .forms import found_or_404, from_another_site, limit_body, own_page, refused
 
 blueprint = Blueprint("optout", __name__, template_folder="templates")
 log = logging.getLogger("billcast.optout")
@@ -32,9 +32,7 @@ def _page(found: Found, done: bool) -> Response:
 @blueprint.get("/r/<token>/optout")
 def confirm(token: str) -> Response:
     """The confirmation page (or, for someone already opted out, the page that says so)."""
-    found = service().find(token)
-    if found is None:
-        return refused(404, "Not Found")
+    found = found_or_404(token)
     done = found.ledger.suppression(found.recipient.customer_id, found.campaign.channel) is not None
     return _page(found, done)
 
@@ -43,9 +41,7 @@ def confirm(token: str) -> Response:
 def opt_out(token: str) -> Response:
     """Record the opt-out: from the confirmation page's form, or RFC 8058's one-click POST."""
     limit_body()
-    found = service().find(token)
-    if found is None:
-        return refused(404, "Not Found")
+    found = found_or_404(token)
     one_click = request.form.get(ONE_CLICK[0]) == ONE_CLICK[1]
     if not one_click:
         if request.form.get("confirm") != "1":

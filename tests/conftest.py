@@ -41,6 +41,13 @@ def chromium_browser():
             chromium.close()
 
 
+@pytest.fixture(scope="module")  # one Playwright at a time: each browser test module starts its own
+def browser():
+    """Debian's Chromium for the test module that asks for it."""
+    with chromium_browser() as chromium:
+        yield chromium
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--regen-golden", action="store_true", default=False,
                      help="rewrite the golden frames in tests/golden from the current renderer")

@@ -28,7 +28,7 @@ from billcast.jobs.ledger import Ledger
 from billcast.microsite import SiteSettings, build_site, read_video, write_site
 from billcast.renderer import load_storyboard, plan, render
 
-from conftest import LINKS, ROOT, sample, chromium_browser
+from conftest import LINKS, ROOT, sample
 from test_events import publish, service_app, settings_for, write_campaign
 from test_reports import ADMIN, fill
 
@@ -79,12 +79,6 @@ def site(tmp_path_factory):
         server.shutdown()
         server.server_close()
     apps["service"].extensions["billcast"].close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_browser() as chromium:
-        yield chromium
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from billcast.jobs.ledger import Ledger
 from billcast.jobs.links import recipient_token
 from billcast.service import create_app
 
-from conftest import ROOT, chromium_browser
+from conftest import ROOT
 from test_campaign_run import plain
 from test_events import settings_for
 
@@ -82,12 +82,6 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     server.shutdown()
     server.server_close()
     apps["service"].extensions["billcast"].close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_browser() as chromium:
-        yield chromium
 
 
 @pytest.fixture

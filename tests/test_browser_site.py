@@ -26,7 +26,7 @@ from billcast.jobs import amount_due, parse_record, record_values
 from billcast.microsite import Disclosure, SiteSettings, build_site, read_video, static_dir, write_site
 from billcast.renderer import load_storyboard, plan, render
 
-from conftest import LINKS, ROOT, sample, chromium_browser
+from conftest import LINKS, ROOT, sample
 
 pytestmark = pytest.mark.slow
 AXE = Path(os.environ.get("BILLCAST_AXE", ROOT / ".venv" / "npm" / "node_modules" / "axe-core" / "axe.min.js"))
@@ -102,12 +102,6 @@ def server(tmp_path_factory):
     yield base
     httpd.shutdown()
     httpd.server_close()
-
-
-@pytest.fixture(scope="module")  # one Playwright at a time: other modules start their own
-def browser():
-    with chromium_browser() as chromium:
-        yield chromium
 
 
 @pytest.fixture

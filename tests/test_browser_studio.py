@@ -22,7 +22,7 @@ import yaml
 from PIL import Image, ImageChops
 from werkzeug.serving import make_server
 
-from conftest import ROOT, chromium_browser
+from conftest import ROOT
 from test_studio import ADMIN, make_app
 
 pytestmark = pytest.mark.slow
@@ -41,12 +41,6 @@ def served(tmp_path_factory):
     yield f"http://127.0.0.1:{server.server_port}", root
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_browser() as chromium:
-        yield chromium
 
 
 @pytest.fixture
