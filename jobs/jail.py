@@ -2,8 +2,8 @@
 
 The child (``python -P -m billcast.jobs.jail MODULE:FUNCTION``) ends with the
 process that started it (:func:`billcast.jobs.orphans.die_with_parent`), runs at
-the lowest priority (``nice 19``) so the process that serves people keeps the
-CPU, and cannot map more than its memory limit (``RLIMIT_AS``). Before each job
+the lowest priority (``nice 19`` and ``SCHED_IDLE``, see :mod:`billcast.jobs.priority`)
+so the process that serves people keeps the CPU, and cannot map more than its memory limit (``RLIMIT_AS``). Before each job
 its CPU-time limit (``RLIMIT_CPU``, soft) is moved to what it has used so far
 plus the job's allowance: a job that spins is killed by the kernel, and the
 parent kills a job that outlives its wall-clock deadline (blocked, or asleep).
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from billcast.jobs.orphans import die_with_parent
-from billcast.jobs.priority import lower_priority
+from billcast.jobs.priority import only_when_idle
 
 HEADER = struct.Struct("!II")  # the answer's JSON length, then its bytes' length
 PICKLE = struct.Struct("!I")
@@ -259,7 +259,7 @@ def main(argv: list[str]) -> None:
     die_with_parent(int(parent))
     module, _, function = spec.partition(":")
     handler = getattr(importlib.import_module(module), function)  # trusted code, at the usual priority
-    lower_priority(19)  # its session's scheduler group too: it is a session of its own
+    only_when_idle()  # its session's scheduler group too (a session of its own), and SCHED_IDLE
     serve(handler, int(memory))
 
 

@@ -5,6 +5,8 @@ there through ``PYTHONPATH``)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -27,10 +29,14 @@ def handle(job: str) -> tuple[object, bytes]:
         return {"got": len(bytearray(4 * 1024**3))}, b""
     if job == "boom":
         raise ValueError("the handler's own mistake")
+    if job == "spawn":  # what a program it starts (ffmpeg) runs under
+        shown = subprocess.run([sys.executable, "-c", "import os; print(os.sched_getscheduler(0), os.nice(0))"],
+                               capture_output=True, text=True, check=True).stdout.split()
+        return {"policy": int(shown[0]), "nice": int(shown[1])}, b""
     me = psutil.Process()
     group = Path("/proc/self/autogroup")
     shown = group.read_text().split() if group.is_file() else []  # empty outside any autogroup
-    return {"pid": os.getpid(), "nice": me.nice(), "group_nice": int(shown[-1]) if shown else None}, job.encode()
+    return {"pid": os.getpid(), "nice": me.nice(), "policy": os.sched_getscheduler(0), "group_nice": int(shown[-1]) if shown else None}, job.encode()
 
 
 @pytest.fixture
@@ -46,6 +52,8 @@ def test_a_job_is_answered_by_a_low_priority_child_that_stays_for_the_next(jail:
     meta, data = jail.run("hello", limits)
     assert data == b"hello" and meta["pid"] != os.getpid() and meta["nice"] == 19
     assert meta["group_nice"] in (19, None)  # a session of its own: its scheduler group yields too (autogroup)
+    assert meta["policy"] == os.SCHED_IDLE  # gives the CPU up at once to any thread that wakes
+    assert jail.run("spawn", limits)[0] == {"policy": os.SCHED_IDLE, "nice": 19}  # so does its ffmpeg
     assert jail.run("again", limits)[0]["pid"] == meta["pid"]
 
 
