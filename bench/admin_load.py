@@ -13,6 +13,11 @@ stopped:
 and one more client renders the storyboard's preview video again and again
 (each with another colour, so no segment is reused), waiting for each render
 to finish before asking for the next. What was asked and answered is counted.
+
+``floor`` asks the admin side nothing: it runs one busy loop per CPU under
+``SCHED_IDLE``, which shares nothing with the service and which the kernel takes
+the CPU from at once whenever a public thread wakes. What the public side still
+loses to it is what this machine costs for any work beside it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import os
 import multiprocessing
 import random
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -31,6 +38,7 @@ from pathlib import Path
 
 import yaml
 
+from billcast.jobs.priority import only_when_idle
 from billcast.renderer import parse_storyboard
 
 ADMIN_TOKEN = "bench-admin-token-0123456789-abcdefghij"
@@ -131,12 +139,22 @@ def _videos(port: int, data: dict, stop: threading.Event, seen: Counter) -> None
             time.sleep(0.5)
 
 
-KINDS = {"studio": ("validate", "frame"), "reports": ("report", "reconciliation"), "renders": ()}
+SPIN = "from billcast.jobs.priority import only_when_idle\nonly_when_idle()\nwhile True:\n    pass\n"
+
+
+def _floor() -> list[subprocess.Popen]:
+    """One busy loop per CPU under SCHED_IDLE: work at the lowest priority the kernel has, sharing nothing with
+    the service (no ledger, no files, no admin side). What the public side loses to it is what this machine
+    costs for any work at all beside it: the floor under what the admin side's own work can cost."""
+    return [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(os.cpu_count() or 1)]
+
+
+KINDS = {"studio": ("validate", "frame"), "reports": ("report", "reconciliation"), "renders": (), "floor": ()}
 
 
 def _run(port: int, campaign: str, clients: int, kinds: str, stop: multiprocessing.synchronize.Event,
          started: multiprocessing.synchronize.Event, out: multiprocessing.Queue) -> None:
-    os.nice(19)  # it stands for people's browsers elsewhere: its own CPU must not be what the public side meets
+    only_when_idle()  # it stands for people's browsers elsewhere: its own CPU must not be what the public side meets
     data = biggest_storyboard()
     parse_storyboard(storyboard_text(data, 0))  # within every limit, or the bench says so now
     halt, seen = threading.Event(), Counter()
@@ -152,9 +170,13 @@ def _run(port: int, campaign: str, clients: int, kinds: str, stop: multiprocessi
     began = time.perf_counter()
     for thread in threads:
         thread.start()
+    loops = _floor() if "floor" in chosen else []
     started.set()
     stop.wait()
     halt.set()
+    for loop in loops:
+        loop.kill()
+        loop.wait()
     for thread in threads:
         thread.join()
     out.put({"seconds": round(time.perf_counter() - began, 1), "client_cpu_s": round(time.process_time(), 1),

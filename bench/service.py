@@ -27,12 +27,14 @@ would be, where this one is shared), and one JSON line with every figure.
 
 ``--busy-admin`` runs the two sides as production does, ``billcast serve --public``
 and ``billcast serve --admin`` (at niceness ``--admin-nice``), and measures each
-public route twice side by side: with the admin side idle, then while another
+public route twice side by side: with the admin side idle, and while another
 process keeps it busy with its worst requests (``bench/admin_load.py``: the
 studio checking, drawing frames of and rendering the preview video of the
 biggest storyboard its limits allow, and the campaign's report pages). It
 prints idle and busy requests per second and p99 per route and their ratio
-(the aim: busy no more than 10% below idle).
+(the aim: busy no more than 10% below idle), also round by round: rounds go
+idle-busy, busy-idle, idle-busy... so that neither state always meets the
+bigger ledger, and a round's two windows are next to each other in time.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import os
 import resource
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -244,9 +247,35 @@ def print_row(row: dict) -> None:
           f"{row['server_cpu_ms']:.2f} ms, client {row['client_cpu_ms']:.2f} ms)", flush=True)
 
 
-def busy_admin(args: argparse.Namespace, folder: Path, workers: int) -> dict:
-    """Each public route with the admin side idle, then busy (one load across the routes), side by side, for
-    ``--rounds`` rounds; the figures and the busy/idle ratios of the totals."""
+def ratios(runs: list[dict], route: str) -> dict:
+    """One route's idle and busy figures over every round (the worst round's p99), the busy/idle ratios of those,
+    and each round's own ratios with their median (a round's idle and busy windows are next to each other)."""
+    row: dict = {"route": route}
+    for state in ("idle", "busy"):
+        mine = [r for r in runs if r["route"] == route and r["state"] == state]
+        done = sum(r["requests"] for r in mine)
+        row[state] = {"rps": round(done / sum(r["seconds"] for r in mine), 1),
+                      "p99_ms": max(r["p99_ms"] for r in mine), "errors": sum(r["errors"] for r in mine)}
+    row["rps_ratio"] = round(row["busy"]["rps"] / row["idle"]["rps"], 3)
+    row["p99_ratio"] = round(row["busy"]["p99_ms"] / row["idle"]["p99_ms"], 3)
+    idle = [r for r in runs if r["route"] == route and r["state"] == "idle"]
+    busy = [r for r in runs if r["route"] == route and r["state"] == "busy"]
+    row["rounds"] = [{"rps_ratio": round(b["rps"] / a["rps"], 3), "p99_ratio": round(b["p99_ms"] / a["p99_ms"], 3)}
+                     for a, b in zip(idle, busy, strict=True)]
+    for key in ("rps_ratio", "p99_ratio"):
+        row[f"median_{key}"] = statistics.median(r[key] for r in row["rounds"])
+    by_round = {key: " ".join(f"x{r[key]:.2f}" for r in row["rounds"]) for key in ("rps_ratio", "p99_ratio")}
+    print(f"  {route:<5} idle {row['idle']['rps']:.1f} req/s p99 {row['idle']['p99_ms']} ms; busy "
+          f"{row['busy']['rps']:.1f} req/s p99 {row['busy']['p99_ms']} ms; busy/idle: req/s "
+          f"x{row['rps_ratio']:.3f}, p99 x{row['p99_ratio']:.3f}; by round: req/s {by_round['rps_ratio']} "
+          f"(median x{row['median_rps_ratio']:.3f}), p99 {by_round['p99_ratio']} "
+          f"(median x{row['median_p99_ratio']:.3f})", flush=True)
+    return row
+
+
+def busy_admin(args: argparse.Namespace, folder: Path, workers: int, routes: list[str]) -> dict:
+    """Each public route with the admin side idle and busy (one load across the routes), side by side, for
+    ``--rounds`` rounds, alternately idle first and busy first; the figures and the busy/idle ratios."""
     from admin_load import ADMIN_TOKEN, AdminLoad
 
     per_route = args.requests + CLIENTS * 4
@@ -260,13 +289,15 @@ def busy_admin(args: argparse.Namespace, folder: Path, workers: int) -> dict:
     loads: list[dict] = []
     try:
         for n in range(args.rounds * 2):
-            state = "busy" if n % 2 else "idle"
+            state = ("idle", "busy", "busy", "idle")[n % 4]  # ABBA: neither state always on the older ledger
             mine = tokens[n * per_route:(n + 1) * per_route]  # first clicks only; beacons spread over everyone
             if state == "busy":
                 load = AdminLoad(admin.port, CAMPAIGN, clients=args.admin_clients, kinds=args.admin_load)
                 load.start()
                 admin_cpu = admin.cpu_seconds()
             for route, route_tokens in (("/pay", mine), ("/e", tokens[n::args.rounds * 2])):
+                if route not in routes:
+                    continue
                 row = {"server": f"public, admin {state}", "route": route, "state": state,
                        **measure(public, route, route_tokens, args.requests, args.seconds)}
                 runs.append(row)
@@ -279,23 +310,10 @@ def busy_admin(args: argparse.Namespace, folder: Path, workers: int) -> dict:
     finally:
         public.stop()
         admin.stop()
-    rows = []
-    for route in ("/pay", "/e"):
-        row: dict = {"route": route}
-        for state in ("idle", "busy"):
-            mine = [r for r in runs if r["route"] == route and r["state"] == state]
-            done = sum(r["requests"] for r in mine)
-            row[state] = {"rps": round(done / sum(r["seconds"] for r in mine), 1),
-                          "p99_ms": max(r["p99_ms"] for r in mine), "errors": sum(r["errors"] for r in mine)}
-        row["rps_ratio"] = round(row["busy"]["rps"] / row["idle"]["rps"], 3)
-        row["p99_ratio"] = round(row["busy"]["p99_ms"] / row["idle"]["p99_ms"], 3)
-        print(f"  {route:<5} idle {row['idle']['rps']:.1f} req/s p99 {row['idle']['p99_ms']} ms; busy "
-              f"{row['busy']['rps']:.1f} req/s p99 {row['busy']['p99_ms']} ms; busy/idle: req/s "
-              f"x{row['rps_ratio']:.3f}, p99 x{row['p99_ratio']:.3f}", flush=True)
-        rows.append(row)
+    rows = [ratios(runs, route) for route in ("/pay", "/e") if any(r["route"] == route for r in runs)]
     return {"bench": "service-busy-admin", "cores": os.cpu_count(), "clients": CLIENTS, "public_workers": workers,
             "admin_workers": args.admin_workers, "admin_nice": args.admin_nice, "threads": args.threads,
-            "rounds": args.rounds, "rows": rows, "runs": runs, "admin_load": loads}
+            "admin_load_kinds": args.admin_load, "rounds": args.rounds, "rows": rows, "runs": runs, "admin_load": loads}
 
 
 def main() -> None:
@@ -311,8 +329,8 @@ def main() -> None:
     ap.add_argument("--admin-clients", type=int, default=4, help="--busy-admin: clients keeping the admin side busy")
     ap.add_argument("--admin-load", default="studio,reports,renders",
                     help="--busy-admin: what keeps the admin side busy (studio checks and frames, report pages, "
-                         "preview renders)")
-    ap.add_argument("--rounds", type=int, default=1, help="--busy-admin: idle then busy, this many times")
+                         "preview renders; or floor: a SCHED_IDLE busy loop per CPU, and no admin requests)")
+    ap.add_argument("--rounds", type=int, default=1, help="--busy-admin: idle and busy, this many times (ABBA order)")
     ap.add_argument("--routes", default="/pay,/e", help="routes to load: /pay and/or /e")
     args = ap.parse_args()
     routes = [r for r in ("/pay", "/e") if r in args.routes.split(",")]
@@ -320,7 +338,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="billcast-bench-service-") as tmp:
             print(f"{CLIENTS} clients on the public side, at most {args.requests} requests or {args.seconds:g} s "
                   f"per route and state, on {os.cpu_count()} cores", flush=True)
-            print(json.dumps(busy_admin(args, Path(tmp), int(args.workers.split(",")[0]))))
+            print(json.dumps(busy_admin(args, Path(tmp), int(args.workers.split(",")[0]), routes)))
         return
     configs = [None if w == "dev" else int(w) for w in args.workers.split(",")]
     per_server = args.requests + CLIENTS * 4
