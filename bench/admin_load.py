@@ -143,17 +143,19 @@ SPIN = "from billcast.jobs.priority import only_when_idle\nonly_when_idle()\nwhi
 
 
 def _floor() -> list[subprocess.Popen]:
-    """One busy loop per CPU under SCHED_IDLE: work at the lowest priority the kernel has, sharing nothing with
+    """One busy loop per CPU it may use, under SCHED_IDLE: work at the lowest priority the kernel has, sharing nothing with
     the service (no ledger, no files, no admin side). What the public side loses to it is what this machine
     costs for any work at all beside it: the floor under what the admin side's own work can cost."""
-    return [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(os.cpu_count() or 1)]
+    return [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in os.sched_getaffinity(0)]  # one per CPU it may use
 
 
-KINDS = {"studio": ("validate", "frame"), "reports": ("report", "reconciliation"), "renders": (), "floor": ()}
+KINDS = {"studio": ("validate", "frame"), "reports": ("report", "reconciliation"), "renders": (), "floor": (), "none": ()}
 
 
 def _run(port: int, campaign: str, clients: int, kinds: str, stop: multiprocessing.synchronize.Event,
-         started: multiprocessing.synchronize.Event, out: multiprocessing.Queue) -> None:
+         started: multiprocessing.synchronize.Event, out: multiprocessing.Queue, cpus: str) -> None:
+    if cpus:  # taskset's list: "1", "2-3", "0,2"
+        os.sched_setaffinity(0, {n for part in cpus.split(",") for n in _span(part)})
     only_when_idle()  # it stands for people's browsers elsewhere: its own CPU must not be what the public side meets
     data = biggest_storyboard()
     parse_storyboard(storyboard_text(data, 0))  # within every limit, or the bench says so now
@@ -184,14 +186,20 @@ def _run(port: int, campaign: str, clients: int, kinds: str, stop: multiprocessi
              "storyboard_kb": round(len(storyboard_text(data, 0).encode()) / 1024), "answered": dict(sorted(seen.items()))})
 
 
+def _span(part: str) -> range:
+    first, _, last = part.partition("-")
+    return range(int(first), int(last or first) + 1)
+
+
 class AdminLoad:
     """The load, started and stopped around one measurement; ``stop`` returns what it asked and was answered."""
 
-    def __init__(self, port: int, campaign: str, clients: int = 4, kinds: str = ",".join(KINDS)) -> None:
+    def __init__(self, port: int, campaign: str, clients: int = 4, kinds: str = ",".join(KINDS),
+                 cpus: str = "") -> None:
         context = multiprocessing.get_context("fork")
         self._stop, self._started, self._out = context.Event(), context.Event(), context.Queue()
         self._process = context.Process(target=_run, args=(port, campaign, clients, kinds, self._stop,
-                                                            self._started, self._out), daemon=True)
+                                                            self._started, self._out, cpus), daemon=True)
 
     def start(self) -> None:
         self._process.start()

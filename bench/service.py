@@ -105,7 +105,7 @@ class Server:
     """``billcast serve`` (gunicorn with N workers, or --dev; one side or both) in its own process group."""
 
     def __init__(self, campaign: Path, workers: int | None, folder: Path, threads: int, side: str = "",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, cpus: str = "") -> None:
         self.port = free_port()
         self.name = ("dev server" if workers is None else f"gunicorn {workers}w{threads}t") + (f" {side}" if side else "")
         how = (["--dev"] if workers is None else ["--workers", str(workers)]) + ([f"--{side}"] if side else [])
@@ -113,7 +113,7 @@ class Server:
         env = {**os.environ, "BILLCAST_STATE_DIR": str(folder / "state"), "BILLCAST_LOG_FORMAT": "json",
                "BILLCAST_THREADS": str(threads), **(env or {})}
         self.process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "billcast", "serve", str(campaign), "--port", str(self.port),
+            [*(["taskset", "--cpu-list", cpus] if cpus else []), sys.executable, "-P", "-m", "billcast", "serve", str(campaign), "--port", str(self.port),
              "--insecure-cookies", *how], stdout=subprocess.DEVNULL, stderr=self.log, env=env, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -281,10 +281,11 @@ def busy_admin(args: argparse.Namespace, folder: Path, workers: int, routes: lis
     per_route = args.requests + CLIENTS * 4
     tokens = [token(i) for i in range(per_route * 2 * args.rounds)]
     campaign = make_campaign(folder, len(tokens))
-    public = Server(campaign, workers, folder, args.threads, "public", {"BILLCAST_ADMIN_TOKEN": ""})
+    public = Server(campaign, workers, folder, args.threads, "public", {"BILLCAST_ADMIN_TOKEN": ""},
+                    args.public_cpus)
     admin = Server(campaign, args.admin_workers, folder, args.threads, "admin",
                    {"BILLCAST_ADMIN_TOKEN": ADMIN_TOKEN, "BILLCAST_ADMIN_NICE": str(args.admin_nice),
-                    "BILLCAST_STUDIO_CACHE": str(folder / "studio-cache")})
+                    "BILLCAST_STUDIO_CACHE": str(folder / "studio-cache")}, args.admin_cpus)
     runs: list[dict] = []
     loads: list[dict] = []
     try:
@@ -292,7 +293,8 @@ def busy_admin(args: argparse.Namespace, folder: Path, workers: int, routes: lis
             state = ("idle", "busy", "busy", "idle")[n % 4]  # ABBA: neither state always on the older ledger
             mine = tokens[n * per_route:(n + 1) * per_route]  # first clicks only; beacons spread over everyone
             if state == "busy":
-                load = AdminLoad(admin.port, CAMPAIGN, clients=args.admin_clients, kinds=args.admin_load)
+                load = AdminLoad(admin.port, CAMPAIGN, clients=args.admin_clients, kinds=args.admin_load,
+                                 cpus=args.admin_cpus)
                 load.start()
                 admin_cpu = admin.cpu_seconds()
             for route, route_tokens in (("/pay", mine), ("/e", tokens[n::args.rounds * 2])):
@@ -330,6 +332,9 @@ def main() -> None:
     ap.add_argument("--admin-load", default="studio,reports,renders",
                     help="--busy-admin: what keeps the admin side busy (studio checks and frames, report pages, "
                          "preview renders; or floor: a SCHED_IDLE busy loop per CPU, and no admin requests)")
+    ap.add_argument("--public-cpus", default="", help="--busy-admin: the CPUs of the public side (taskset's list)")
+    ap.add_argument("--admin-cpus", default="",
+                    help="--busy-admin: the CPUs of the admin side, its studio and the admin load (taskset's list)")
     ap.add_argument("--rounds", type=int, default=1, help="--busy-admin: idle and busy, this many times (ABBA order)")
     ap.add_argument("--routes", default="/pay,/e", help="routes to load: /pay and/or /e")
     args = ap.parse_args()
