@@ -146,7 +146,8 @@ def _floor() -> list[subprocess.Popen]:
     """One busy loop per CPU it may use, under SCHED_IDLE: work at the lowest priority the kernel has, sharing nothing with
     the service (no ledger, no files, no admin side). What the public side loses to it is what this machine
     costs for any work at all beside it: the floor under what the admin side's own work can cost."""
-    return [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in os.sched_getaffinity(0)]  # one per CPU it may use
+    return [subprocess.Popen([sys.executable, "-c", SPIN], start_new_session=True)  # its group lowered too,
+            for _ in os.sched_getaffinity(0)]  # as the studio's worker's is; one per CPU it may use
 
 
 KINDS = {"studio": ("validate", "frame"), "reports": ("report", "reconciliation"), "renders": (), "floor": (), "none": ()}
@@ -156,7 +157,8 @@ def _run(port: int, campaign: str, clients: int, kinds: str, stop: multiprocessi
          started: multiprocessing.synchronize.Event, out: multiprocessing.Queue, cpus: str) -> None:
     if cpus:  # taskset's list: "1", "2-3", "0,2"
         os.sched_setaffinity(0, {n for part in cpus.split(",") for n in _span(part)})
-    only_when_idle()  # it stands for people's browsers elsewhere: its own CPU must not be what the public side meets
+    os.setsid()  # a session of its own, so that its scheduler group (autogroup) yields too, not only itself:
+    only_when_idle()  # it stands for people's browsers elsewhere, so its own CPU must not be what the public side meets
     data = biggest_storyboard()
     parse_storyboard(storyboard_text(data, 0))  # within every limit, or the bench says so now
     halt, seen = threading.Event(), Counter()

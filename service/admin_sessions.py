@@ -85,6 +85,17 @@ def attempt(ledger: Ledger) -> str:
     return client
 
 
+def right_token(ledger: Ledger) -> None:
+    """This client gave the right token: within the limits it is let in, with no write unless it has failures to
+    take back. Past a limit it waits like a wrong guess (:class:`Throttled`), so a guess learns nothing there."""
+    client = client_key()
+    wait, counted = ledger.signin_allowed(client, datetime.now(UTC), limits(service().settings))
+    if wait is not None:
+        raise Throttled(wait)
+    if counted:
+        ledger.signin_succeeded(client)
+
+
 def open_session(ledger: Ledger, token: str) -> None:
     """A new session for a signed-in admin: its row in the ledger, its secret in the cookie."""
     settings, now = service().settings, datetime.now(UTC)

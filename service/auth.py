@@ -1,10 +1,11 @@
 """The admin side's sign-in: the admin token as a bearer header, or a session cookie set by signing in once.
 
-Every try of the token, by the sign-in form or a bearer header, is counted per
-client in the ledger before the token is looked at; past the limits
+Every try of the token by the sign-in form, and every wrong bearer token, is
+counted per client in the ledger before it is answered; past the limits
 (``signin_failures`` per client in ``signin_window_minutes``, ``signin_failures_all``
-of every client in a minute) the answer is 429 with ``Retry-After``. A success takes
-the client's count back. Sessions are kept in the ledger (``admin_sessions``).
+of every client in a minute) the answer is 429 with ``Retry-After``, to the right
+token too. A success takes the client's count back; a right bearer token from a
+client with nothing counted costs a read, not a write. Sessions are kept in the ledger (``admin_sessions``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from flask import Blueprint, Response, redirect, render_template_string, request
 
 from billcast.jobs.ledger import Ledger, LedgerError
 
-from .admin_sessions import Throttled, attempt, close_session, open_session, session_is_open
+from .admin_sessions import Throttled, attempt, close_session, open_session, right_token, session_is_open
 from .context import service
 from .settings import ADMIN_ENV
 
@@ -37,12 +38,13 @@ def _ledger() -> Ledger:
 
 
 def _bearer(given: str, token: str) -> bool:
-    """A bearer token, counted as a sign-in attempt (:class:`Throttled` past the limits)."""
+    """A bearer token: a wrong one counted as a sign-in attempt, the right one let in without a write while
+    the client is within the limits (each a :class:`Throttled` past them)."""
     ledger = _ledger()
-    client = attempt(ledger)
     if hmac.compare_digest(given.encode(), token.encode()):
-        ledger.signin_succeeded(client)
+        right_token(ledger)
         return True
+    attempt(ledger)
     return False
 
 

@@ -73,21 +73,30 @@ class Admin(LedgerBase):
         def work(conn: Connection) -> float | None:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SIGNIN_LOCK})
-            waits = []
-            mine = conn.execute(_NTH_OF_CLIENT, {"client": client, "skip": limits.per_client - 1}).scalar()
-            if mine is not None and mine > at - limits.window:
-                waits.append(mine + limits.window - at)
-            every = conn.execute(_NTH_OF_ALL, {"skip": limits.all_clients - 1}).scalar()
-            if every is not None and every > at - limits.all_window:
-                waits.append(every + limits.all_window - at)
-            if waits:
-                return max(max(waits).total_seconds(), 0.0)
+            wait = _wait(conn, client, at, limits)
+            if wait is not None:
+                return wait
             conn.execute(delete(signin_attempt_table).where(
                 signin_attempt_table.c.at <= at - max(limits.window, limits.all_window)))
             conn.execute(insert(signin_attempt_table).values(client=client, at=at))
             return None
 
         return self._write(call, work)
+
+    def signin_allowed(self, client: str, at: datetime, limits: SigninLimits) -> tuple[float | None, bool]:
+        """Whether an attempt of ``client`` at ``at`` would be within the limits, without counting it (a read):
+        the seconds until it would be (None: now), and whether ``client`` has attempts counted.
+
+        For a right token: it still waits out a limit, so that passing one tells nothing, and needs no write
+        unless there are failures to take back.
+        """
+        call = "signin_allowed"
+        _hex(call, "client", client)
+        at = checks.aware(call, "at", at)
+        with self._tx(call) as conn:
+            counted = conn.execute(select(signin_attempt_table.c.id).where(
+                signin_attempt_table.c.client == client).limit(1)).first() is not None
+            return _wait(conn, client, at, limits), counted
 
     def signin_succeeded(self, client: str) -> None:
         """Forget ``client``'s attempts: the one that succeeded and the failures before it."""
@@ -141,6 +150,18 @@ class Admin(LedgerBase):
 
 
 # The time of the n-th newest attempt (n = skip + 1) of one client, and of all clients, through their indexes.
+def _wait(conn: Connection, client: str, at: datetime, limits: SigninLimits) -> float | None:
+    """The seconds until one more attempt of ``client`` at ``at`` is within both limits; None: it is now."""
+    waits = []
+    mine = conn.execute(_NTH_OF_CLIENT, {"client": client, "skip": limits.per_client - 1}).scalar()
+    if mine is not None and mine > at - limits.window:
+        waits.append(mine + limits.window - at)
+    every = conn.execute(_NTH_OF_ALL, {"skip": limits.all_clients - 1}).scalar()
+    if every is not None and every > at - limits.all_window:
+        waits.append(every + limits.all_window - at)
+    return max(max(waits).total_seconds(), 0.0) if waits else None
+
+
 _NTH_OF_CLIENT = (select(signin_attempt_table.c.at).where(signin_attempt_table.c.client == bindparam("client"))
                   .order_by(signin_attempt_table.c.at.desc()).limit(1).offset(bindparam("skip")))
 _NTH_OF_ALL = (select(signin_attempt_table.c.at).order_by(signin_attempt_table.c.at.desc())

@@ -62,6 +62,27 @@ def test_wrong_bearer_tokens_count_like_the_form(app) -> None:
     assert sign_in(client, ADMIN).status_code == 429
 
 
+def test_a_right_bearer_token_writes_nothing_and_still_takes_back_failures(app, ledger_url: str,
+                                                                           monkeypatch) -> None:
+    """The studio and reports send the bearer header with every request: a right one is a read, not a write
+    (the ledger's one writer is the public side's too); failures before it are still taken back."""
+    client = app.test_client()
+    writes: list[str] = []
+    real = Ledger._write
+    monkeypatch.setattr(Ledger, "_write", lambda self, call, work: writes.append(call) or real(self, call, work))
+    for _ in range(3):
+        assert reports(client, Authorization=f"Bearer {ADMIN}") == 200
+    assert writes == []
+    for _ in range(LIMIT - 1):
+        assert reports(client, Authorization="Bearer wrong") == 401
+    assert writes == ["signin_attempt"] * (LIMIT - 1)
+    assert reports(client, Authorization=f"Bearer {ADMIN}") == 200
+    assert writes[-1] == "signin_succeeded" and query(ledger_url, "SELECT client FROM signin_attempts") == []
+    for _ in range(LIMIT):  # the count starts again from nothing
+        assert reports(client, Authorization="Bearer wrong") == 401
+    assert reports(client, Authorization=f"Bearer {ADMIN}") == 429
+
+
 def test_the_count_holds_across_workers_sharing_the_ledger(ledger_url: str) -> None:
     one, two = (signin_app(ledger_url, signin_failures=LIMIT) for _ in range(2))
     try:
