@@ -19,6 +19,12 @@ process) send requests back to back, bounded in count and in time:
   the recipient up, counts the page's events of the last minute and records
   one (a ledger write, the rate limit in the same transaction), 204.
 
+The clients open their connections 5 ms apart, as people's arrive, not all
+in one instant: 32 connections opened at once all go to whichever gunicorn
+worker wakes first (each accepts what it can), and stay there, so that one
+worker served most of them and the other little (80-105% of a core against
+0-20%).
+
 Tokens are spread so that no page reaches the rate limit. Prints requests per
 second, p50 and p99 latency and errors (anything but the expected status, or a
 connection failure) per server and route, the CPU time the server's processes
@@ -67,6 +73,7 @@ from billcast.jobs.links import recipient_token  # noqa: E402
 CAMPAIGN = "bench-2026-11"
 SECRET = b"b" * 40
 CLIENTS = 32
+RAMP = 0.005  # seconds between one client's first connection and the next's (see the module's text)
 
 
 def make_campaign(folder: Path, recipients: int) -> Path:
@@ -180,8 +187,9 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
 
 
 async def _client(port: int, requests: list[bytes], expected: int, deadline: float, times: list[float],
-                  errors: list[str]) -> None:
+                  errors: list[str], n: int) -> None:
     reader = writer = None
+    await asyncio.sleep(n * RAMP)
     for raw in requests:
         if time.monotonic() > deadline:
             break
@@ -211,7 +219,7 @@ async def _load(port: int, requests: list[bytes], expected: int, seconds: float)
     deadline = time.monotonic() + seconds
     shares = [requests[i::CLIENTS] for i in range(CLIENTS)]
     started = time.perf_counter()
-    await asyncio.gather(*(_client(port, share, expected, deadline, times, errors) for share in shares))
+    await asyncio.gather(*(_client(port, share, expected, deadline, times, errors, n) for n, share in enumerate(shares)))
     elapsed = time.perf_counter() - started
     times.sort()
     done = len(times)
