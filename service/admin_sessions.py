@@ -85,13 +85,20 @@ def attempt(ledger: Ledger) -> str:
     return client
 
 
-def right_token(ledger: Ledger) -> None:
-    """This client gave the right token: within the limits it is let in, with no write unless it has failures to
-    take back. Past a limit it waits like a wrong guess (:class:`Throttled`), so a guess learns nothing there."""
+def may_try(ledger: Ledger) -> tuple[str, bool]:
+    """This client's key, and whether it has attempts counted, when it is within the limits (a read, counting
+    nothing); :class:`Throttled` past them."""
     client = client_key()
     wait, counted = ledger.signin_allowed(client, datetime.now(UTC), limits(service().settings))
     if wait is not None:
         raise Throttled(wait)
+    return client, counted
+
+
+def right_token(ledger: Ledger) -> None:
+    """This client gave the right token: within the limits it is let in, with no write unless it has failures to
+    take back. Past a limit it waits like a wrong guess (:class:`Throttled`), so a guess learns nothing there."""
+    client, counted = may_try(ledger)
     if counted:
         ledger.signin_succeeded(client)
 

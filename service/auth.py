@@ -22,7 +22,7 @@ from flask import Blueprint, Response, redirect, render_template_string, request
 
 from billcast.jobs.ledger import Ledger, LedgerError
 
-from .admin_sessions import Throttled, attempt, close_session, open_session, right_token, session_is_open
+from .admin_sessions import Throttled, attempt, close_session, may_try, open_session, right_token, session_is_open
 from .context import service
 from .settings import ADMIN_ENV
 
@@ -125,12 +125,28 @@ def same_site_path(target: str) -> str:
     return cleaned
 
 
+def _locked_out() -> int | None:
+    """Whole seconds until this client may try again, when it may not now (a read; None if the ledger cannot
+    say: the form is shown, and trying says why)."""
+    try:
+        may_try(_ledger())
+    except Throttled as exc:
+        return exc.retry_after
+    except LedgerError:
+        return None
+    return None
+
+
 @blueprint.route("/signin", methods=["GET", "POST"])
 def signin() -> Any:
     token = service().settings.admin_token
     target = same_site_path(request.values.get("next", "/"))
     if request.method != "POST":
-        return render_template_string(_SIGNIN, error=None, next=target)
+        wait = _locked_out()
+        if wait is None:
+            return render_template_string(_SIGNIN, error=None, next=target)
+        error = f"Too many sign-in attempts. Try again in {_wait_words(wait)}."
+        return render_template_string(_SIGNIN, error=error, next=target), 429, {"Retry-After": str(wait)}
     try:
         ledger = _ledger()
         client = attempt(ledger)  # before the token is looked at

@@ -42,6 +42,21 @@ def test_past_the_limit_even_the_right_token_is_refused_with_when_to_come_back(a
     assert sign_in(client, ADMIN, address="198.51.100.20").status_code == 303   # another client is not held
 
 
+def test_the_form_says_so_before_a_locked_out_client_types_anything(app) -> None:
+    client = app.test_client()
+    first = client.get("/signin", environ_base={"REMOTE_ADDR": ADDRESS})
+    assert first.status_code == 200 and "Too many" not in first.get_data(as_text=True)
+    for _ in range(LIMIT):
+        assert sign_in(client, "wrong-token").status_code == 401
+    locked = client.get("/signin?next=/studio/", environ_base={"REMOTE_ADDR": ADDRESS})
+    assert locked.status_code == 429 and 14 * 60 < int(locked.headers["Retry-After"]) <= 15 * 60
+    page = locked.get_data(as_text=True)
+    assert "Too many sign-in attempts. Try again in 15 minutes (after " in page and 'value="/studio/"' in page
+    other = client.get("/signin", environ_base={"REMOTE_ADDR": "198.51.100.20"})
+    assert other.status_code == 200 and "Too many" not in other.get_data(as_text=True)
+    assert sign_in(client, "wrong-token").status_code == 429  # looking counted nothing, and let nothing through
+
+
 def test_a_success_takes_back_the_client_s_failures(app) -> None:
     client = app.test_client()
     for _ in range(LIMIT - 1):
