@@ -24,7 +24,7 @@ import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from flask import Flask
 from gunicorn import glogging
@@ -35,9 +35,6 @@ from billcast.jobs import priority
 from billcast.renderer import SettingsError
 
 from .settings import Settings, env_name, load_campaigns, service_settings
-
-if TYPE_CHECKING:
-    from billcast.service import ServiceSettings
 
 Side = Literal["both", "public", "admin"]
 
@@ -61,26 +58,24 @@ class GunicornLogger(glogging.Logger):
         """Nothing: gunicorn's access line carries the client's address and the path with its token."""
 
 
-def check_side(settings: Settings, side: Side) -> None:
-    """What a side needs before it starts: the admin side on its own, the admin token (the public side needs none)."""
+def side_app(settings: Settings, campaign_files: Sequence[Path], side: Side) -> Flask:
+    """The app of one side (or both) for these campaigns; it opens every ledger, so one it cannot use stops
+    it here.
+
+    The admin side on its own needs the admin token (the public side needs none), and runs at niceness
+    ``admin_nice`` (at least), set here before anything forks: its workers, their threads and what they
+    start inherit it, so its work waits for the public side's on a shared host (its session's scheduler
+    group too, when it leads one: :mod:`billcast.jobs.priority`).
+    """
+    from billcast.service import create_admin_app, create_app, create_public_app
+
     if side == "admin" and settings.secret("admin_token") is None:
         raise SettingsError(env_name("admin_token"), "is not set: the admin side (reports, the studio) opens with it; "
                             "give at least 32 characters, e.g. in BILLCAST_ADMIN_TOKEN_FILE")
-
-
-def side_app(service: ServiceSettings, side: Side) -> Flask:
-    """The app of one side, or of both."""
-    from billcast.service import create_admin_app, create_app, create_public_app
-
-    return {"both": create_app, "public": create_public_app, "admin": create_admin_app}[side](service)
-
-
-def lower_priority(settings: Settings, side: Side) -> None:
-    """The admin side on its own at niceness ``admin_nice`` (at least), before it forks: its workers, their
-    threads and what they start inherit it, so its work waits for the public side's on a shared host
-    (its session's scheduler group too, when it leads one: :mod:`billcast.jobs.priority`)."""
+    service = service_settings(settings, load_campaigns(campaign_files))
     if side == "admin":
         priority.lower_priority(settings.admin_nice)
+    return {"both": create_app, "public": create_public_app, "admin": create_admin_app}[side](service)
 
 
 def gunicorn_options(settings: Settings, side: Side = "both") -> dict[str, Any]:
@@ -142,10 +137,8 @@ def check_free(settings: Settings) -> None:
 def serve(settings: Settings, campaign_files: Sequence[Path], *, dev: bool = False, side: Side = "both") -> None:
     """One side of the service (or both) for these campaigns, under gunicorn (``dev``: the development
     server), until stopped."""
-    check_side(settings, side)
-    service = service_settings(settings, load_campaigns(campaign_files))
-    lower_priority(settings, side)
-    app = side_app(service, side)  # opens every ledger: one it cannot use stops it here
+    app = side_app(settings, campaign_files, side)
+    service = app.extensions["billcast"].settings
     app.extensions["billcast"].close()  # each worker opens its own connections after the fork
     if os.environ.get("WERKZEUG_RUN_MAIN") != "true":  # not the development server's reloaded child
         check_free(settings)

@@ -28,8 +28,8 @@ from flask import Flask
 from billcast.renderer import BillcastError, SettingsError
 
 from .logs import configure_logging
-from .server import Side, check_side, lower_priority, side_app
-from .settings import load_campaigns, load_settings, service_settings
+from .server import Side, side_app
+from .settings import load_settings
 
 CAMPAIGNS_ENV = "BILLCAST_CAMPAIGNS"
 SIDES: dict[str, Side] = {"app": "both", "public_app": "public", "admin_app": "admin"}
@@ -42,10 +42,7 @@ def app_from_environ(environ: Mapping[str, str], side: Side = "both") -> Flask:
     if not settings.campaigns:
         raise SettingsError(CAMPAIGNS_ENV, f"is not set: list the campaign files to serve, separated by "
                                            f"'{os.pathsep}'")
-    check_side(settings, side)
-    service = service_settings(settings, load_campaigns(settings.campaigns))
-    lower_priority(settings, side)
-    return side_app(service, side)
+    return side_app(settings, settings.campaigns, side)
 
 
 def __getattr__(name: str) -> Any:

@@ -107,12 +107,12 @@ class Jail:
 
     @property
     def pid(self) -> int | None:
-        return self._child.pid if self._child is not None and self._child.poll() is None else None
+        return self._child.pid if self._child is not None and _alive(self._child) else None
 
     def warm(self) -> None:
         """Start the child now, without waiting for it to be ready: the first job then waits less."""
-        if self._child is not None and self._child.poll() is not None:
-            self.close()  # it died between jobs
+        if self._child is not None and not _alive(self._child):
+            self.close()  # it died between jobs: what it started goes with it
         if self._child is None:
             self._child = _spawner.popen([sys.executable, "-P", "-m", "billcast.jobs.jail", self.handler,
                                           str(os.getpid()), str(self.memory_mb)])
@@ -165,6 +165,17 @@ class Jail:
         if self._child is not None:
             _kill(self._child)
             self._child = None
+
+
+def _alive(child: subprocess.Popen) -> bool:
+    """Whether the child runs, without reaping it if it ended: until it is reaped, its pid (and so its process
+    group, which :func:`_kill` ends) stays its own."""
+    if child.returncode is not None:
+        return False
+    try:
+        return os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    except ChildProcessError:
+        return False
 
 
 def _kill(child: subprocess.Popen) -> None:
@@ -234,7 +245,6 @@ def serve(handler: Callable[[Any], tuple[Any, bytes]], memory_mb: int) -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed goes to stderr, never into the answers
     source = os.fdopen(0, "rb")
-    lock = threading.Lock()
     _answer(out, {"ready": True})
     while True:
         head = source.read(PICKLE.size)
@@ -242,15 +252,14 @@ def serve(handler: Callable[[Any], tuple[Any, bytes]], memory_mb: int) -> None:
             return
         cpu_seconds, job = pickle.loads(source.read(PICKLE.unpack(head)[0]))
         _allow_cpu(cpu_seconds)
-        with lock:
-            try:
-                meta, data = handler(job)
-            except MemoryError:
-                _answer(out, {"jail": "memory"})
-                os._exit(0)
-            except Exception as exc:  # the handler's own failure: the parent reports it as a crash
-                _answer(out, {"jail": "error", "error": type(exc).__name__})
-                continue
+        try:
+            meta, data = handler(job)
+        except MemoryError:
+            _answer(out, {"jail": "memory"})
+            os._exit(0)
+        except Exception as exc:  # the handler's own failure: the parent reports it as a crash
+            _answer(out, {"jail": "error", "error": type(exc).__name__})
+            continue
         _answer(out, meta, data)
 
 

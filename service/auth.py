@@ -125,16 +125,10 @@ def same_site_path(target: str) -> str:
     return cleaned
 
 
-def _locked_out() -> int | None:
-    """Whole seconds until this client may try again, when it may not now (a read; None if the ledger cannot
-    say: the form is shown, and trying says why)."""
-    try:
-        may_try(_ledger())
-    except Throttled as exc:
-        return exc.retry_after
-    except LedgerError:
-        return None
-    return None
+def _throttled(exc: Throttled, target: str) -> Any:
+    """The sign-in form saying when this client may try again: 429 with ``Retry-After``."""
+    error = f"Too many sign-in attempts. Try again in {_wait_words(exc.retry_after)}."
+    return render_template_string(_SIGNIN, error=error, next=target), 429, {"Retry-After": str(exc.retry_after)}
 
 
 @blueprint.route("/signin", methods=["GET", "POST"])
@@ -142,11 +136,13 @@ def signin() -> Any:
     token = service().settings.admin_token
     target = same_site_path(request.values.get("next", "/"))
     if request.method != "POST":
-        wait = _locked_out()
-        if wait is None:
-            return render_template_string(_SIGNIN, error=None, next=target)
-        error = f"Too many sign-in attempts. Try again in {_wait_words(wait)}."
-        return render_template_string(_SIGNIN, error=error, next=target), 429, {"Retry-After": str(wait)}
+        try:
+            may_try(_ledger())  # a read: a locked-out client is told before it types
+        except Throttled as exc:
+            return _throttled(exc, target)
+        except LedgerError:
+            pass  # the form all the same: trying says why it cannot be used
+        return render_template_string(_SIGNIN, error=None, next=target)
     try:
         ledger = _ledger()
         client = attempt(ledger)  # before the token is looked at
@@ -156,9 +152,7 @@ def signin() -> Any:
             open_session(ledger, token)
             return redirect(target, 303)
     except Throttled as exc:
-        error = f"Too many sign-in attempts. Try again in {_wait_words(exc.retry_after)}."
-        return (render_template_string(_SIGNIN, error=error, next=target), 429,
-                {"Retry-After": str(exc.retry_after)})
+        return _throttled(exc, target)
     except LedgerError as exc:
         return _unavailable(exc)
     return render_template_string(_SIGNIN, error="That token is not right.", next=target), 401

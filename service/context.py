@@ -41,9 +41,13 @@ class Service:
         return next((c for c in self.campaigns if c.id == campaign_id), None)
 
     def ledger(self, campaign: Campaign) -> Ledger:
-        if campaign.ledger not in self._ledgers:
-            self._ledgers[campaign.ledger] = Ledger(campaign.ledger)
-        return self._ledgers[campaign.ledger]
+        return self._ledger_at(campaign.ledger)
+
+    def _ledger_at(self, url: str) -> Ledger:
+        """One ledger per database, whatever asks for it."""
+        if url not in self._ledgers:
+            self._ledgers[url] = Ledger(url)
+        return self._ledgers[url]
 
     def open_ledgers(self) -> None:
         """Open every campaign's ledger now, so that one the service cannot use (a PostgreSQL ledger behind
@@ -55,9 +59,7 @@ class Service:
         """Where sign-in attempts and admin sessions are kept: ``settings.admin_ledger``, else the first
         campaign's ledger (the same on every worker and host that serves the same campaigns); None without."""
         if self.settings.admin_ledger is not None:
-            if self.settings.admin_ledger not in self._ledgers:
-                self._ledgers[self.settings.admin_ledger] = Ledger(self.settings.admin_ledger)
-            return self._ledgers[self.settings.admin_ledger]
+            return self._ledger_at(self.settings.admin_ledger)
         return self.ledger(self.campaigns[0]) if self.campaigns else None
 
     def store(self, campaign: Campaign) -> ObjectStore:

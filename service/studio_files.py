@@ -118,7 +118,7 @@ class StoryboardFolder:
         path = self._draft_path(name)
         with self._lock:
             path.parent.mkdir(exist_ok=True)
-            _write_atomically(path, text)
+            write_atomically(path, text)
         return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
     def discard_draft(self, name: str) -> bool:
@@ -146,7 +146,7 @@ class StoryboardFolder:
             now = datetime.now(UTC)
             changed = text != before
             if changed:
-                _write_atomically(path, text, mode=path.stat().st_mode & 0o777)
+                write_atomically(path, text, mode=path.stat().st_mode & 0o777)
                 self._record(name, before, text, now)
             if not keep_draft:
                 self.discard_draft(name)
@@ -162,7 +162,7 @@ class StoryboardFolder:
         path = self.root / f"{name}.yaml"
         with self._lock:
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-            _write_atomically(tmp, text)
+            write_atomically(tmp, text)
             try:
                 os.link(tmp, path)
             finally:
@@ -200,8 +200,8 @@ class StoryboardFolder:
             entry, n = f"{stamp}-{n}", n + 1
         diff = "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
                                             fromfile=f"{name}.yaml (before)", tofile=f"{name}.yaml (saved)"))
-        _write_atomically(folder / f"{entry}.diff", diff)
-        _write_atomically(folder / f"{entry}.yaml", after)
+        write_atomically(folder / f"{entry}.diff", diff)
+        write_atomically(folder / f"{entry}.yaml", after)
         for old in self._entry_ids(name)[HISTORY_KEEP:]:
             for suffix in (".yaml", ".diff"):
                 (folder / f"{old}{suffix}").unlink(missing_ok=True)
@@ -248,13 +248,14 @@ def _entry_time(entry_id: str) -> datetime:
     return datetime.strptime(entry_id[:22], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
 
 
-def _write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write beside the target, flush to disk, then rename over it: readers see the old or the new file, whole."""
+def write_atomically(path: Path, data: str | bytes, mode: int = 0o644) -> None:
+    """Write beside the target, flush to disk, then rename over it: readers (in any process) see the old or
+    the new file, whole; text goes as UTF-8."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)  # the umask may have narrowed it

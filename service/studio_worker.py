@@ -18,7 +18,6 @@ import base64
 import hashlib
 import json
 import logging
-import os
 import re
 import secrets
 import shutil
@@ -34,6 +33,7 @@ from billcast.jobs.jail import Jail, LimitHit, Limits
 from billcast.jobs.storyboard_check import Problem
 
 from .studio_check import problem_json
+from .studio_files import write_atomically
 from .studio_tasks import FILES, Task
 
 log = logging.getLogger("billcast.service")
@@ -251,11 +251,8 @@ def job_json(status: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write(path: Path, data: bytes) -> None:
-    """Written beside, then renamed into place: a reader in another process sees all of it or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    write_atomically(path, data)  # another service process sees all of it or nothing
 
 
 def _write_status(folder: Path, status: dict[str, Any]) -> None:

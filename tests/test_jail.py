@@ -5,6 +5,7 @@ there through ``PYTHONPATH``)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +30,8 @@ def handle(job: str) -> tuple[object, bytes]:
         return {"got": len(bytearray(4 * 1024**3))}, b""
     if job == "boom":
         raise ValueError("the handler's own mistake")
+    if job == "leave":  # a program left running in its process group, as an ffmpeg of a render would be
+        return {"pid": subprocess.Popen(["sleep", "60"]).pid}, b""
     if job == "spawn":  # what a program it starts (ffmpeg) runs under
         shown = subprocess.run([sys.executable, "-c", "import os; print(os.sched_getscheduler(0), os.nice(0))"],
                                capture_output=True, text=True, check=True).stdout.split()
@@ -75,6 +78,22 @@ def test_memory_beyond_the_limit_is_its_own_answer_and_a_new_child_follows(jail:
         jail.run("hog", limits)
     assert hit.value.kind == "memory"
     assert jail.run("hello", limits)[0]["pid"] != first
+
+
+def test_a_child_that_died_between_jobs_takes_what_it_started_with_it(jail: Jail) -> None:
+    limits = Limits(cpu_seconds=10, wall_seconds=30, memory_mb=512)
+    left = psutil.Process(jail.run("leave", limits)[0]["pid"])
+    child = jail.pid
+    assert child is not None
+    os.kill(child, signal.SIGKILL)  # the child alone, between jobs
+    deadline = time.monotonic() + 10
+    while jail.pid is not None and time.monotonic() < deadline:  # its threads end a moment after it
+        time.sleep(0.02)
+    assert jail.pid is None  # seen as ended without being reaped: its process group is still its own
+    jail.warm()
+    left.wait(timeout=10)  # gone with the group: the next job's child does not inherit it
+    assert not left.is_running() or left.status() == psutil.STATUS_ZOMBIE
+    assert jail.run("hello", limits)[0]["pid"] != child
 
 
 def test_a_handlers_exception_is_an_error_and_the_child_goes_on(jail: Jail) -> None:

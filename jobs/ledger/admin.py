@@ -12,15 +12,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from . import checks
-from .base import LedgerBase
+from .base import LedgerBase, serialize_on
 from .model import LedgerError
 from .schema import admin_session_table, signin_attempt_table
 
 _HEX = re.compile(r"[0-9a-f]{32,64}")
-_SIGNIN_LOCK = -7_146_031_822_094_553_681  # PostgreSQL advisory lock that makes counting and adding one step
 
 
 @dataclass(frozen=True)
@@ -71,8 +70,7 @@ class Admin(LedgerBase):
             checks.integer(call, name, getattr(limits, name), least=1)
 
         def work(conn: Connection) -> float | None:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SIGNIN_LOCK})
+            serialize_on(conn, "signin")  # counting and adding one step, on every worker and host
             wait = _wait(conn, client, at, limits)
             if wait is not None:
                 return wait
@@ -149,7 +147,6 @@ class Admin(LedgerBase):
             update(table).where(table.c.id == session_id, table.c.revoked_at.is_(None)).values(revoked_at=at)))
 
 
-# The time of the n-th newest attempt (n = skip + 1) of one client, and of all clients, through their indexes.
 def _wait(conn: Connection, client: str, at: datetime, limits: SigninLimits) -> float | None:
     """The seconds until one more attempt of ``client`` at ``at`` is within both limits; None: it is now."""
     waits = []
@@ -162,6 +159,7 @@ def _wait(conn: Connection, client: str, at: datetime, limits: SigninLimits) -> 
     return max(max(waits).total_seconds(), 0.0) if waits else None
 
 
+# The time of the n-th newest attempt (n = skip + 1) of one client, and of all clients, through their indexes.
 _NTH_OF_CLIENT = (select(signin_attempt_table.c.at).where(signin_attempt_table.c.client == bindparam("client"))
                   .order_by(signin_attempt_table.c.at.desc()).limit(1).offset(bindparam("skip")))
 _NTH_OF_ALL = (select(signin_attempt_table.c.at).order_by(signin_attempt_table.c.at.desc())

@@ -181,3 +181,19 @@ def test_the_ledger_keeps_no_address_and_old_attempts_go(app, ledger_url: str, t
     with Ledger(ledger_url) as ledger:  # an hour on: the next attempt sweeps the old ones away
         assert ledger.signin_attempt("f" * 32, datetime.now(UTC) + timedelta(hours=1), limits) is None
     assert query(ledger_url, "SELECT client FROM signin_attempts") == [("f" * 32,)]
+
+
+def test_a_ledger_out_of_reach_shows_the_form_and_refuses_every_way_in_for_now(caplog) -> None:
+    """Where attempts are counted cannot be reached (a refused connection): the page still opens (it cannot
+    say whether the client is locked out), and the form and a bearer token each get 503 with Retry-After,
+    never a way in; the log names the ledger without its password."""
+    app = signin_app("postgresql+psycopg://billcast:not-logged-pw@127.0.0.1:1/billcast")
+    client = app.test_client()
+    page = client.get("/signin", environ_base={"REMOTE_ADDR": ADDRESS})
+    assert page.status_code == 200 and 'name="token"' in page.get_data(as_text=True)
+    for answer in (sign_in(client), client.get("/reports/", headers={"Authorization": f"Bearer {ADMIN}"},
+                                               environ_base={"REMOTE_ADDR": ADDRESS})):
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "30"
+        assert "Signing in is not available now" in answer.get_data(as_text=True)
+    assert reports(client) == 401  # no token, no cookie: nothing to look up
+    assert "not-logged-pw" not in caplog.text and "ledger is not available" in caplog.text
