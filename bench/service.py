@@ -58,6 +58,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -133,15 +134,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """CPU time of every process of the server (its session), so far."""
-        total = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == self.process.pid:  # the session id
-                total += sum(int(f) for f in fields[11:15])  # utime, stime, and of its children that ended
-        return total / os.sysconf("SC_CLK_TCK")
+        return sessions_cpu_seconds(lambda session: session == self.process.pid)
 
     def wait_idle(self, limit: float = 600) -> None:
         """Until the server's processes spend under a tenth of a core (what a request left running finishes)."""
@@ -229,6 +222,31 @@ async def _load(port: int, requests: list[bytes], expected: int, seconds: float)
             "errors": len(errors), "error_kinds": sorted(set(errors))[:5]}
 
 
+def sessions_cpu_seconds(chosen: Callable[[int], bool]) -> float:
+    """CPU time so far of every process in the sessions ``chosen`` picks by their id (its leader's pid)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if chosen(int(fields[3])):
+            total += sum(int(f) for f in fields[11:15])  # utime, stime, and of its children that ended
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def studio_cpu_seconds() -> float:
+    """CPU time so far of the studio's worker processes and what they started (each leads a session)."""
+    workers = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"billcast.jobs.jail" in cmdline.read_bytes():
+                workers.add(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return sessions_cpu_seconds(workers.__contains__)
+
+
 def _own_cpu() -> float:
     me = resource.getrusage(resource.RUSAGE_SELF)
     return me.ru_utime + me.ru_stime
@@ -252,7 +270,8 @@ def print_row(row: dict) -> None:
     print(f"  {row['server']:<14} {row['route']:<5} {row['rps']:>8.1f} req/s  p50 {row['p50_ms']:>6} ms  "
           f"p99 {row['p99_ms']:>6} ms  errors {row['errors']} {row['error_kinds'] or ''} "
           f"({row['requests']} in {row['seconds']} s; CPU a request: server "
-          f"{row['server_cpu_ms']:.2f} ms, client {row['client_cpu_ms']:.2f} ms)", flush=True)
+          f"{row['server_cpu_ms']:.2f} ms, client {row['client_cpu_ms']:.2f} ms"
+          + (f"; studio workers {row['studio_cpu_s']} s" if "studio_cpu_s" in row else "") + ")", flush=True)
 
 
 def ratios(runs: list[dict], route: str) -> dict:
@@ -293,7 +312,9 @@ def busy_admin(args: argparse.Namespace, folder: Path, workers: int, routes: lis
                     args.public_cpus)
     admin = Server(campaign, args.admin_workers, folder, args.threads, "admin",
                    {"BILLCAST_ADMIN_TOKEN": ADMIN_TOKEN, "BILLCAST_ADMIN_NICE": str(args.admin_nice),
-                    "BILLCAST_STUDIO_CACHE": str(folder / "studio-cache")}, args.admin_cpus)
+                    "BILLCAST_STUDIO_CACHE": str(folder / "studio-cache"),
+                    **({} if args.studio_yield is None else {"BILLCAST_STUDIO_YIELD_PERCENT": str(args.studio_yield)})},
+                   args.admin_cpus)
     runs: list[dict] = []
     loads: list[dict] = []
     try:
@@ -308,8 +329,10 @@ def busy_admin(args: argparse.Namespace, folder: Path, workers: int, routes: lis
             for route, route_tokens in (("/pay", mine), ("/e", tokens[n::args.rounds * 2])):
                 if route not in routes:
                     continue
+                studio_cpu = studio_cpu_seconds()
                 row = {"server": f"public, admin {state}", "route": route, "state": state,
-                       **measure(public, route, route_tokens, args.requests, args.seconds)}
+                       **measure(public, route, route_tokens, args.requests, args.seconds),
+                       "studio_cpu_s": round(studio_cpu_seconds() - studio_cpu, 2)}
                 runs.append(row)
                 print_row(row)
             if state == "busy":
@@ -343,6 +366,8 @@ def main() -> None:
     ap.add_argument("--public-cpus", default="", help="--busy-admin: the CPUs of the public side (taskset's list)")
     ap.add_argument("--admin-cpus", default="",
                     help="--busy-admin: the CPUs of the admin side, its studio and the admin load (taskset's list)")
+    ap.add_argument("--studio-yield", type=int, default=None,
+                    help="--busy-admin: the admin side's studio_yield_percent (0: the studio never stops)")
     ap.add_argument("--rounds", type=int, default=1, help="--busy-admin: idle and busy, this many times (ABBA order)")
     ap.add_argument("--routes", default="/pay,/e", help="routes to load: /pay and/or /e")
     args = ap.parse_args()

@@ -21,6 +21,7 @@ import os
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -176,6 +177,9 @@ class Settings(BaseSettings):
         "studio worker processes that check and draw, per service process (renders have one more)"))
     studio_queue: int = Field(4, ge=0, le=64, json_schema_extra=_doc(
         "studio jobs that may wait for a worker, per service process; beyond them the studio answers 503"))
+    studio_yield_percent: int = Field(30, ge=0, le=100, json_schema_extra=_doc(
+        "a studio job stops while other work at the normal priority keeps more than this percent of the "
+        "host's CPUs busy (the public side first), for at most three times its own limit in all; 0: never"))
     # --- rendering and runs ---------------------------------------------------------------------
     assets_dir: Path | None = Field(None, json_schema_extra=_doc(
         "fonts, images and audio beds for storyboards (`--assets` wins)", "the packaged ones"))
@@ -405,18 +409,13 @@ def service_settings(settings: Settings, campaigns: Sequence[Campaign]) -> Servi
         except SecretFileError as exc:
             raise SettingsError("BILLCAST_SESSION_SECRET", f"{exc}, or set it") from None
     webhook = settings.secret("stripe_webhook_secret") or demo_webhook_secret(session.encode())
-    return ServiceSettings(
-        campaigns=tuple(campaigns), webhook_secret=webhook, session_secret=session.encode(),
-        admin_token=settings.secret("admin_token"), stripe_api_key=settings.secret("stripe_api_key"),
-        stripe_api_base=settings.stripe_api_base, secure_cookies=settings.secure_cookies,
-        events_per_minute=settings.events_per_minute, trusted_proxies=settings.trusted_proxies,
-        signin_failures=settings.signin_failures, signin_window_minutes=settings.signin_window_minutes,
-        signin_failures_all=settings.signin_failures_all, session_hours=settings.session_hours,
-        session_idle_minutes=settings.session_idle_minutes,
-        storyboards_dir=settings.storyboards, samples_dir=settings.samples, studio_assets_dir=settings.studio_assets,
-        studio_cache_dir=settings.studio_cache, studio_check_seconds=settings.studio_check_seconds,
-        studio_render_seconds=settings.studio_render_seconds, studio_memory_mb=settings.studio_memory_mb,
-        studio_workers=settings.studio_workers, studio_queue=settings.studio_queue)
+    same = {field.name: getattr(settings, field.name) for field in fields(ServiceSettings)
+            if field.name in Settings.model_fields and not isinstance(getattr(settings, field.name), SecretStr)}
+    return ServiceSettings(**same | {
+        "campaigns": tuple(campaigns), "webhook_secret": webhook, "session_secret": session.encode(),
+        "admin_token": settings.secret("admin_token"), "stripe_api_key": settings.secret("stripe_api_key"),
+        "storyboards_dir": settings.storyboards, "samples_dir": settings.samples,
+        "studio_assets_dir": settings.studio_assets, "studio_cache_dir": settings.studio_cache})
 
 
 def demo_webhook_secret(session_secret: bytes) -> str:

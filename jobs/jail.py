@@ -7,6 +7,8 @@ so the process that serves people keeps the CPU, and cannot map more than its me
 its CPU-time limit (``RLIMIT_CPU``, soft) is moved to what it has used so far
 plus the job's allowance: a job that spins is killed by the kernel, and the
 parent kills a job that outlives its wall-clock deadline (blocked, or asleep).
+While it waits, the parent stops the job whenever other work keeps the host
+busy (:mod:`billcast.jobs.yielding`); the time stopped moves the deadline on.
 
 Jobs go to the child pickled (the parent is trusted); answers come back as a
 length-prefixed JSON header and raw bytes, never a pickle, so a child whose
@@ -36,6 +38,7 @@ from typing import Any
 
 from billcast.jobs.orphans import die_with_parent
 from billcast.jobs.priority import only_when_idle
+from billcast.jobs.yielding import MOST, SLICE, Pacer
 
 HEADER = struct.Struct("!II")  # the answer's JSON length, then its bytes' length
 PICKLE = struct.Struct("!I")
@@ -52,8 +55,9 @@ class Limits:
 
 
 class LimitHit(Exception):
-    """A job that did not finish: ``kind`` is ``time``, ``memory``, ``crash`` (the child died) or ``error`` (the
-    handler raised; ``detail`` is the exception's type)."""
+    """A job that did not finish: ``kind`` is ``time``, ``memory``, ``busy`` (stopped for too long while the
+    host was busy: :mod:`billcast.jobs.yielding`), ``crash`` (the child died) or ``error`` (the handler
+    raised; ``detail`` is the exception's type)."""
 
     def __init__(self, kind: str, detail: str = "") -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
@@ -97,11 +101,14 @@ _spawner = _Spawner()
 
 class Jail:
     """One long-lived child process running ``handler`` (``"module:function"``, which takes the job and returns
-    ``(meta, data)``: a JSON-able value and bytes). Not thread-safe: one caller at a time."""
+    ``(meta, data)``: a JSON-able value and bytes). A job is stopped while other work keeps more than
+    ``yield_above`` of the host's CPUs busy (0: never; :mod:`billcast.jobs.yielding`). Not thread-safe:
+    one caller at a time."""
 
-    def __init__(self, handler: str, memory_mb: int) -> None:
+    def __init__(self, handler: str, memory_mb: int, yield_above: float = 0.0) -> None:
         self.handler = handler
         self.memory_mb = memory_mb
+        self.yield_above = yield_above
         self._child: subprocess.Popen | None = None
         self._ready = False
 
@@ -125,7 +132,7 @@ class Jail:
         assert child is not None
         if not self._ready:
             try:
-                meta, _ = _read_answer(child, time.monotonic() + START_SECONDS)
+                meta, _ = _read_answer(child, _Deadline(START_SECONDS))
             except LimitHit:
                 self.close()
                 raise
@@ -140,19 +147,23 @@ class Jail:
         which the child is gone and the next job starts a new one."""
         child = self._start()
         payload = pickle.dumps((limits.cpu_seconds, job), protocol=pickle.HIGHEST_PROTOCOL)
+        pacer = Pacer(child.pid, self.yield_above, MOST * limits.wall_seconds) if self.yield_above > 0 else None
         try:
             assert child.stdin is not None
             child.stdin.write(PICKLE.pack(len(payload)) + payload)
             child.stdin.flush()
-            meta, data = _read_answer(child, time.monotonic() + limits.wall_seconds)
+            meta, data = _read_answer(child, _Deadline(limits.wall_seconds, pacer))
         except (LimitHit, OSError) as exc:
             self.close()
-            if isinstance(exc, LimitHit) and exc.kind == "time":
+            if isinstance(exc, LimitHit) and exc.kind in ("time", "busy"):
                 raise
             code = child.returncode
             if code == -signal.SIGXCPU:
                 raise LimitHit("time", "out of CPU time") from None
             raise LimitHit("crash", f"exit {code}" if code is not None else str(exc)) from None
+        finally:
+            if pacer is not None:
+                pacer.resume()
         if isinstance(meta, dict) and meta.get("jail") == "memory":
             self.close()  # a child that ran out of memory may be half broken: the next job gets a new one
             raise LimitHit("memory")
@@ -194,17 +205,34 @@ def _kill(child: subprocess.Popen) -> None:
                 pass
 
 
-def _read_exact(child: subprocess.Popen, size: int, deadline: float) -> bytes:
+class _Deadline:
+    """A job's wall-clock deadline, moved on by the time its :class:`Pacer` kept it stopped."""
+
+    def __init__(self, seconds: float, pacer: Pacer | None = None) -> None:
+        self.at = time.monotonic() + seconds
+        self.pacer = pacer
+
+    def wait(self, fd: int) -> None:
+        """Until ``fd`` can be read: :class:`LimitHit` ``time`` past the deadline, ``busy`` once stopped too long."""
+        while True:
+            left = self.at - time.monotonic()
+            if left <= 0:
+                raise LimitHit("time")
+            ready, _, _ = select.select([fd], [], [], left if self.pacer is None else min(left, SLICE))
+            if self.pacer is not None:
+                self.at += self.pacer.tick()
+                if self.pacer.over():
+                    raise LimitHit("busy", f"{self.pacer.stopped_for:.0f} s")
+            if ready:
+                return
+
+
+def _read_exact(child: subprocess.Popen, size: int, deadline: _Deadline) -> bytes:
     assert child.stdout is not None
     fd = child.stdout.fileno()
     chunks, got = [], 0
     while got < size:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise LimitHit("time")
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            raise LimitHit("time")
+        deadline.wait(fd)
         chunk = os.read(fd, min(size - got, 1 << 20))
         if not chunk:
             raise LimitHit("crash", "the worker ended")
@@ -213,7 +241,7 @@ def _read_exact(child: subprocess.Popen, size: int, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
-def _read_answer(child: subprocess.Popen, deadline: float) -> tuple[Any, bytes]:
+def _read_answer(child: subprocess.Popen, deadline: _Deadline) -> tuple[Any, bytes]:
     meta_size, data_size = HEADER.unpack(_read_exact(child, HEADER.size, deadline))
     meta = json.loads(_read_exact(child, meta_size, deadline))
     return meta, _read_exact(child, data_size, deadline)

@@ -53,7 +53,8 @@ class ServiceSettings:
     studio_render_seconds: float = 120.0  # of one preview render,
     studio_memory_mb: int = 2048  # the address space of each worker,
     studio_workers: int = 1  # workers that check and draw, per service process,
-    studio_queue: int = 4  # and jobs that may wait for one (beyond: 503)
+    studio_queue: int = 4  # and jobs that may wait for one (beyond: 503),
+    studio_yield_percent: int = 30  # stopped while other work keeps more of the host's CPUs busy (0: never)
 
     def studio_config(self) -> dict[str, Path]:
         """The studio's folders as the app's config keys it reads (only those set)."""

@@ -62,16 +62,14 @@ class Studio:
         """The workers that check and draw (started on first use, ``studio_workers`` of them)."""
         with self._lock:
             if self._pool is None:
-                settings = service().settings
-                self._pool = Pool(settings.studio_workers, settings.studio_queue, settings.studio_memory_mb)
+                self._pool = Pool(service().settings.studio_workers, **_worker_settings())
             return self._pool
 
     def renders(self) -> Renders:
         """The worker that renders preview videos, one at a time."""
         with self._lock:
             if self._renders is None:
-                settings = service().settings
-                self._renders = Renders(settings.studio_queue, settings.studio_memory_mb)
+                self._renders = Renders(**_worker_settings())
             return self._renders
 
     def close(self) -> None:
@@ -245,6 +243,13 @@ def ask() -> Ask:
         key = given.get("customer")
         customer = next((s for s in people if s.key == key), None) or (people[0] if people else None)
     return Ask(text=text, customer=customer, language=language[:35])
+
+
+def _worker_settings() -> dict[str, Any]:
+    """What every studio worker is started with: its queue, its memory and when it stops for the host."""
+    settings = service().settings
+    return {"queue": settings.studio_queue, "memory_mb": settings.studio_memory_mb,
+            "yielding_percent": settings.studio_yield_percent}
 
 
 def limits(render: bool = False) -> Limits:

@@ -2,7 +2,7 @@
 renders preview videos, each with a bounded queue, and the preview videos' status kept on disk.
 
 Every check, frame and render runs in a :class:`billcast.jobs.jail.Jail` (CPU time, memory, wall clock,
-``nice 19``, gone with the service). At most ``workers`` jobs run at once per service process and at
+the lowest priority, stopped while other work keeps the host busy, gone with the service). At most ``workers`` jobs run at once per service process and at
 most ``queue`` wait; one more is :class:`Busy` (the studio answers 503 with ``Retry-After``). A job that
 hits a limit, or whose worker dies, is a problem in the editor's list; the worker is started again for
 the next job.
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from billcast.jobs.jail import Jail, LimitHit, Limits
+from billcast.jobs.yielding import MOST
 from billcast.jobs.storyboard_check import Problem
 
 from .studio_check import problem_json
@@ -59,6 +60,9 @@ def limit_problem(hit: LimitHit, doing: str, limits: Limits) -> dict[str, Any]:
         message = f"{doing} took longer than {limits.wall_seconds:g} s: simplify the template or the scenes"
     elif hit.kind == "memory":
         message = f"{doing} used more than {limits.memory_mb} MB of memory: simplify the template or the scenes"
+    elif hit.kind == "busy":
+        message = (f"{doing} waited {hit.detail} for the public side, which kept the server busy: "
+                   "try again when it is quieter")
     elif hit.kind == "error":
         message = f"{doing} failed inside the studio's worker ({hit.detail}): try again, or simplify the storyboard"
     else:
@@ -69,8 +73,9 @@ def limit_problem(hit: LimitHit, doing: str, limits: Limits) -> dict[str, Any]:
 class Pool:
     """``size`` workers; a job takes the one its ``prefer`` names when free (where its check is cached)."""
 
-    def __init__(self, size: int, queue: int, memory_mb: int) -> None:
-        self._jails = [Jail(HANDLER, memory_mb) for _ in range(size)]
+    def __init__(self, size: int, queue: int, memory_mb: int, yielding_percent: int = 0) -> None:
+        self._jails = [Jail(HANDLER, memory_mb, yielding_percent / 100) for _ in range(size)]
+        self.yields = yielding_percent > 0
         self._free = set(range(size))
         self.queue = queue
         self._waiting = 0
@@ -102,6 +107,10 @@ class Pool:
             with self._cond:
                 self._free.add(index)
                 self._cond.notify()
+
+    def longest(self, limits: Limits) -> float:
+        """The most seconds a job within ``limits`` can take here: its own, and the time it may be stopped."""
+        return limits.wall_seconds * (1 + (MOST if self.yields else 0))
 
     def warm(self) -> None:
         """Start the idle workers that are not running yet (an editor page was opened: checks will follow)."""
@@ -137,8 +146,8 @@ class Pool:
 class Renders:
     """Preview renders, one at a time per process; status and files on disk (a pasted record's: in memory)."""
 
-    def __init__(self, queue: int, memory_mb: int) -> None:
-        self.pool = Pool(1, queue, memory_mb)
+    def __init__(self, queue: int, memory_mb: int, yielding_percent: int = 0) -> None:
+        self.pool = Pool(1, queue, memory_mb, yielding_percent)
         self._kept: OrderedDict[str, tuple[dict[str, Any], dict[str, bytes]]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -165,7 +174,7 @@ class Renders:
         now = time.time()
         status = {"job": job, "name": task.name, "status": "rendering", "started": now, "finished": None,
                   "error": None, "size": size, "duration": duration,
-                  "deadline": now + (self.pool.queue + 1) * limits.wall_seconds + STALE_GRACE}
+                  "deadline": now + (self.pool.queue + 1) * self.pool.longest(limits) + STALE_GRACE}
         if root is None:
             status["key"] = task.key
             with self._lock:
