@@ -5,7 +5,8 @@
     .venv/bin/python bench/service.py --busy-admin --workers 2   # the public side with the admin side idle, then busy
     .venv/bin/python bench/service.py --workers 2 --routes /e --threads 2   # beacons only
 
-One campaign with many published recipients in a SQLite ledger (the demo
+One campaign with many published recipients in a SQLite ledger, or with
+``--ledger postgresql`` on a PostgreSQL server the bench starts (the demo
 provider takes payments), served side by side in one run on 127.0.0.1 by
 ``billcast serve --dev`` and by ``billcast serve --workers N`` (gunicorn,
 gthread), each logging every request as JSON to a file as in production. For
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -58,7 +60,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -77,7 +79,25 @@ CLIENTS = 32
 RAMP = 0.005  # seconds between one client's first connection and the next's (see the module's text)
 
 
-def make_campaign(folder: Path, recipients: int) -> Path:
+@contextlib.contextmanager
+def ledger_url(kind: str, folder: Path) -> Iterator[str]:
+    """The ledger the campaign uses: a SQLite file in ``folder`` (the demo's), or a database on a PostgreSQL
+    server of its own (Debian's, started for the bench as ``tests/pg.py`` starts it for the tests)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'ledger.db'}"
+        return
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pg
+
+    server = pg.start()
+    try:
+        with server.database() as url:
+            yield url
+    finally:
+        server.stop()
+
+
+def make_campaign(folder: Path, recipients: int, ledger_at: str) -> Path:
     """A campaign file and a ledger with ``recipients`` published recipients (no pages: these routes need none)."""
     (folder / "customers.jsonl").write_text("", encoding="utf-8")
     path = folder / "campaign.toml"
@@ -85,11 +105,11 @@ def make_campaign(folder: Path, recipients: int) -> Path:
 input = "customers.jsonl"
 store = "file://store"
 public_url = "https://bills.bench.test"
-ledger = "sqlite:///ledger.db"
+ledger = "{ledger_at}"
 out = "out"
 {sample_rules()}""", encoding="utf-8")
     now = datetime.now(UTC)
-    with Ledger(f"sqlite:///{folder / 'ledger.db'}") as ledger:
+    with Ledger(ledger_at) as ledger:
         ledger.ensure_campaign(CAMPAIGN, link_days=60)
         for i in range(recipients):
             ledger.record_published(campaign_id=CAMPAIGN, customer_id=f"B-{i:06d}", token=token(i),
@@ -300,14 +320,14 @@ def ratios(runs: list[dict], route: str) -> dict:
     return row
 
 
-def busy_admin(args: argparse.Namespace, folder: Path, workers: int, routes: list[str]) -> dict:
+def busy_admin(args: argparse.Namespace, folder: Path, workers: int, routes: list[str], ledger_at: str) -> dict:
     """Each public route with the admin side idle and busy (one load across the routes), side by side, for
     ``--rounds`` rounds, alternately idle first and busy first; the figures and the busy/idle ratios."""
     from admin_load import ADMIN_TOKEN, AdminLoad
 
     per_route = args.requests + CLIENTS * 4
     tokens = [token(i) for i in range(per_route * 2 * args.rounds)]
-    campaign = make_campaign(folder, len(tokens))
+    campaign = make_campaign(folder, len(tokens), ledger_at)
     public = Server(campaign, workers, folder, args.threads, "public", {"BILLCAST_ADMIN_TOKEN": ""},
                     args.public_cpus)
     admin = Server(campaign, args.admin_workers, folder, args.threads, "admin",
@@ -346,7 +366,7 @@ def busy_admin(args: argparse.Namespace, folder: Path, workers: int, routes: lis
     rows = [ratios(runs, route) for route in ("/pay", "/e") if any(r["route"] == route for r in runs)]
     return {"bench": "service-busy-admin", "cores": os.cpu_count(), "clients": CLIENTS, "public_workers": workers,
             "admin_workers": args.admin_workers, "admin_nice": args.admin_nice, "threads": args.threads,
-            "admin_load_kinds": args.admin_load, "rounds": args.rounds, "rows": rows, "runs": runs, "admin_load": loads}
+            "admin_load_kinds": args.admin_load, "rounds": args.rounds, "ledger": args.ledger, "rows": rows, "runs": runs, "admin_load": loads}
 
 
 def main() -> None:
@@ -370,21 +390,26 @@ def main() -> None:
                     help="--busy-admin: the admin side's studio_yield_percent (0: the studio never stops)")
     ap.add_argument("--rounds", type=int, default=1, help="--busy-admin: idle and busy, this many times (ABBA order)")
     ap.add_argument("--routes", default="/pay,/e", help="routes to load: /pay and/or /e")
+    ap.add_argument("--ledger", choices=("sqlite", "postgresql"), default="sqlite",
+                    help="the campaign's ledger: a SQLite file (the demo's) or PostgreSQL (production's; Debian's "
+                         "server, started for the bench with durability off, as for the tests)")
     args = ap.parse_args()
     routes = [r for r in ("/pay", "/e") if r in args.routes.split(",")]
     if args.busy_admin:
-        with tempfile.TemporaryDirectory(prefix="billcast-bench-service-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="billcast-bench-service-") as tmp, \
+                ledger_url(args.ledger, Path(tmp)) as ledger_at:
             print(f"{CLIENTS} clients on the public side, at most {args.requests} requests or {args.seconds:g} s "
-                  f"per route and state, on {os.cpu_count()} cores", flush=True)
-            print(json.dumps(busy_admin(args, Path(tmp), int(args.workers.split(",")[0]), routes)))
+                  f"per route and state, on {os.cpu_count()} cores, {args.ledger} ledger", flush=True)
+            print(json.dumps(busy_admin(args, Path(tmp), int(args.workers.split(",")[0]), routes, ledger_at)))
         return
     configs = [None if w == "dev" else int(w) for w in args.workers.split(",")]
     per_server = args.requests + CLIENTS * 4
     rows = []
-    with tempfile.TemporaryDirectory(prefix="billcast-bench-service-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="billcast-bench-service-") as tmp, \
+            ledger_url(args.ledger, Path(tmp)) as ledger_at:
         folder = Path(tmp)
         started = time.perf_counter()
-        campaign = make_campaign(folder, per_server * len(configs))
+        campaign = make_campaign(folder, per_server * len(configs), ledger_at)
         print(f"{per_server * len(configs)} recipients in the ledger in {time.perf_counter() - started:.0f} s; "
               f"{CLIENTS} clients, at most {args.requests} requests or {args.seconds:g} s per server and route, "
               f"on {os.cpu_count()} cores", flush=True)

@@ -177,3 +177,13 @@ def test_without_proc_stat_nothing_stops(tmp_path: Path) -> None:
     finally:
         job.kill()
         job.wait()
+
+
+def test_a_job_stopped_too_long_is_a_problem_the_editor_lists() -> None:
+    from billcast.service.studio_worker import limit_problem
+
+    problem = limit_problem(LimitHit("busy", "31 s"), "checking", Limits(cpu_seconds=10, wall_seconds=10, memory_mb=512))
+    assert problem["message"] == ("checking waited 31 s for the public side, which kept the server busy: "
+                                  "try again when it is quieter")
+    doc = (Path(__file__).parents[1] / "docs" / "STUDIO.md").read_text(encoding="utf-8")
+    assert f"`storyboard: {problem['message']}`" in doc
