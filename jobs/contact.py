@@ -100,7 +100,8 @@ def next_window(now: datetime, window: SendWindow, zone: ZoneInfo) -> tuple[date
 
 
 def allowed_from(recent: tuple[datetime, ...], cap: int, now: datetime) -> datetime | None:
-    """When one more message fits under ``cap`` messages in :data:`CAP_DAYS` days; None when it fits now.
+    """When one more message fits under ``cap`` messages in :data:`CAP_DAYS` days, in whole seconds (as the
+    manifest writes it) and never a moment early; None when it fits now.
 
     ``recent`` are the customer's messages of the last days, oldest first.
     """
@@ -108,4 +109,5 @@ def allowed_from(recent: tuple[datetime, ...], cap: int, now: datetime) -> datet
     inside = sorted(t for t in recent if t > now - window)
     if len(inside) < cap:
         return None
-    return inside[len(inside) - cap] + window
+    fits = inside[len(inside) - cap] + window
+    return fits + timedelta(microseconds=-fits.microsecond % 1_000_000) if fits.microsecond else fits

@@ -275,6 +275,9 @@ def test_the_cap_says_when_one_more_message_fits() -> None:
     assert allowed_from(sent, 3, now) == now - timedelta(days=6) + timedelta(days=7)
     assert allowed_from(sent, 2, now) == now - timedelta(days=3) + timedelta(days=7)
     assert allowed_from((now - timedelta(days=8),), 1, now) is None  # older than the week: not counted
+    sent_at = now - timedelta(days=2, microseconds=302165)  # sent at a fraction of a second
+    fits = allowed_from((sent_at,), 1, now)
+    assert fits == now + timedelta(days=5) and fits >= sent_at + timedelta(days=7)  # the next whole second, not before
 
 
 # --- the report page --------------------------------------------------------------------------------
