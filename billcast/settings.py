@@ -410,7 +410,7 @@ def service_settings(settings: Settings, campaigns: Sequence[Campaign]) -> Servi
             raise SettingsError("BILLCAST_SESSION_SECRET", f"{exc}, or set it") from None
     webhook = settings.secret("stripe_webhook_secret") or demo_webhook_secret(session.encode())
     same = {field.name: getattr(settings, field.name) for field in fields(ServiceSettings)
-            if field.name in Settings.model_fields and not isinstance(getattr(settings, field.name), SecretStr)}
+            if field.name in Settings.model_fields}  # the campaigns and the secrets are given below
     return ServiceSettings(**same | {
         "campaigns": tuple(campaigns), "webhook_secret": webhook, "session_secret": session.encode(),
         "admin_token": settings.secret("admin_token"), "stripe_api_key": settings.secret("stripe_api_key"),

@@ -110,4 +110,4 @@ def allowed_from(recent: tuple[datetime, ...], cap: int, now: datetime) -> datet
     if len(inside) < cap:
         return None
     fits = inside[len(inside) - cap] + window
-    return fits + timedelta(microseconds=-fits.microsecond % 1_000_000) if fits.microsecond else fits
+    return fits + timedelta(microseconds=-fits.microsecond % 1_000_000)  # up to the next whole second

@@ -147,7 +147,7 @@ class Jail:
         which the child is gone and the next job starts a new one."""
         child = self._start()
         payload = pickle.dumps((limits.cpu_seconds, job), protocol=pickle.HIGHEST_PROTOCOL)
-        pacer = Pacer(child.pid, self.yield_above, MOST * limits.wall_seconds) if self.yield_above > 0 else None
+        pacer = Pacer(child.pid, self.yield_above, self.stoppable(limits)) if self.yield_above > 0 else None
         try:
             assert child.stdin is not None
             child.stdin.write(PICKLE.pack(len(payload)) + payload)
@@ -170,6 +170,10 @@ class Jail:
         if isinstance(meta, dict) and meta.get("jail") == "error":
             raise LimitHit("error", str(meta.get("error", "")))
         return meta, data
+
+    def stoppable(self, limits: Limits) -> float:
+        """How long a job within ``limits`` may be stopped for the host in all, in seconds (0: never stopped)."""
+        return MOST * limits.wall_seconds if self.yield_above > 0 else 0.0
 
     def close(self) -> None:
         """End the child now (SIGKILL): it holds only caches."""

@@ -249,7 +249,7 @@ def _worker_settings() -> dict[str, Any]:
     """What every studio worker is started with: its queue, its memory and when it stops for the host."""
     settings = service().settings
     return {"queue": settings.studio_queue, "memory_mb": settings.studio_memory_mb,
-            "yielding_percent": settings.studio_yield_percent}
+            "yield_percent": settings.studio_yield_percent}
 
 
 def limits(render: bool = False) -> Limits:

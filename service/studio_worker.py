@@ -2,10 +2,10 @@
 renders preview videos, each with a bounded queue, and the preview videos' status kept on disk.
 
 Every check, frame and render runs in a :class:`billcast.jobs.jail.Jail` (CPU time, memory, wall clock,
-the lowest priority, stopped while other work keeps the host busy, gone with the service). At most ``workers`` jobs run at once per service process and at
-most ``queue`` wait; one more is :class:`Busy` (the studio answers 503 with ``Retry-After``). A job that
-hits a limit, or whose worker dies, is a problem in the editor's list; the worker is started again for
-the next job.
+the lowest priority, stopped while other work keeps the host busy, gone with the service). At most
+``workers`` jobs run at once per service process and at most ``queue`` wait; one more is :class:`Busy`
+(the studio answers 503 with ``Retry-After``). A job that hits a limit, or whose worker dies, is a
+problem in the editor's list; the worker is started again for the next job.
 
 A preview video's status and files live in the segment cache's folder (``.previews/<job>/``), so any
 service process can answer for a render another started. A pasted record's video is never written:
@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from billcast.jobs.jail import Jail, LimitHit, Limits
-from billcast.jobs.yielding import MOST
 from billcast.jobs.storyboard_check import Problem
 
 from .studio_check import problem_json
@@ -73,9 +72,8 @@ def limit_problem(hit: LimitHit, doing: str, limits: Limits) -> dict[str, Any]:
 class Pool:
     """``size`` workers; a job takes the one its ``prefer`` names when free (where its check is cached)."""
 
-    def __init__(self, size: int, queue: int, memory_mb: int, yielding_percent: int = 0) -> None:
-        self._jails = [Jail(HANDLER, memory_mb, yielding_percent / 100) for _ in range(size)]
-        self.yields = yielding_percent > 0
+    def __init__(self, size: int, queue: int, memory_mb: int, yield_percent: int = 0) -> None:
+        self._jails = [Jail(HANDLER, memory_mb, yield_percent / 100) for _ in range(size)]
         self._free = set(range(size))
         self.queue = queue
         self._waiting = 0
@@ -110,7 +108,7 @@ class Pool:
 
     def longest(self, limits: Limits) -> float:
         """The most seconds a job within ``limits`` can take here: its own, and the time it may be stopped."""
-        return limits.wall_seconds * (1 + (MOST if self.yields else 0))
+        return limits.wall_seconds + self._jails[0].stoppable(limits)
 
     def warm(self) -> None:
         """Start the idle workers that are not running yet (an editor page was opened: checks will follow)."""
@@ -146,8 +144,8 @@ class Pool:
 class Renders:
     """Preview renders, one at a time per process; status and files on disk (a pasted record's: in memory)."""
 
-    def __init__(self, queue: int, memory_mb: int, yielding_percent: int = 0) -> None:
-        self.pool = Pool(1, queue, memory_mb, yielding_percent)
+    def __init__(self, queue: int, memory_mb: int, yield_percent: int = 0) -> None:
+        self.pool = Pool(1, queue, memory_mb, yield_percent)
         self._kept: OrderedDict[str, tuple[dict[str, Any], dict[str, bytes]]] = OrderedDict()
         self._lock = threading.Lock()
 
